@@ -1,0 +1,37 @@
+# Two commands: `make demo` (the embedded default: emulators, sample alerts, a demo TOM) and `make test`.
+# Both set up what they need first: the project's virtualenv and the BigQuery emulator's own virtualenv
+# (bqemulator pins packages that would clash with the project's, so it lives apart).
+
+PYTHON ?= python3
+VENV := .venv
+BQ_VENV := .venv-bqemu
+DEMO_ARGS ?=
+
+.PHONY: setup demo test lint clean
+
+setup: $(VENV)/.installed $(BQ_VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+# The emulator downloads DuckDB's spatial extension at start; the pinned wheel ships it for offline use.
+$(BQ_VENV)/.installed:
+	$(PYTHON) -m venv $(BQ_VENV)
+	$(BQ_VENV)/bin/pip install --quiet --upgrade pip
+	$(BQ_VENV)/bin/pip install --quiet bqemulator==1.4.0 duckdb==1.5.5 duckdb-extension-spatial==1.5.5 numpy
+	touch $@
+
+demo: setup
+	$(VENV)/bin/python -m tom_pittgoogle.demo $(DEMO_ARGS)
+
+test: setup
+	$(VENV)/bin/python -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) $(BQ_VENV) .cache

@@ -1,0 +1,46 @@
+"""TOM Toolkit broker that pulls a Pitt-Google Pub/Sub stream through the REST API.
+
+Relies on :class:`~tom_pittgoogle.consumer_stream_rest.ConsumerStreamRest` for the connection and the data.
+"""
+
+from __future__ import annotations
+
+from django import forms
+
+from .broker_base import PittGoogleBroker, StreamFilterForm
+from .consumer_stream_rest import ConsumerStreamRest
+
+
+class FilterAlertsForm(StreamFilterForm):
+    """Form for a StreamRest query: subscription, classtar filter, how many alerts, how long to wait."""
+
+    max_results = forms.IntegerField(required=True, initial=10, min_value=1, max_value=1000)
+    timeout = forms.FloatField(
+        required=False,
+        initial=10,
+        min_value=0,
+        max_value=300,
+        help_text="Stop after this many seconds without a new message (empty: the TOM's default).",
+    )
+
+
+class BrokerStreamRest(PittGoogleBroker):
+    """Pitt-Google broker that pulls alerts from a subscription through the Pub/Sub REST API.
+
+    Alerts that pass the filter are stored in the TOM's database, then acknowledged; alerts filtered out
+    are acknowledged too, so the next query starts with new ones.
+    """
+
+    name = "Pitt-Google StreamRest"
+    form = FilterAlertsForm
+
+    def request_alerts(self, parameters: dict) -> list[dict]:
+        """Pull, unpack, filter, store and acknowledge; returns the alerts that passed."""
+        consumer = ConsumerStreamRest(parameters.get("subscription_name") or "ztf-loop")
+        return consumer.pull_alerts(
+            int(parameters["max_results"]),
+            lighten_alerts=True,
+            callback=self.user_filter,
+            max_wait=parameters.get("timeout"),
+            parameters=parameters,
+        )

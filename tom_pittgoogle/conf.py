@@ -1,0 +1,91 @@
+"""Every setting of the app with its default, read in one place.
+
+Values come from Django settings when Django is configured, and the emulator hosts also from the
+environment, following Google's client libraries (``PUBSUB_EMULATOR_HOST``, ``BIGQUERY_EMULATOR_HOST``).
+Nothing here is read at import time, so a test or a TOM can change settings at run time.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+#: Pitt-Google's own project, which publishes the topics and owns the BigQuery tables.
+PITTGOOGLE_PROJECT_ID = "ardent-cycling-243415"
+
+DEFAULTS: dict[str, Any] = {
+    # The user's project: subscriptions are created there, BigQuery jobs are billed there.
+    "GOOGLE_CLOUD_PROJECT": None,
+    "PITTGOOGLE_PROJECT_ID": PITTGOOGLE_PROJECT_ID,
+    # The original's `ztf_alerts.alerts` table no longer exists; this is Pitt-Google's current ZTF table.
+    "PITTGOOGLE_BIGQUERY_TABLE": f"{PITTGOOGLE_PROJECT_ID}.ztf.alerts_v4_02",
+    "PITTGOOGLE_DEFAULT_SUBSCRIPTION": "ztf-loop",
+    "PITTGOOGLE_PUBSUB_ENDPOINT": "https://pubsub.googleapis.com",
+    "PITTGOOGLE_BIGQUERY_ENDPOINT": None,  # None: the client library's default endpoint
+    # How long a REST pull waits for messages to arrive before it stops with what it has (seconds).
+    "PITTGOOGLE_REST_MAX_WAIT": 10.0,
+    # Timeout of one HTTP request to Pub/Sub or of one BigQuery call (seconds).
+    "PITTGOOGLE_REQUEST_TIMEOUT": 30.0,
+    # A page a person can open for an object, per survey.
+    "PITTGOOGLE_OBJECT_URLS": {"ztf": "https://alerce.online/object/{object_id}"},
+    "PUBSUB_EMULATOR_HOST": None,
+    "BIGQUERY_EMULATOR_HOST": None,
+}
+
+# Google's client libraries read the emulator hosts from the environment, so the environment wins for those;
+# the project may come from either, the TOM's settings first.
+_ENVIRONMENT_FIRST = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")
+_ENVIRONMENT_FALLBACK = ("GOOGLE_CLOUD_PROJECT",)
+
+
+def get(name: str) -> Any:
+    """Return setting ``name`` from the environment (where Google reads it), Django settings, or the default."""
+    if name in _ENVIRONMENT_FIRST and os.environ.get(name):
+        return os.environ[name]
+    value = _django_setting(name)
+    if value is not None:
+        return value
+    if name in _ENVIRONMENT_FALLBACK and os.environ.get(name):
+        return os.environ[name]
+    return DEFAULTS[name]
+
+
+def _django_setting(name: str) -> Any:
+    try:
+        from django.conf import settings
+
+        if not settings.configured:
+            return None
+        return getattr(settings, name, None)
+    except ImportError:  # pragma: no cover - Django is a dependency, but the consumers do not need it
+        return None
+
+
+def user_project() -> str:
+    """The user's Google Cloud project, where subscriptions live and queries are billed."""
+    project = get("GOOGLE_CLOUD_PROJECT")
+    if not project:
+        from .exceptions import ConfigurationError
+
+        raise ConfigurationError(
+            "GOOGLE_CLOUD_PROJECT is not set: set it in the TOM's settings.py (or the environment) to the "
+            "Google Cloud project that holds your Pub/Sub subscriptions and runs your BigQuery jobs."
+        )
+    return project
+
+
+def pubsub_emulator_host() -> str | None:
+    return get("PUBSUB_EMULATOR_HOST") or None
+
+
+def bigquery_emulator_endpoint() -> str | None:
+    """``BIGQUERY_EMULATOR_HOST`` as a URL; it may be given as ``host:port`` or ``http://host:port``."""
+    host = get("BIGQUERY_EMULATOR_HOST")
+    if not host:
+        return None
+    return host if "://" in host else f"http://{host}"
+
+
+def object_url(survey: str, object_id: str) -> str:
+    template = get("PITTGOOGLE_OBJECT_URLS").get(survey)
+    return template.format(object_id=object_id) if template else ""

@@ -1,0 +1,41 @@
+"""Errors the Consumers raise. Each message says what went wrong and what to do, and holds no secret."""
+
+
+class PittGoogleError(Exception):
+    """Base class of every error raised by tom_pittgoogle."""
+
+
+class ConfigurationError(PittGoogleError):
+    """A setting is missing or invalid."""
+
+
+class CredentialsError(PittGoogleError):
+    """No usable Google credentials, or Google refused them."""
+
+
+class PermissionDeniedError(CredentialsError):
+    """The credentials are valid but may not use the resource."""
+
+
+class NotFoundError(PittGoogleError):
+    """A subscription, topic, dataset or table does not exist."""
+
+
+class SubscriptionNotFoundError(NotFoundError):
+    pass
+
+
+class TopicNotFoundError(NotFoundError):
+    pass
+
+
+class TableNotFoundError(NotFoundError):
+    pass
+
+
+class EndpointError(PittGoogleError):
+    """The service could not be reached or answered with an unexpected error."""
+
+
+class DecodeError(PittGoogleError):
+    """A message's bytes are not an alert packet this app can read."""
