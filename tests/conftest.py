@@ -1,0 +1,106 @@
+"""Fixtures of the test TOM: the real emulators (started once per session on free ports) and alert packets."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tom_pittgoogle.demo.sample_alerts import make_packets
+
+#: The real ZTF packets (schema 3.1 to 4.02), read in place; absent on machines without ../shared.
+SHARED_ZTF_ALERTS = Path(
+    os.environ.get("PITTGOOGLE_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")
+) / "data" / "ztf" / "alerts"
+
+PITTGOOGLE_PROJECT = "ardent-cycling-243415"
+USER_PROJECT = "pitt-broker-user-project"
+
+
+def real_ztf_packets() -> list[tuple[str, bytes]]:
+    if not SHARED_ZTF_ALERTS.is_dir():
+        return []
+    return [(path.name, path.read_bytes()) for path in sorted(SHARED_ZTF_ALERTS.glob("*.avro"))]
+
+
+def sample_packets() -> list[tuple[str, bytes]]:
+    """Every real packet there is, plus generated ones, so that the suite runs without ../shared."""
+    generated = [(f"generated-{i}", packet) for i, packet in enumerate(make_packets(6, seed=7))]
+    return real_ztf_packets() + generated
+
+
+SAMPLE_PACKETS = sample_packets()
+
+
+@pytest.fixture(params=SAMPLE_PACKETS, ids=[name for name, _ in SAMPLE_PACKETS])
+def packet(request) -> bytes:
+    return request.param[1]
+
+
+@pytest.fixture
+def packets() -> list[bytes]:
+    return [packet for _, packet in SAMPLE_PACKETS]
+
+
+@pytest.fixture(autouse=True)
+def _settings_project(settings):
+    settings.GOOGLE_CLOUD_PROJECT = USER_PROJECT
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(tmp_path_factory):
+    from tom_pittgoogle.demo.emulators import PubSubEmulator
+
+    emulator = PubSubEmulator(log_dir=tmp_path_factory.mktemp("pubsub-emulator"))
+    emulator.start()
+    previous = os.environ.get("PUBSUB_EMULATOR_HOST")
+    os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host
+    yield emulator
+    emulator.stop()
+    if previous is None:
+        os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+    else:
+        os.environ["PUBSUB_EMULATOR_HOST"] = previous
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator(tmp_path_factory):
+    from tom_pittgoogle.demo.emulators import BigQueryEmulator
+
+    emulator = BigQueryEmulator(log_dir=tmp_path_factory.mktemp("bigquery-emulator"))
+    emulator.start()
+    previous = os.environ.get("BIGQUERY_EMULATOR_HOST")
+    os.environ["BIGQUERY_EMULATOR_HOST"] = emulator.host
+    yield emulator
+    emulator.stop()
+    if previous is None:
+        os.environ.pop("BIGQUERY_EMULATOR_HOST", None)
+    else:
+        os.environ["BIGQUERY_EMULATOR_HOST"] = previous
+
+
+@pytest.fixture
+def topic_name(pubsub_emulator) -> str:
+    """A fresh topic in Pitt-Google's (emulated) project; the product subscribes to it by the same name."""
+    from tom_pittgoogle.pubsub import publisher_client
+
+    name = f"ztf-test-{uuid.uuid4().hex[:10]}"
+    publisher_client().create_topic(name=f"projects/{PITTGOOGLE_PROJECT}/topics/{name}")
+    return name
+
+
+@pytest.fixture
+def publish(pubsub_emulator):
+    """publish(topic_name, [bytes, ...], **attributes): publish and wait until the emulator has them."""
+    from tom_pittgoogle.pubsub import publisher_client
+
+    client = publisher_client()
+
+    def _publish(name: str, payloads: list[bytes], **attributes: str) -> list[str]:
+        path = f"projects/{PITTGOOGLE_PROJECT}/topics/{name}"
+        futures = [client.publish(path, payload, **attributes) for payload in payloads]
+        return [future.result(timeout=30) for future in futures]
+
+    return _publish
