@@ -104,3 +104,23 @@ def publish(pubsub_emulator):
         return [future.result(timeout=30) for future in futures]
 
     return _publish
+
+
+ZTF_TABLE = f"{PITTGOOGLE_PROJECT}.ztf.alerts_v4_02"
+
+
+@pytest.fixture(scope="session")
+def ztf_table(bigquery_emulator) -> list[dict]:
+    """Pitt-Google's current ZTF table on the emulator, holding every sample packet; returns the records."""
+    import io
+
+    import fastavro
+
+    from tom_pittgoogle.demo.bigquery_tables import bigquery_client, create_alerts_table, load_alerts
+    from tom_pittgoogle.demo.sample_alerts import ZTF_ALERT_SCHEMA
+
+    records = [next(iter(fastavro.reader(io.BytesIO(packet)))) for _, packet in SAMPLE_PACKETS]
+    client = bigquery_client(bigquery_emulator.endpoint, PITTGOOGLE_PROJECT)
+    table = create_alerts_table(client, ZTF_TABLE, ZTF_ALERT_SCHEMA)
+    load_alerts(client, table, records)
+    return records

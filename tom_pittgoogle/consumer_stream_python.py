@@ -220,7 +220,10 @@ class ConsumerStreamPython:
         try:
             self._consume(future, stored, max_results, timeout)
         finally:
+            # Hand back what is queued while the stream can still send the nacks; callbacks still running see
+            # _stopping and hand back their message themselves; the library nacks what it had not dispatched.
             self._stopping.set()
+            self._release_unstored()
             future.cancel()
             try:
                 future.result(timeout=60)

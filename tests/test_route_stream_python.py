@@ -1,0 +1,136 @@
+"""StreamPython against the official Pub/Sub emulator, over gRPC with google-cloud-pubsub's streaming pull."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import fastavro
+import pytest
+
+from tom_pittgoogle.broker_base import BrokerQueryError
+from tom_pittgoogle.broker_stream_python import BrokerStreamPython, FilterAlertsForm
+from tom_pittgoogle.consumer_stream_python import ConsumerStreamPython
+from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
+from tom_pittgoogle.exceptions import ConfigurationError, TopicNotFoundError
+from tom_pittgoogle.models import Alert, RejectedMessage
+
+from .conftest import PITTGOOGLE_PROJECT, USER_PROJECT
+
+pytestmark = pytest.mark.django_db
+
+
+def candid_of(packet: bytes) -> int:
+    return next(iter(fastavro.reader(io.BytesIO(packet))))["candid"]
+
+
+def test_missing_subscription_is_created_on_the_pittgoogle_topic(topic_name):
+    consumer = ConsumerStreamPython(topic_name)
+    subscription = consumer.client.get_subscription(subscription=consumer.subscription_path)
+    assert subscription.name == f"projects/{USER_PROJECT}/subscriptions/{topic_name}"
+    assert subscription.topic == f"projects/{PITTGOOGLE_PROJECT}/topics/{topic_name}"
+
+
+def test_missing_topic_is_a_clear_error(pubsub_emulator):
+    with pytest.raises(TopicNotFoundError, match="Pitt-Google publishes no topic"):
+        ConsumerStreamPython("no-such-stream")
+
+
+def test_real_size_packets_stream_through_grpc_and_are_stored(topic_name, publish, packets):
+    """60-75 KB packets, ~100 per emulator response: over gRPC's default 4 MiB cap the pull would stall."""
+    consumer = ConsumerStreamPython(topic_name)
+    many = packets * 12  # redeliveries of the same alerts must not duplicate rows either
+    publish(topic_name, many)
+    alerts = consumer.stream_alerts(lighten_alerts=True, parameters={"max_results": len(many), "timeout": 5})
+    assert len(alerts) == len(many)
+    stored = Alert.objects.filter(subscription=consumer.subscription_path)
+    assert sorted(int(s) for s in stored.values_list("source_id", flat=True)) == sorted(map(candid_of, packets))
+
+
+def test_stops_at_max_results_and_hands_back_every_message_it_did_not_store(topic_name, publish, packets):
+    consumer = ConsumerStreamPython(topic_name)
+    publish(topic_name, packets)
+    first = consumer.stream_alerts(lighten_alerts=True, parameters={"max_results": 2, "timeout": 5, "max_backlog": 3})
+    assert len(first) == 2
+    assert Alert.objects.count() == 2
+    # Nothing lost: the messages not stored come back to the next listener.
+    rest = ConsumerStreamRest(topic_name).pull_alerts(max_results=100, max_wait=12)
+    assert {a["source_id"] for a in first} | {a["source_id"] for a in rest} == {str(candid_of(p)) for p in packets}
+
+
+def test_stops_after_timeout_seconds_without_a_message(topic_name, publish, packets):
+    consumer = ConsumerStreamPython(topic_name)
+    publish(topic_name, packets[:3])
+    alerts = consumer.stream_alerts(lighten_alerts=True, parameters={"max_results": None, "timeout": 2})
+    assert len(alerts) == 3
+
+
+def test_at_least_one_stopping_condition_is_required(topic_name):
+    with pytest.raises(ConfigurationError, match="stopping condition"):
+        ConsumerStreamPython(topic_name).stream_alerts(parameters={"max_results": None, "timeout": None})
+
+
+def test_the_form_refuses_a_query_without_a_stopping_condition():
+    form = FilterAlertsForm(
+        data={"query_name": "q", "broker": BrokerStreamPython.name, "subscription_name": "ztf-loop",
+              "classtar_gt_lt": "lt", "save_metadata": "yes"}
+    )
+    assert not form.is_valid()
+    assert "stopping condition" in str(form.errors)
+
+
+def test_filter_applies_and_filtered_out_messages_are_acknowledged(topic_name, publish, packets):
+    consumer = ConsumerStreamPython(topic_name)
+    publish(topic_name, packets)
+    parameters = {"max_results": None, "timeout": 2, "classtar_threshold": 0.9, "classtar_gt_lt": "lt"}
+    alerts = consumer.stream_alerts(lighten_alerts=True, user_filter=BrokerStreamPython.user_filter,
+                                    parameters=parameters)
+    assert all(a["classtar"] is not None and a["classtar"] < 0.9 for a in alerts)
+    assert Alert.objects.count() == len(alerts)
+    assert ConsumerStreamRest(topic_name).pull() == []
+
+
+def test_malformed_messages_are_recorded_and_acknowledged(topic_name, publish, packets):
+    consumer = ConsumerStreamPython(topic_name)
+    publish(topic_name, [b"not avro", packets[0][:1000], packets[0]])
+    alerts = consumer.stream_alerts(lighten_alerts=True, parameters={"timeout": 2})
+    assert len(alerts) == 1
+    assert RejectedMessage.objects.filter(subscription=consumer.subscription_path).count() == 2
+    assert ConsumerStreamRest(topic_name).pull() == []
+
+
+def test_no_streaming_thread_is_left_running(topic_name, publish, packets):
+    before = {t.ident for t in threading.enumerate()}
+    consumer = ConsumerStreamPython(topic_name)
+    publish(topic_name, packets)
+    consumer.stream_alerts(lighten_alerts=True, parameters={"max_results": 2, "timeout": 5})
+    consumer.client.close()
+    leftover = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+    assert leftover == [], leftover
+
+
+def test_a_storage_failure_acknowledges_nothing(topic_name, publish, packets):
+    class BrokenStore:
+        def save_alerts(self, alerts, **kwargs):
+            raise RuntimeError("database is down")
+
+        def record_rejected(self, messages, **kwargs):
+            pass
+
+    consumer = ConsumerStreamPython(topic_name, store=BrokenStore())
+    publish(topic_name, packets[:3])
+    with pytest.raises(RuntimeError, match="database is down"):
+        consumer.stream_alerts(lighten_alerts=True, parameters={"timeout": 3})
+    recovered = ConsumerStreamRest(topic_name).pull_alerts(max_results=10, max_wait=12)
+    assert len(recovered) == 3
+
+
+def test_broker_returns_stored_alerts_and_reports_errors(topic_name, publish, packets):
+    ConsumerStreamPython(topic_name)
+    publish(topic_name, packets[:2])
+    alerts = list(BrokerStreamPython().fetch_alerts(
+        {"subscription_name": topic_name, "max_results": 2, "timeout": 5, "max_backlog": None,
+         "classtar_threshold": None, "classtar_gt_lt": "lt"}))
+    assert len(alerts) == 2
+    with pytest.raises(BrokerQueryError, match="publishes no topic"):
+        BrokerStreamPython().fetch_alerts({"subscription_name": "no-such-stream", "max_results": 1, "timeout": 1})
