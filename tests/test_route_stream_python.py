@@ -53,8 +53,9 @@ def test_stops_at_max_results_and_hands_back_every_message_it_did_not_store(topi
     first = consumer.stream_alerts(lighten_alerts=True, parameters={"max_results": 2, "timeout": 5, "max_backlog": 3})
     assert len(first) == 2
     assert Alert.objects.count() == 2
-    # Nothing lost: the messages not stored come back to the next listener.
-    rest = ConsumerStreamRest(topic_name).pull_alerts(max_results=100, max_wait=12)
+    # Nothing lost: the messages not stored come back to the next listener (within the lease, 10 s).
+    rest = ConsumerStreamPython(topic_name).stream_alerts(lighten_alerts=True, parameters={"timeout": 75})
+    print("REST", len(rest), len(packets))
     assert {a["source_id"] for a in first} | {a["source_id"] for a in rest} == {str(candid_of(p)) for p in packets}
 
 
@@ -100,11 +101,10 @@ def test_malformed_messages_are_recorded_and_acknowledged(topic_name, publish, p
 
 
 def test_no_streaming_thread_is_left_running(topic_name, publish, packets):
-    before = {t.ident for t in threading.enumerate()}
     consumer = ConsumerStreamPython(topic_name)
     publish(topic_name, packets)
+    before = {t.ident for t in threading.enumerate()}
     consumer.stream_alerts(lighten_alerts=True, parameters={"max_results": 2, "timeout": 5})
-    consumer.client.close()
     leftover = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
     assert leftover == [], leftover
 
@@ -121,7 +121,7 @@ def test_a_storage_failure_acknowledges_nothing(topic_name, publish, packets):
     publish(topic_name, packets[:3])
     with pytest.raises(RuntimeError, match="database is down"):
         consumer.stream_alerts(lighten_alerts=True, parameters={"timeout": 3})
-    recovered = ConsumerStreamRest(topic_name).pull_alerts(max_results=10, max_wait=12)
+    recovered = ConsumerStreamPython(topic_name).stream_alerts(lighten_alerts=True, parameters={"timeout": 15})
     assert len(recovered) == 3
 
 

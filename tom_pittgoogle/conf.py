@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "PITTGOOGLE_BIGQUERY_ENDPOINT": None,  # None: the client library's default endpoint
     # How long a REST pull waits for messages to arrive before it stops with what it has (seconds).
     "PITTGOOGLE_REST_MAX_WAIT": 10.0,
+    # Lease of a message pulled by the streaming route (renewed while it is processed); messages held by a
+    # listener that stopped or died return to the subscription after at most this long.
+    "PITTGOOGLE_STREAM_LEASE_SECONDS": 10,
     # Timeout of one HTTP request to Pub/Sub or of one BigQuery call (seconds).
     "PITTGOOGLE_REQUEST_TIMEOUT": 30.0,
     # A page a person can open for an object, per survey.

@@ -79,6 +79,7 @@ class ConsumerStreamPython:
         self.topic_path = topic_path(subscription_name)
         self.timeout = float(conf.get("PITTGOOGLE_REQUEST_TIMEOUT"))
         self._client = client
+        self._owns_client = client is None
         self._store = store
         self.queue: queue.Queue = queue.Queue()
         self._last_message_at = time.monotonic()
@@ -212,7 +213,12 @@ class ConsumerStreamPython:
         future = self.client.subscribe(
             self.subscription_path,
             self.callback,
-            flow_control=pubsub_v1.types.FlowControl(max_messages=max_backlog),
+            flow_control=pubsub_v1.types.FlowControl(
+                max_messages=max_backlog,
+                # Leases are renewed while a message is being processed; a short lease means the messages of
+                # a listener that stopped or died go back to the subscription within seconds, not a minute.
+                max_duration_per_lease_extension=int(conf.get("PITTGOOGLE_STREAM_LEASE_SECONDS")),
+            ),
             # cancel() then result() waits for running callbacks, so none enqueues after the final drain.
             await_callbacks_on_shutdown=True,
         )
@@ -230,6 +236,7 @@ class ConsumerStreamPython:
             except Exception:  # noqa: BLE001 - the stream's own error was already reported by _consume
                 logger.debug("streaming pull ended with an error", exc_info=True)
             self._release_unstored()
+            self._close_own_client()
         logger.info("stored %d alerts from %s", len(stored), self.subscription_path)
         return stored
 
@@ -290,6 +297,16 @@ class ConsumerStreamPython:
         from .alerts import lighten_alert
 
         return lighten_alert(alert)
+
+    def _close_own_client(self) -> None:
+        """Close the client's channel if this consumer made it (the next use makes a new one).
+
+        Closing the channel ends the streaming RPC on the server too; the Pub/Sub emulator otherwise keeps
+        routing the subscription's messages, redeliveries included, to the stream that was cancelled.
+        """
+        if self._owns_client and self._client is not None:
+            self._client.close()
+            self._client = None
 
     def _release_unstored(self) -> None:
         """Hand back every message still waiting in the queue (not stored, so not acknowledged)."""

@@ -7,8 +7,11 @@ import tempfile
 from pathlib import Path
 
 from tom_common.default_settings import *  # noqa: F403
-from tom_common.default_settings import TOMTOOLKIT_AUTHENTICATION_BACKENDS, TOMTOOLKIT_INSTALLED_APPS
-from tom_common.default_settings import TOMTOOLKIT_MIDDLEWARE
+from tom_common.default_settings import (
+    TOMTOOLKIT_AUTHENTICATION_BACKENDS,
+    TOMTOOLKIT_INSTALLED_APPS,
+    TOMTOOLKIT_MIDDLEWARE,
+)
 
 BASE_DIR = Path(os.environ.get("PITTGOOGLE_DEMO_DIR", Path(tempfile.gettempdir()) / "tom-pittgoogle-demo"))
 

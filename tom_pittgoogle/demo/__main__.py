@@ -1,0 +1,178 @@
+"""The embedded default: Pitt-Google's services on local emulators, fed with sample alerts, and a demo TOM.
+
+    python -m tom_pittgoogle.demo [--no-serve] [--port 8000] [--dir demo-tom] [--alerts 40]
+
+Starts the Pub/Sub emulator and the BigQuery emulator, publishes sample ZTF alerts to ``ztf-loop`` and loads
+them into ``ardent-cycling-243415.ztf.alerts_v4_02``, creates a demo TOM (SQLite), saves one query per route
+through each broker's own form, runs them with TOM Toolkit's ``runbrokerquery``, prints what each fetched and
+which Targets it made, then serves the TOM on 127.0.0.1 (user ``demo``, password ``demo``) while a heartbeat
+publishes one new alert a second to ``ztf-loop``, like the real stream. The emulators stop on exit. No Google
+account is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import os
+import threading
+from pathlib import Path
+
+import fastavro
+
+PITTGOOGLE_PROJECT = "ardent-cycling-243415"
+TOPIC = "ztf-loop"
+TABLE = f"{PITTGOOGLE_PROJECT}.ztf.alerts_v4_02"
+DEMO_USER = "demo"
+
+logger = logging.getLogger("tom_pittgoogle.demo")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tom_pittgoogle.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--no-serve", action="store_true", help="stop after the queries instead of serving")
+    parser.add_argument("--port", type=int, default=8000, help="port of the TOM's web server (default 8000)")
+    parser.add_argument("--dir", default="demo-tom", help="folder of the demo TOM's database and logs")
+    parser.add_argument("--alerts", type=int, default=40, help="sample alerts to publish and load (default 40)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    workdir = Path(args.dir).resolve()
+    (workdir / "logs").mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    os.environ["PITTGOOGLE_DEMO_DIR"] = str(workdir)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tom_pittgoogle.demo.tom_settings"
+
+    from .emulators import BigQueryEmulator, PubSubEmulator
+
+    with PubSubEmulator(log_dir=workdir / "logs") as pubsub, BigQueryEmulator(log_dir=workdir / "logs") as bigquery:
+        os.environ["PUBSUB_EMULATOR_HOST"] = pubsub.host
+        os.environ["BIGQUERY_EMULATOR_HOST"] = bigquery.host
+        import django
+
+        django.setup()
+        run_demo(args, bigquery.endpoint)
+        if not args.no_serve:
+            serve(args.port)
+    return 0
+
+
+def run_demo(args: argparse.Namespace, bigquery_endpoint: str) -> None:
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
+    from tom_pittgoogle.pubsub import publisher_client
+
+    from .bigquery_tables import bigquery_client, create_alerts_table, load_alerts
+    from .sample_alerts import ZTF_ALERT_SCHEMA, make_packets
+
+    call_command("migrate", verbosity=0)
+    user_model = get_user_model()
+    if not user_model.objects.filter(username=DEMO_USER).exists():
+        user_model.objects.create_superuser(DEMO_USER, "demo@example.org", DEMO_USER)
+
+    packets = make_packets(args.alerts, seed=2025, null_classtar_every=7)
+    records = [next(iter(fastavro.reader(io.BytesIO(packet)))) for packet in packets]
+
+    client = bigquery_client(bigquery_endpoint, PITTGOOGLE_PROJECT)
+    load_alerts(client, create_alerts_table(client, TABLE, ZTF_ALERT_SCHEMA), records)
+    print(f"\nLoaded {len(records)} sample alerts into BigQuery table {TABLE}")
+
+    publisher = publisher_client()
+    topic = f"projects/{PITTGOOGLE_PROJECT}/topics/{TOPIC}"
+    publisher.create_topic(name=topic)
+    ConsumerStreamRest(TOPIC)  # the subscription must exist before publishing, as on Google Cloud
+    for future in [publisher.publish(topic, packet) for packet in packets]:
+        future.result(timeout=30)
+    print(f"Published {len(packets)} sample alerts to Pub/Sub topic {topic}\n")
+
+    for query in save_queries(records):
+        run_saved_query(query)
+
+
+def save_queries(records: list[dict]):
+    """One saved query per route, made and validated by the broker's own form as the Alerts page does."""
+    from tom_pittgoogle.broker_database_python import BrokerDatabasePython
+    from tom_pittgoogle.broker_stream_python import BrokerStreamPython
+    from tom_pittgoogle.broker_stream_rest import BrokerStreamRest
+
+    stream_filter = {"subscription_name": TOPIC, "classtar_threshold": "", "classtar_gt_lt": "lt"}
+    queries = [
+        (BrokerStreamRest, "StreamRest: 5 alerts from ztf-loop", {**stream_filter, "max_results": 5, "timeout": 5}),
+        (
+            BrokerStreamPython,
+            "StreamPython: 5 star-like alerts (classtar >= 0.9) from ztf-loop",
+            {**stream_filter, "classtar_threshold": 0.9, "classtar_gt_lt": "gt", "max_results": 5, "timeout": 10,
+             "max_backlog": 50, "save_metadata": "yes"},
+        ),
+        (
+            BrokerDatabasePython,
+            f"DatabasePython: history of {records[0]['objectId']}",
+            {"objectId": records[0]["objectId"], "candid": "", "max_results": 5},
+        ),
+    ]
+    from tom_alerts.models import BrokerQuery
+
+    for broker, name, fields in queries:
+        BrokerQuery.objects.filter(name=name).delete()
+        form = broker.form(data={"query_name": name, "broker": broker.name, **fields})
+        if not form.is_valid():
+            raise SystemExit(f"demo query {name!r} is invalid: {form.errors.as_text()}")
+        yield form.save()
+
+
+def run_saved_query(query) -> None:
+    from django.core.management import call_command
+    from tom_targets.models import Target
+
+    from tom_pittgoogle.models import Alert
+
+    alerts_before, targets_before = Alert.objects.count(), set(Target.objects.values_list("name", flat=True))
+    output = io.StringIO()
+    call_command("runbrokerquery", query.name, stdout=output)
+    lines = output.getvalue().splitlines()
+    fetched = sum(1 for line in lines if line.startswith(("Created target", "WARNING")))
+    new_targets = sorted(set(Target.objects.values_list("name", flat=True)) - targets_before)
+    print(f"== {query.broker} :: {query.name}")
+    print(f"   fetched {fetched} alerts; stored {Alert.objects.count() - alerts_before} new alerts in the TOM")
+    print(f"   new Targets: {', '.join(new_targets) or '(none new)'}")
+
+
+def heartbeat(stop: threading.Event) -> None:
+    """Publish one new sample alert a second to ztf-loop, as Pitt-Google's heartbeat stream does."""
+    from tom_pittgoogle.pubsub import publisher_client
+
+    from .sample_alerts import make_packets
+
+    publisher = publisher_client()
+    topic = f"projects/{PITTGOOGLE_PROJECT}/topics/{TOPIC}"
+    seed = 10_000
+    while not stop.is_set():
+        seed += 1
+        for packet in make_packets(10, seed=seed):
+            if stop.wait(1.0):
+                return
+            publisher.publish(topic, packet)
+
+
+def serve(port: int) -> None:
+    from django.core.management import call_command
+
+    stop = threading.Event()
+    threading.Thread(target=heartbeat, args=(stop,), name="ztf-loop-heartbeat", daemon=True).start()
+    print(f"\nServing the demo TOM on http://127.0.0.1:{port}/ (user {DEMO_USER}, password {DEMO_USER}); "
+          "Alerts -> Queries has the saved queries. Ctrl-C stops it and the emulators.\n")
+    try:
+        call_command("runserver", f"127.0.0.1:{port}", use_reloader=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
