@@ -16,6 +16,7 @@ import argparse
 import io
 import logging
 import os
+import signal
 import threading
 from pathlib import Path
 
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from .emulators import BigQueryEmulator, PubSubEmulator
 
+    # SIGTERM ends the demo like Ctrl-C, so the emulators (in process groups of their own) are stopped too.
+    signal.signal(signal.SIGTERM, _interrupt)
     with PubSubEmulator(log_dir=workdir / "logs") as pubsub, BigQueryEmulator(log_dir=workdir / "logs") as bigquery:
         os.environ["PUBSUB_EMULATOR_HOST"] = pubsub.host
         os.environ["BIGQUERY_EMULATOR_HOST"] = bigquery.host
@@ -58,6 +61,17 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_serve:
             serve(args.port)
     return 0
+
+
+def _main_interruptible() -> int:
+    try:
+        return main()
+    except KeyboardInterrupt:
+        return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def run_demo(args: argparse.Namespace, bigquery_endpoint: str) -> None:
@@ -175,4 +189,4 @@ def serve(port: int) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_main_interruptible())
