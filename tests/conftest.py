@@ -49,36 +49,34 @@ def _settings_project(settings):
     settings.GOOGLE_CLOUD_PROJECT = USER_PROJECT
 
 
+def _serve(emulator, variable: str):
+    """Start ``emulator``, point Google's ``variable`` (PUBSUB_/BIGQUERY_EMULATOR_HOST) at it, stop it after."""
+    emulator.start()
+    previous = os.environ.get(variable)
+    os.environ[variable] = emulator.host
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+        if previous is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = previous
+
+
 @pytest.fixture(scope="session")
 def pubsub_emulator(tmp_path_factory):
     from tom_pittgoogle.demo.emulators import PubSubEmulator
 
-    emulator = PubSubEmulator(log_dir=tmp_path_factory.mktemp("pubsub-emulator"))
-    emulator.start()
-    previous = os.environ.get("PUBSUB_EMULATOR_HOST")
-    os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host
-    yield emulator
-    emulator.stop()
-    if previous is None:
-        os.environ.pop("PUBSUB_EMULATOR_HOST", None)
-    else:
-        os.environ["PUBSUB_EMULATOR_HOST"] = previous
+    yield from _serve(PubSubEmulator(log_dir=tmp_path_factory.mktemp("pubsub-emulator")), "PUBSUB_EMULATOR_HOST")
 
 
 @pytest.fixture(scope="session")
 def bigquery_emulator(tmp_path_factory):
     from tom_pittgoogle.demo.emulators import BigQueryEmulator
 
-    emulator = BigQueryEmulator(log_dir=tmp_path_factory.mktemp("bigquery-emulator"))
-    emulator.start()
-    previous = os.environ.get("BIGQUERY_EMULATOR_HOST")
-    os.environ["BIGQUERY_EMULATOR_HOST"] = emulator.host
-    yield emulator
-    emulator.stop()
-    if previous is None:
-        os.environ.pop("BIGQUERY_EMULATOR_HOST", None)
-    else:
-        os.environ["BIGQUERY_EMULATOR_HOST"] = previous
+    log_dir = tmp_path_factory.mktemp("bigquery-emulator")
+    yield from _serve(BigQueryEmulator(log_dir=log_dir), "BIGQUERY_EMULATOR_HOST")
 
 
 @pytest.fixture

@@ -51,15 +51,17 @@ STREAM_FILTER = {"classtar_gt_lt": "lt", "classtar_threshold": ""}
 
 
 def test_stream_rest_query_from_the_alerts_pages_to_targets(astronomer, topic_name, publish, packets):
+    """Every sample packet (the real ZTF ones included) becomes a Target through the TOM's own views."""
     ConsumerStreamRest(topic_name)  # the subscription exists before the alerts are published
     publish(topic_name, packets)
-    query = create_query(astronomer, BrokerStreamRest.name, subscription_name=topic_name, max_results=3,
-                         timeout=2, **STREAM_FILTER)
+    query = create_query(astronomer, BrokerStreamRest.name, subscription_name=topic_name,
+                         max_results=len(packets), timeout=2, **STREAM_FILTER)
     alerts = run_query(astronomer, query).context["alerts"]
-    assert len(alerts) == 3
+    assert len(alerts) == len(packets)
     create_targets(astronomer, query, [alert.id for alert in alerts])
+    assert set(Target.objects.values_list("name", flat=True)) == {alert.name for alert in alerts}
     target = Target.objects.get(name=alerts[0].name)
-    assert (target.ra, target.dec) == (alerts[0].ra, alerts[0].dec)
+    assert target.ra == pytest.approx(alerts[0].ra) and target.dec == pytest.approx(alerts[0].dec)
 
 
 def test_stream_python_query_from_the_alerts_pages_to_targets(astronomer, topic_name, publish, packets):
