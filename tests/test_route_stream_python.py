@@ -61,6 +61,15 @@ def test_stops_at_max_results_and_hands_back_every_message_it_did_not_store(topi
     assert {a["source_id"] for a in first} | {a["source_id"] for a in rest} == {str(candid_of(p)) for p in packets}
 
 
+def test_message_ids_are_stored_unless_save_metadata_is_no(topic_name, publish, packets):
+    consumer = ConsumerStreamPython(topic_name)
+    message_ids = publish(topic_name, packets[:2])
+    consumer.stream_alerts(lighten_alerts=True, parameters={"max_results": 1, "timeout": 5})
+    consumer.stream_alerts(lighten_alerts=True, parameters={"max_results": 1, "timeout": 15, "save_metadata": "no"})
+    stored = list(Alert.objects.order_by("stored_at").values_list("message_id", flat=True))
+    assert stored[0] in message_ids and stored[1] == ""
+
+
 def test_stops_after_timeout_seconds_without_a_message(topic_name, publish, packets):
     consumer = ConsumerStreamPython(topic_name)
     publish(topic_name, packets[:3])

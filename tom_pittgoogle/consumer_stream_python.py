@@ -84,6 +84,7 @@ class ConsumerStreamPython:
         self.queue: queue.Queue = queue.Queue()
         self._last_message_at = time.monotonic()
         self._callback_settings: dict[str, Any] = {}
+        self._save_metadata = True
         if touch:
             self.touch_subscription()
 
@@ -200,6 +201,7 @@ class ConsumerStreamPython:
                 "Set at least one stopping condition: max_results or timeout (otherwise the pull never ends)."
             )
         max_backlog = int(parameters.get("max_backlog") or DEFAULT_MAX_BACKLOG)
+        self._save_metadata = parameters.get("save_metadata", "yes") != "no"
         self._callback_settings = {
             "lighten_alerts": lighten_alerts,
             "callback": user_filter,
@@ -276,7 +278,7 @@ class ConsumerStreamPython:
             self.store.save_alerts(
                 [self._lightened(alert) for _, alert in alerts],
                 subscription=self.subscription_path,
-                message_ids=[message.message_id for message, _ in alerts],
+                message_ids=[message.message_id if self._save_metadata else "" for message, _ in alerts],
             )
         except Exception:
             # Not stored, so not acknowledged: Pub/Sub redelivers them.
