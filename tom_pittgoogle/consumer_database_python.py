@@ -189,7 +189,13 @@ class ConsumerDatabasePython:
         """Run the query for ``parameters`` and return the lightened alerts."""
         sql_stmnt, job_config = self.create_sql_stmnt(parameters)
         query_job = self._call(
-            self.client.query, sql_stmnt, job_config=job_config, retry=self._retry(), timeout=self.timeout
+            self.client.query,
+            sql_stmnt,
+            job_config=job_config,
+            retry=self._retry(),
+            # With any job_retry the client re-inserts a failed job for up to 600 s, whatever `retry` says.
+            job_retry=None,
+            timeout=self.timeout,
         )
         alerts = self.unpack_query(query_job, callback=callback)
         logger.info("queried %d alerts from %s", len(alerts), self.table_path)

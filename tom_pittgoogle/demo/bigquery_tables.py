@@ -79,9 +79,7 @@ class _AvroToBigQuery:
             if isinstance(schema, Mapping):
                 self.named[name] = schema
 
-    def fields(
-        self, record: Mapping[str, Any], namespace: str, drop: Iterable[str] = ()
-    ) -> list[bigquery.SchemaField]:
+    def fields(self, record: Mapping[str, Any], namespace: str, drop: Iterable[str] = ()) -> list[bigquery.SchemaField]:
         dropped = set(drop)
         namespace = self._register(record, namespace)
         return [
@@ -90,9 +88,7 @@ class _AvroToBigQuery:
             if f["name"] not in dropped
         ]
 
-    def field(
-        self, name: str, avro_type: Any, namespace: str, doc: str | None = None
-    ) -> bigquery.SchemaField:
+    def field(self, name: str, avro_type: Any, namespace: str, doc: str | None = None) -> bigquery.SchemaField:
         mode = "REQUIRED" if self.required else "NULLABLE"
         if isinstance(avro_type, list):
             branches = [t for t in avro_type if t != "null"]
@@ -302,10 +298,12 @@ def load_alerts(
     ``insert_rows_json`` is used because ``load_table_from_json`` fails on the emulator (400 on its
     multipart upload). 100 alerts of about 60 KB stay under BigQuery's 10 MB per request.
     ``retry_timeout`` bounds the client's retries: the emulator answers HTTP 500 to a value of the
-    wrong type, which the client would otherwise retry for 600 s.
+    wrong type, which the client would otherwise retry for 600 s; after ``retry_timeout`` that
+    surfaces as ``google.api_core.exceptions.RetryError``.
     """
     table = table_id if isinstance(table_id, bigquery.Table) else client.get_table(table_id)
     retry = bigquery.DEFAULT_RETRY.with_timeout(retry_timeout)
+    table_name = f"{table.project}.{table.dataset_id}.{table.table_id}"  # full_table_id is None on local Tables
     batch: list[dict[str, Any]] = []
     total = 0
 
@@ -314,8 +312,7 @@ def load_alerts(
         errors = client.insert_rows_json(table, batch, retry=retry)
         if errors:
             raise AlertInsertError(
-                f"BigQuery rejected {len(errors)} of {len(batch)} rows for {table.full_table_id}; "
-                f"first errors: {errors[:3]}",
+                f"BigQuery rejected {len(errors)} of {len(batch)} rows for {table_name}; first errors: {errors[:3]}",
                 errors,
             )
         total += len(batch)
@@ -327,5 +324,5 @@ def load_alerts(
             flush()
     if batch:
         flush()
-    logger.info("inserted %d alerts into %s", total, table.full_table_id)
+    logger.info("inserted %d alerts into %s", total, table_name)
     return total

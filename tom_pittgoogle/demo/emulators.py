@@ -178,9 +178,7 @@ class _EmulatorProcess:
 
     _name = "emulator"
 
-    def __init__(
-        self, port: int | None, log_dir: str | os.PathLike[str] | None, start_timeout: float
-    ) -> None:
+    def __init__(self, port: int | None, log_dir: str | os.PathLike[str] | None, start_timeout: float) -> None:
         self.port: int = port if port is not None else free_port()
         self.start_timeout = start_timeout
         self.startup_seconds: float | None = None
@@ -230,12 +228,17 @@ class _EmulatorProcess:
             # refuse early with a clear message instead.
             if not _port_is_free(port):
                 raise EmulatorError(f"{self._name}: port {_LOCALHOST}:{port} is already in use")
-        self._prepare()
+        try:
+            # Both raise EmulatorError for a missing jar/java/executable: before any log file exists.
+            self._prepare()
+            cmd = self._command()
+        except BaseException:
+            self.stop()  # removes the temp dir _prepare() may have made
+            raise
         log_dir = self._log_dir or self._workdir()
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{self._name}-{self.port}.log"
         self._log_fh = open(self.log_path, "wb")  # noqa: SIM115 -- closed in stop()
-        cmd = self._command()
         logger.info("starting %s on %s: %s (log %s)", self._name, self.host, " ".join(cmd), self.log_path)
         began = time.monotonic()
         try:
@@ -332,8 +335,7 @@ class _EmulatorProcess:
         self.stop()
         tail = _read_tail(self.log_path)
         raise EmulatorError(
-            f"{self._name} on {self.host} failed to start: {reason}. "
-            f"See the log file {self.log_path}; its end:\n{tail}"
+            f"{self._name} on {self.host} failed to start: {reason}. See the log file {self.log_path}; its end:\n{tail}"
         )
 
 
@@ -579,8 +581,7 @@ def _install_spatial_extension(executable: Path, home: Path) -> None:
     plat = plat or _platform_guess()
     if version and not any(ext.parent.name == version for ext in found):
         logger.warning(
-            "duckdb %s in the emulator venv but the spatial extension is for %s: install "
-            "duckdb-extension-spatial==%s",
+            "duckdb %s in the emulator venv but the spatial extension is for %s: install duckdb-extension-spatial==%s",
             version,
             ", ".join(ext.parent.name for ext in found),
             version.lstrip("v"),
