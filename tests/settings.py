@@ -12,6 +12,8 @@ DATABASES = {
         "NAME": os.environ.get("PGDATABASE", "test"),
         "USER": os.environ.get("PGUSER", "postgres"),
         "PASSWORD": os.environ.get("PGPASSWORD", ""),
+        # Several checkouts may run their suites at once on one server: each names its own test database.
+        "TEST": {"NAME": os.environ.get("PITTGOOGLE_TEST_DB") or None},
     }
 }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
