@@ -9,18 +9,14 @@ Used by :class:`~tom_pittgoogle.broker_stream_python.BrokerStreamPython`, and on
         lighten_alerts=True, user_filter=my_filter, parameters={"max_results": 100, "timeout": 30}
     )  # each alert was stored in the TOM's database before its message was acknowledged
 
-The streaming pull runs in the client library's background threads. Their callback only decodes and filters;
-the thread that called :meth:`~ConsumerStreamPython.stream_alerts` stores what passes in batches (one
-transaction each) and acknowledges a message only after the transaction that stores it commits. That thread
-owns the database connection, so no connection is left open in a worker thread.
+The streaming pull is run by :class:`~tom_pittgoogle.ingest.StreamIngester`: the client library's threads only
+decode and filter; the thread that called :meth:`~ConsumerStreamPython.stream_alerts` stores what passes in
+batches (one transaction each) and acknowledges a message only after the transaction that stores it commits.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,6 +35,7 @@ from .exceptions import (
     SubscriptionNotFoundError,
     TopicNotFoundError,
 )
+from .ingest import DEFAULT_MAX_BACKLOG
 from .pubsub import (
     AlertCallback,
     subscriber_client,
@@ -51,10 +48,6 @@ from .store import AlertStore, RawMessage
 
 logger = logging.getLogger(__name__)
 
-#: Google's default flow control: at most this many messages leased and not yet acknowledged.
-DEFAULT_MAX_BACKLOG = 1000
-#: Largest batch stored in one transaction.
-MAX_BATCH = 500
 
 
 class ConsumerStreamPython:
@@ -81,8 +74,6 @@ class ConsumerStreamPython:
         self._client = client
         self._owns_client = client is None
         self._store = store
-        self.queue: queue.Queue = queue.Queue()
-        self._last_message_at = time.monotonic()
         self._callback_settings: dict[str, Any] = {}
         self._save_metadata = True
         if touch:
@@ -178,6 +169,13 @@ class ConsumerStreamPython:
         else:
             logger.info("deleted subscription %s", self.subscription_path)
 
+    def check_subscription(self) -> None:
+        """Raise this app's error if the subscription is gone, refused, or Pub/Sub is unreachable."""
+        try:
+            self.client.get_subscription(subscription=self.subscription_path, retry=self._retry(), timeout=self.timeout)
+        except (gexc.GoogleAPIError, google.auth.exceptions.GoogleAuthError) as error:
+            raise self._translate(error) from None
+
     # --- streaming --------------------------------------------------------------------------------------
 
     def stream_alerts(
@@ -190,9 +188,15 @@ class ConsumerStreamPython:
 
         ``parameters`` holds the stopping conditions (at least one is required): ``max_results`` (stop after
         that many alerts passed the filter and were stored) and ``timeout`` (stop after that many seconds
-        without a message); and ``max_backlog``, the flow control (messages leased but not yet processed).
+        without a message); ``max_backlog``, the flow control (messages leased but not yet processed); and
+        ``save_metadata`` ("no": do not store the message ids).
         ``user_filter(alert, parameters)`` returns the alert if it passes, else None.
+
+        The work is done by :class:`~tom_pittgoogle.ingest.StreamIngester`, the night-long ingester, with one
+        stream; this method keeps the original's call and returns what was stored, for a web request.
         """
+        from .ingest import Stream, StreamIngester
+
         parameters = dict(parameters or {})
         max_results = parameters.get("max_results") or None
         timeout = parameters.get("timeout") or None
@@ -200,105 +204,35 @@ class ConsumerStreamPython:
             raise ConfigurationError(
                 "Set at least one stopping condition: max_results or timeout (otherwise the pull never ends)."
             )
-        max_backlog = int(parameters.get("max_backlog") or DEFAULT_MAX_BACKLOG)
-        self._save_metadata = parameters.get("save_metadata", "yes") != "no"
         self._callback_settings = {
             "lighten_alerts": lighten_alerts,
             "callback": user_filter,
             "callback_kwargs": {"parameters": parameters} if user_filter is not None else None,
         }
-
-        from google.cloud import pubsub_v1
-
-        self._last_message_at = time.monotonic()
-        self._stopping = threading.Event()
-        future = self.client.subscribe(
-            self.subscription_path,
-            self.callback,
-            flow_control=pubsub_v1.types.FlowControl(
-                max_messages=max_backlog,
-                # Leases are renewed while a message is being processed; a short lease means the messages of
-                # a listener that stopped or died go back to the subscription within seconds, not a minute.
-                max_duration_per_lease_extension=int(conf.get("PITTGOOGLE_STREAM_LEASE_SECONDS")),
-            ),
-            # cancel() then result() waits for running callbacks, so none enqueues after the final drain.
-            await_callbacks_on_shutdown=True,
+        self._save_metadata = parameters.get("save_metadata", "yes") != "no"
+        stream = Stream(
+            self.subscription_name,
+            callback=user_filter,
+            callback_kwargs=self._callback_settings["callback_kwargs"],
+            lighten=lighten_alerts,
+            save_metadata=self._save_metadata,
+            project=self.project,
         )
         stored: list[dict] = []
         try:
-            self._consume(future, stored, max_results, timeout)
+            ingester = StreamIngester(
+                [stream],
+                store=self.store,
+                client=self.client,
+                max_backlog=int(parameters.get("max_backlog") or DEFAULT_MAX_BACKLOG),
+                on_stored=lambda _stream, alerts: stored.extend(alerts),
+                touch=False,
+            )
+            ingester.run(max_results=max_results, timeout=timeout)
         finally:
-            # Hand back what is queued while the stream can still send the nacks; callbacks still running see
-            # _stopping and hand back their message themselves; the library nacks what it had not dispatched.
-            self._stopping.set()
-            self._release_unstored()
-            future.cancel()
-            try:
-                future.result(timeout=60)
-            except Exception:  # noqa: BLE001 - the stream's own error was already reported by _consume
-                logger.debug("streaming pull ended with an error", exc_info=True)
-            self._release_unstored()
             self._close_own_client()
         logger.info("stored %d alerts from %s", len(stored), self.subscription_path)
         return stored
-
-    def _consume(self, future, stored: list[dict], max_results: int | None, timeout: float | None) -> None:
-        while max_results is None or len(stored) < max_results:
-            if future.done():
-                error = future.exception()
-                raise self._translate(error) if error else EndpointError(
-                    f"the streaming pull on {self.subscription_path} stopped unexpectedly"
-                )
-            try:
-                batch = [self.queue.get(timeout=0.1)]
-            except queue.Empty:
-                if timeout is not None and time.monotonic() - self._last_message_at >= timeout:
-                    return
-                continue
-            wanted = MAX_BATCH if max_results is None else max_results - len(stored)
-            while len(batch) < wanted:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._store_and_ack(batch, stored, wanted)
-
-    def _store_and_ack(self, batch: list, stored: list[dict], wanted: int) -> None:
-        alerts = [(message, alert) for message, alert, reason in batch if reason is None]
-        rejected = [(message, reason) for message, _, reason in batch if reason is not None]
-        # Alerts beyond max_results go back to the subscription untouched.
-        for message, _ in alerts[wanted:]:
-            message.nack()
-        alerts = alerts[:wanted]
-        try:
-            self.store.record_rejected(
-                [(RawMessage(m.message_id, m.data, dict(m.attributes)), reason) for m, reason in rejected],
-                subscription=self.subscription_path,
-            )
-            self.store.save_alerts(
-                [self._lightened(alert) for _, alert in alerts],
-                subscription=self.subscription_path,
-                message_ids=[message.message_id if self._save_metadata else "" for message, _ in alerts],
-            )
-        except Exception:
-            # Not stored, so not acknowledged: Pub/Sub redelivers them.
-            for message, _ in alerts:
-                message.nack()
-            for message, _ in rejected:
-                message.nack()
-            raise
-        for message, alert in alerts:
-            message.ack()
-            stored.append(alert)
-        for message, _ in rejected:
-            message.ack()
-
-    def _lightened(self, alert: dict) -> dict:
-        if self._callback_settings.get("lighten_alerts"):
-            return alert
-        from .alerts import lighten_alert
-
-        return lighten_alert(alert)
 
     def _close_own_client(self) -> None:
         """Close the client's channel if this consumer made it (the next use makes a new one).
@@ -310,34 +244,30 @@ class ConsumerStreamPython:
             self._client.close()
             self._client = None
 
-    def _release_unstored(self) -> None:
-        """Hand back every message still waiting in the queue (not stored, so not acknowledged)."""
-        while True:
-            try:
-                message, _, _ = self.queue.get_nowait()
-            except queue.Empty:
-                return
-            message.nack()
-
     def callback(self, message) -> None:
-        """Decode and filter one message (in a client-library thread); queue it for storage.
+        """Process one message as the original did: decode, filter, store, then acknowledge.
 
-        Filtered-out alerts are acknowledged here: they are not wanted, so there is nothing to store.
+        For a subscriber of your own (``client.subscribe(path, consumer.callback)``); it uses the filter of
+        the last :meth:`stream_alerts` call, if any. :meth:`stream_alerts` itself stores in batches.
         """
-        self._last_message_at = time.monotonic()
-        if getattr(self, "_stopping", None) is not None and self._stopping.is_set():
-            message.nack()
-            return
-        try:
-            outcome = unpack_message(message.data, **self._callback_settings)
-        except Exception:  # a bug in the user's filter: keep the message, say what happened
-            logger.exception("the filter failed on message %s; it will be redelivered", message.message_id)
-            message.nack()
-            return
-        if outcome.filtered_out:
-            message.ack()
-            return
-        self.queue.put((message, outcome.alert, outcome.rejected_reason))
+        outcome = unpack_message(message.data, **(self._callback_settings or {"lighten_alerts": True}))
+        if outcome.rejected_reason is not None:
+            raw = RawMessage(message.message_id, message.data, dict(message.attributes))
+            self.store.record_rejected([(raw, outcome.rejected_reason)], subscription=self.subscription_path)
+        elif outcome.alert is not None:
+            self.store.save_alerts(
+                [self._lightened(outcome.alert)],
+                subscription=self.subscription_path,
+                message_ids=[message.message_id if self._save_metadata else ""],
+            )
+        message.ack()
+
+    def _lightened(self, alert: dict) -> dict:
+        if self._callback_settings.get("lighten_alerts", True):
+            return alert
+        from .alerts import lighten_alert
+
+        return lighten_alert(alert)
 
     def save_alert(self, alert: Mapping) -> None:
         """Save one alert to the TOM's database (the streaming pull stores in batches instead)."""

@@ -1,0 +1,519 @@
+"""The stream ingester: listen to Pub/Sub subscriptions for as long as wanted and store every alert once.
+
+Pub/Sub delivers at least once; storage is keyed on (survey, source id) and a message is acknowledged only
+after the transaction that stores it commits, so every alert is stored exactly once however often it comes,
+and an ingester killed at any moment loses nothing (what it had not acknowledged comes back).
+
+Threads: google-cloud-pubsub runs the streaming pull and calls :meth:`StreamIngester._on_message` in its own
+worker threads. Those only decode and filter, and queue what passes. The thread that called
+:meth:`StreamIngester.run` owns the database connection: it takes the queue in batches (up to ``batch_size``
+alerts or ``batch_seconds``), stores each batch in one transaction, then acknowledges it. Flow control
+(``max_backlog`` messages leased per subscription) bounds the queue, so memory stays flat all night.
+
+:class:`~tom_pittgoogle.consumer_stream_python.ConsumerStreamPython` runs one stream through this module; the
+``pittgoogle_stream`` management command runs one or several all night.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+
+from . import conf
+from .exceptions import ConfigurationError, PittGoogleError
+from .filters import ClasstarFilter
+from .pubsub import AlertCallback, unpack_message, validate_resource_id
+from .store import AlertStore, RawMessage
+
+logger = logging.getLogger(__name__)
+
+#: Google's default flow control: at most this many messages leased and not yet acknowledged.
+DEFAULT_MAX_BACKLOG = 1000
+#: Largest batch stored in one transaction.
+MAX_BATCH = 500
+#: Longest a received alert waits for its batch to fill before it is stored (seconds).
+BATCH_SECONDS = 0.25
+
+#: ``TargetMaker(alert)``: create or update the TOM Target of a stored alert (the TOM adapter supplies it).
+TargetMaker = Callable[[Mapping[str, Any]], Any]
+
+
+@dataclass
+class Stream:
+    """One subscription to listen to, and what to do with its alerts.
+
+    ``callback`` follows the original's filter contract: called as ``callback(alert, **callback_kwargs)``, it
+    returns the alert if it passes, else None. ``lighten`` decides what the callback sees and what
+    ``on_stored`` receives: the lightened alert (common fields) or the full record. What is stored is always
+    the lightened alert.
+    """
+
+    subscription: str
+    callback: AlertCallback | None = None
+    callback_kwargs: Mapping[str, Any] | None = None
+    lighten: bool = True
+    create_targets: bool = False
+    save_metadata: bool = True
+    project: str | None = None
+
+    def __post_init__(self) -> None:
+        validate_resource_id(self.subscription)
+
+    #: Keys a stream declared in ``settings.PITTGOOGLE_STREAMS`` may have.
+    SETTING_KEYS = frozenset({"subscription", "filter", "create_targets", "save_metadata", "project"})
+
+    @classmethod
+    def from_setting(cls, entry: Mapping[str, Any]) -> Stream:
+        """A stream declared in settings: ``{"subscription": "ztf-loop", "filter": {...}, "create_targets": True}``.
+
+        ``filter`` holds the same fields as the query forms (``classtar_threshold``, ``classtar_gt_lt``).
+        """
+        if not isinstance(entry, Mapping) or "subscription" not in entry:
+            raise ConfigurationError(f"a PITTGOOGLE_STREAMS entry needs a 'subscription': {entry!r}")
+        unknown = set(entry) - cls.SETTING_KEYS
+        if unknown:
+            raise ConfigurationError(
+                f"unknown keys {sorted(unknown)} in the PITTGOOGLE_STREAMS entry for {entry['subscription']!r}; "
+                f"allowed: {sorted(cls.SETTING_KEYS)}"
+            )
+        return cls(
+            subscription=entry["subscription"],
+            callback=alert_filter(entry.get("filter") or {}),
+            create_targets=bool(entry.get("create_targets", False)),
+            save_metadata=bool(entry.get("save_metadata", True)),
+            project=entry.get("project"),
+        )
+
+
+def alert_filter(parameters: Mapping[str, Any]) -> AlertCallback | None:
+    """The filter the forms' fields describe, as a stream callback; None when it keeps every alert."""
+    try:
+        classtar = ClasstarFilter.from_parameters(parameters)
+    except (TypeError, ValueError) as error:
+        raise ConfigurationError(f"bad filter {dict(parameters)!r}: {error}") from None
+    return None if classtar.threshold is None else classtar
+
+
+def streams_from_settings() -> list[Stream]:
+    """The streams declared in ``settings.PITTGOOGLE_STREAMS`` (a list of dicts, as :meth:`Stream.from_setting`)."""
+    entries = conf.get("PITTGOOGLE_STREAMS") or []
+    if not isinstance(entries, Sequence) or isinstance(entries, str | bytes):
+        raise ConfigurationError("PITTGOOGLE_STREAMS must be a list of streams (dicts with a 'subscription').")
+    return [Stream.from_setting(entry) for entry in entries]
+
+
+@dataclass
+class IngestStats:
+    """What an ingester has done so far; ``line()`` is its progress line."""
+
+    received: int = 0
+    stored: int = 0  # new rows
+    duplicates: int = 0  # alerts that were already stored (a redelivery): acknowledged, not stored twice
+    filtered_out: int = 0
+    rejected: int = 0  # messages that are not alerts: recorded, then acknowledged
+    handed_back: int = 0  # nacked: beyond max_results, or still in flight at a hard stop
+    target_errors: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def accepted(self) -> int:
+        """Alerts that passed the filter and are in the database (new or not)."""
+        return self.stored + self.duplicates
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started_at
+
+    def line(self, *, backlog: int | None = None, rate: float | None = None) -> str:
+        rate = self.accepted / self.elapsed if rate is None and self.elapsed > 0 else (rate or 0.0)
+        parts = [
+            f"received {self.received}",
+            f"stored {self.stored}",
+            f"duplicates {self.duplicates}",
+            f"filtered out {self.filtered_out}",
+            f"rejected {self.rejected}",
+            f"{rate:.1f} alerts/s",
+        ]
+        if backlog is not None:
+            parts.append(f"backlog {backlog}")
+        if self.handed_back:
+            parts.append(f"handed back {self.handed_back}")
+        if self.target_errors:
+            parts.append(f"target errors {self.target_errors}")
+        return ", ".join(parts)
+
+
+#: ``progress(stats, line)``: called every ``progress_interval`` seconds and once at the end.
+ProgressReporter = Callable[[IngestStats, str], None]
+
+
+class _Subscribed:
+    """A stream while it runs: its consumer (subscription checks, error translation) and pull future."""
+
+    def __init__(self, stream: Stream, consumer) -> None:
+        self.stream = stream
+        self.consumer = consumer
+        self.future = None
+
+    @property
+    def path(self) -> str:
+        return self.consumer.subscription_path
+
+
+class StreamIngester:
+    """Listen to ``streams`` until stopped; store each alert once and acknowledge it after it is stored.
+
+    Stopping conditions (:meth:`run`): ``max_results`` alerts accepted, ``timeout`` seconds without a message,
+    :meth:`stop` (a signal handler may call it), or a fatal error (raised as a
+    :class:`~tom_pittgoogle.exceptions.PittGoogleError`). In every case what was received and queued is stored
+    and acknowledged first, unless storage itself failed; nothing is acknowledged that was not stored.
+    """
+
+    def __init__(
+        self,
+        streams: Sequence[Stream],
+        *,
+        store: AlertStore | None = None,
+        client: Any = None,
+        max_backlog: int = DEFAULT_MAX_BACKLOG,
+        batch_size: int = MAX_BATCH,
+        batch_seconds: float = BATCH_SECONDS,
+        on_stored: Callable[[Stream, list], None] | None = None,
+        target_maker: TargetMaker | None = None,
+        progress: ProgressReporter | None = None,
+        progress_interval: float = 10.0,
+        health_check_interval: float = 30.0,
+        touch: bool = True,
+    ) -> None:
+        if not streams:
+            raise ConfigurationError("no stream to listen to")
+        if any(stream.create_targets for stream in streams) and target_maker is None:
+            raise ConfigurationError("create_targets needs a target maker (the TOM adapter supplies one)")
+        from .consumer_stream_python import ConsumerStreamPython
+
+        self._owns_client = client is None
+        if client is None:
+            from .pubsub import subscriber_client
+
+            client = subscriber_client()
+        self.client = client
+        self.store = store
+        if self.store is None:
+            from .store import DjangoAlertStore
+
+            self.store = DjangoAlertStore()
+        self.max_backlog = int(max_backlog)
+        self.batch_size = max(1, int(batch_size))
+        self.batch_seconds = float(batch_seconds)
+        self.on_stored = on_stored
+        self.target_maker = target_maker
+        self.progress = progress
+        self.progress_interval = float(progress_interval)
+        self.health_check_interval = float(health_check_interval)
+        self.stats = IngestStats()
+        self._stats_lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue()
+        self._stopping = threading.Event()
+        self._last_message_at = time.monotonic()
+        try:
+            self._subscribed = [
+                _Subscribed(
+                    stream,
+                    ConsumerStreamPython(
+                        stream.subscription, project=stream.project, client=client, store=self.store, touch=touch
+                    ),
+                )
+                for stream in streams
+            ]
+        except BaseException:
+            self._close_own_client()
+            raise
+
+    def __repr__(self) -> str:
+        return f"<StreamIngester {[s.path for s in self._subscribed]}>"
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish: stop pulling, store what is in flight, acknowledge it, return.
+
+        Safe to call from a signal handler or another thread.
+        """
+        self._stopping.set()
+
+    @property
+    def backlog(self) -> int:
+        """Messages received and decoded, waiting to be stored."""
+        return self._queue.qsize()
+
+    # --- running ----------------------------------------------------------------------------------------
+
+    def run(self, *, max_results: int | None = None, timeout: float | None = None) -> IngestStats:
+        """Listen until a stopping condition; return the final statistics."""
+        from google.cloud import pubsub_v1
+
+        self.stats = IngestStats()
+        self._last_message_at = time.monotonic()
+        flow_control = pubsub_v1.types.FlowControl(
+            max_messages=self.max_backlog,
+            # Leases are renewed while a message waits; a short lease means the messages of a listener that
+            # stopped or died go back to the subscription within seconds.
+            max_duration_per_lease_extension=int(conf.get("PITTGOOGLE_STREAM_LEASE_SECONDS")),
+        )
+        storage_failed = False
+        try:
+            for subscribed in self._subscribed:
+                subscribed.future = self.client.subscribe(
+                    subscribed.path,
+                    lambda message, subscribed=subscribed: self._on_message(subscribed, message),
+                    flow_control=flow_control,
+                    # cancel() then result() waits for running callbacks, so none queues after the final drain.
+                    await_callbacks_on_shutdown=True,
+                )
+            logger.info("listening to %s", ", ".join(s.path for s in self._subscribed))
+            self._loop(max_results, timeout)
+        except _StorageFailed as failure:
+            storage_failed = True
+            raise failure.__cause__ from None  # the database's own error, as the caller would see it
+        finally:
+            self._finish(max_results, store_in_flight=not storage_failed)
+        return self.stats
+
+    def _loop(self, max_results: int | None, timeout: float | None) -> None:
+        next_progress = time.monotonic() + self.progress_interval
+        last_rate_at, last_accepted = time.monotonic(), 0
+        next_health_check = time.monotonic() + self.health_check_interval
+        while not self._stopping.is_set():
+            if max_results is not None and self.stats.accepted >= max_results:
+                return
+            self._raise_if_a_stream_ended()
+            batch = self._next_batch(self._wanted(max_results))
+            now = time.monotonic()
+            if batch:
+                self._store_and_ack(batch, max_results)
+            elif timeout is not None and now - self._last_message_at >= timeout:
+                logger.info("no message for %s s: stopping", timeout)
+                return
+            elif now >= next_health_check and now - self._last_message_at >= self.health_check_interval:
+                # A quiet stream may be a dead one: the client library retries an unreachable endpoint forever.
+                self._check_subscriptions()
+                next_health_check = now + self.health_check_interval
+            if self.progress is not None and now >= next_progress:
+                rate = (self.stats.accepted - last_accepted) / max(now - last_rate_at, 1e-9)
+                last_rate_at, last_accepted = now, self.stats.accepted
+                self.progress(self.stats, self.stats.line(backlog=self.backlog, rate=rate))
+                next_progress = now + self.progress_interval
+
+    def _wanted(self, max_results: int | None) -> int:
+        if max_results is None:
+            return self.batch_size
+        return max(0, min(self.batch_size, max_results - self.stats.accepted))
+
+    def _next_batch(self, wanted: int) -> list:
+        """Up to ``wanted`` queued items: wait briefly for the first, then fill for at most ``batch_seconds``."""
+        try:
+            batch = [self._queue.get(timeout=0.1)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self.batch_seconds
+        while len(batch) < max(wanted, 1):
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _raise_if_a_stream_ended(self) -> None:
+        for subscribed in self._subscribed:
+            future = subscribed.future
+            if future is not None and future.done():
+                error = future.exception()
+                if error is None:
+                    raise PittGoogleError(f"the streaming pull on {subscribed.path} stopped unexpectedly")
+                raise subscribed.consumer._translate(error) from None
+
+    def _check_subscriptions(self) -> None:
+        for subscribed in self._subscribed:
+            # Bounded by PITTGOOGLE_REQUEST_TIMEOUT; raises this app's error for a missing subscription,
+            # refused access or an unreachable endpoint.
+            subscribed.consumer.check_subscription()
+
+    # --- storing ----------------------------------------------------------------------------------------
+
+    def _store_and_ack(self, batch: list, max_results: int | None) -> None:
+        """Store ``batch`` (alerts and rejections) in one transaction, then acknowledge it."""
+        wanted = None if max_results is None else max(0, max_results - self.stats.accepted)
+        by_stream: dict[int, tuple[_Subscribed, list, list]] = {}
+        extra = []
+        kept = 0
+        for subscribed, message, outcome in batch:
+            _, alerts, rejected = by_stream.setdefault(id(subscribed), (subscribed, [], []))
+            if outcome.rejected_reason is not None:
+                rejected.append((message, outcome.rejected_reason))
+            elif wanted is not None and kept >= wanted:
+                extra.append(message)  # beyond max_results: goes back to the subscription untouched
+            else:
+                alerts.append((message, outcome.alert))
+                kept += 1
+        for message in extra:
+            message.nack()
+        self._count(handed_back=len(extra))
+        new = 0
+        try:
+            with transaction.atomic():
+                for subscribed, alerts, rejected in by_stream.values():
+                    new += self._store_stream_batch(subscribed, alerts, rejected)
+        except Exception as error:
+            # Not stored, so not acknowledged: Pub/Sub redelivers them.
+            for _subscribed, alerts, rejected in by_stream.values():
+                for message, _ in alerts + rejected:
+                    message.nack()
+            raise _StorageFailed() from error
+        accepted = 0
+        for subscribed, alerts, rejected in by_stream.values():
+            for message, _ in alerts:
+                message.ack()
+            for message, _ in rejected:
+                message.ack()
+            accepted += len(alerts)
+            self._count(rejected=len(rejected))
+            if alerts and self.on_stored is not None:
+                self.on_stored(subscribed.stream, [alert for _, alert in alerts])
+        self._count(stored=new, duplicates=accepted - new)
+
+    def _store_stream_batch(self, subscribed: _Subscribed, alerts: list, rejected: list) -> int:
+        stream = subscribed.stream
+        self.store.record_rejected(
+            [(RawMessage(m.message_id, m.data, dict(m.attributes)), reason) for m, reason in rejected],
+            subscription=subscribed.path,
+        )
+        lightened = [alert if stream.lighten else _lighten(alert) for _, alert in alerts]
+        new = self.store.save_alerts(
+            lightened,
+            subscription=subscribed.path,
+            message_ids=[message.message_id if stream.save_metadata else "" for message, _ in alerts],
+        )
+        if stream.create_targets:
+            for alert in lightened:
+                self._make_target(alert)
+        return new
+
+    def _make_target(self, alert: Mapping[str, Any]) -> None:
+        # A savepoint per alert: a Target that cannot be made is logged and counted, and the alert stays stored
+        # (the operator can make its Target later); it does not stop the night.
+        try:
+            with transaction.atomic():
+                self.target_maker(alert)
+        except Exception:
+            logger.exception("could not create or update the Target of %s %s", alert.get("survey"),
+                             alert.get("object_id"))
+            self._count(target_errors=1)
+
+    def _count(self, **increments: int) -> None:
+        with self._stats_lock:
+            for name, value in increments.items():
+                setattr(self.stats, name, getattr(self.stats, name) + value)
+
+    # --- the pull's callback (client-library threads) ---------------------------------------------------
+
+    def _on_message(self, subscribed: _Subscribed, message) -> None:
+        """Decode and filter one message; queue it for storage. Filtered-out alerts are acknowledged here."""
+        self._last_message_at = time.monotonic()
+        self._count(received=1)
+        if self._stopping.is_set():
+            message.nack()
+            self._count(handed_back=1)
+            return
+        stream = subscribed.stream
+        try:
+            outcome = unpack_message(
+                message.data,
+                lighten_alerts=stream.lighten,
+                callback=stream.callback,
+                callback_kwargs=stream.callback_kwargs,
+            )
+        except Exception:  # a bug in the user's filter: keep the message, say what happened
+            logger.exception("the filter failed on message %s; it will be redelivered", message.message_id)
+            message.nack()
+            return
+        if outcome.filtered_out:
+            message.ack()  # not wanted: nothing to store
+            self._count(filtered_out=1)
+            return
+        self._queue.put((subscribed, message, outcome))
+
+    # --- ending -----------------------------------------------------------------------------------------
+
+    def _finish(self, max_results: int | None, *, store_in_flight: bool) -> None:
+        self._stopping.set()  # callbacks from now on hand their message back
+        if store_in_flight:
+            # Store and acknowledge what is queued while the streams can still send the acknowledgements.
+            try:
+                while True:
+                    batch = self._drain(self.batch_size)
+                    if not batch:
+                        break
+                    self._store_and_ack(batch, max_results)
+            except _StorageFailed:
+                logger.exception("could not store the alerts in flight; they will be redelivered")
+        self._release_queued()
+        for subscribed in self._subscribed:
+            if subscribed.future is not None:
+                subscribed.future.cancel()
+        for subscribed in self._subscribed:
+            if subscribed.future is not None:
+                try:
+                    subscribed.future.result(timeout=60)
+                except Exception:  # noqa: BLE001 - a stream's own error was already reported by the loop
+                    logger.debug("streaming pull on %s ended with an error", subscribed.path, exc_info=True)
+        self._release_queued()
+        self._close_own_client()
+        line = self.stats.line()
+        logger.info("stopped listening to %s: %s", ", ".join(s.path for s in self._subscribed), line)
+        if self.progress is not None:
+            self.progress(self.stats, line)
+
+    def _drain(self, limit: int) -> list:
+        batch = []
+        while len(batch) < limit:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _release_queued(self) -> None:
+        """Hand back every message still queued (not stored, so not acknowledged)."""
+        for _, message, _ in self._drain(self._queue.qsize() + 1_000_000):
+            message.nack()
+            self._count(handed_back=1)
+
+    def _close_own_client(self) -> None:
+        """Close the client's channel if this ingester made it.
+
+        Closing the channel ends the streaming RPC on the server too; the Pub/Sub emulator otherwise keeps
+        routing the subscription's messages, redeliveries included, to the stream that was cancelled.
+        """
+        if self._owns_client and self.client is not None:
+            self.client.close()
+            self.client = None
+
+
+class _StorageFailed(Exception):
+    """Storing a batch failed (its messages were handed back); the cause is the database's error."""
+
+
+def _lighten(alert: Mapping[str, Any]) -> dict:
+    from .alerts import lighten_alert
+
+    return lighten_alert(alert)
