@@ -31,6 +31,10 @@ DEFAULTS: dict[str, Any] = {
     "PITTGOOGLE_REQUEST_TIMEOUT": 30.0,
     # A page a person can open for an object, per survey.
     "PITTGOOGLE_OBJECT_URLS": {"ztf": "https://alerce.online/object/{object_id}"},
+    # The streams `manage.py pittgoogle_stream` runs when given no --subscription: a list of dicts such as
+    # {"subscription": "ztf-loop", "filter": {"classtar_threshold": 0.5, "classtar_gt_lt": "lt"},
+    #  "create_targets": True}. See tom_pittgoogle.ingest.Stream.from_setting.
+    "PITTGOOGLE_STREAMS": [],
     "PUBSUB_EMULATOR_HOST": None,
     "BIGQUERY_EMULATOR_HOST": None,
 }

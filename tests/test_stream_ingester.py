@@ -1,0 +1,286 @@
+"""The night-long ingester (`manage.py pittgoogle_stream`) against the Pub/Sub emulator and PostgreSQL.
+
+Signals, kill -9 and two ingesters at once need real processes: those tests run the command as a subprocess
+on the test database (committed data, so `transaction=True`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import fastavro
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from tom_pittgoogle.consumer_stream_python import ConsumerStreamPython
+from tom_pittgoogle.demo.sample_alerts import make_packets
+from tom_pittgoogle.models import Alert, RejectedMessage
+from tom_pittgoogle.pubsub import subscriber_client
+
+from .conftest import USER_PROJECT
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def candid_of(packet: bytes) -> str:
+    return str(next(iter(fastavro.reader(io.BytesIO(packet))))["candid"])
+
+
+def classtar_of(packet: bytes):
+    return next(iter(fastavro.reader(io.BytesIO(packet))))["candidate"]["classtar"]
+
+
+def run_command(*args: str) -> str:
+    out = io.StringIO()
+    call_command("pittgoogle_stream", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def stored_source_ids(subscription: str | None = None) -> list[str]:
+    rows = Alert.objects.all()
+    if subscription:
+        rows = rows.filter(subscription=f"projects/{USER_PROJECT}/subscriptions/{subscription}")
+    return list(rows.values_list("source_id", flat=True))
+
+
+def subscribe(name: str) -> None:
+    """Create the subscription without streaming from it.
+
+    (The emulator keeps routing new messages to a streaming pull for a while after it ended, whence they
+    come back only after the lease; real Pub/Sub does not.)
+    """
+    ConsumerStreamPython(name)
+
+
+def subscription_is_empty(name: str, wait: float = 12.0) -> bool:
+    """True if nothing comes from the subscription for ``wait`` s: more than a lease, so no message was left."""
+    out = run_command("--subscription", name, "--timeout", str(wait))
+    return re.search(r"done in .*: received 0,", out) is not None
+
+
+MALFORMED = [
+    (b"Obj\x01" + b"\x00" * 40, "truncated Avro"),
+    (b"\x00\x00\x00\x02\xbd" + b"\x01" * 30, "Confluent wire format"),
+    (b"{not json", "JSON garbage"),
+    (b"", "empty"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, "a foreign format"),
+]
+
+
+def test_a_mixed_stream_stores_each_alert_once_and_records_every_malformed_message(topic_name, publish, packets):
+    subscribe(topic_name)
+    publish(topic_name, packets + packets)  # every alert delivered twice
+    for data, _ in MALFORMED:
+        publish(topic_name, [data], origin="test")
+    out = run_command("--subscription", topic_name, "--timeout", "3", "--progress-interval", "0.5")
+
+    assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, packets))
+    rejected = RejectedMessage.objects.filter(subscription__endswith=f"/{topic_name}")
+    assert sorted(bytes(r.data) for r in rejected) == sorted(data for data, _ in MALFORMED)
+    assert all(r.reason and r.message_id and r.attributes == {"origin": "test"} for r in rejected)
+    summary = out.strip().splitlines()[-1]
+    assert f"received {2 * len(packets) + len(MALFORMED)}," in summary
+    assert f"stored {len(packets)}, duplicates {len(packets)}," in summary
+    assert f"rejected {len(MALFORMED)}," in summary
+    assert "alerts/s" in out and "backlog" in out  # progress lines
+    # Everything was acknowledged: nothing comes back after the lease.
+    assert subscription_is_empty(topic_name)
+
+
+def test_the_filter_options_store_only_alerts_that_pass(topic_name, publish, packets):
+    subscribe(topic_name)
+    publish(topic_name, packets)
+    out = run_command(
+        "--subscription", topic_name, "--timeout", "3", "--classtar-threshold", "0.9", "--classtar-gt-lt", "gt"
+    )
+    passing = [p for p in packets if classtar_of(p) is not None and classtar_of(p) >= 0.9]
+    assert 0 < len(passing) < len(packets)
+    assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, passing))
+    assert f"filtered out {len(packets) - len(passing)}," in out.splitlines()[-1]
+
+
+def test_bad_option_values_are_refused_before_listening(pubsub_emulator):
+    with pytest.raises(CommandError, match="classtar_threshold|classtar-threshold"):
+        run_command("--subscription", "ztf-loop", "--classtar-threshold", "2")
+    with pytest.raises(CommandError, match="max_results|max-results"):
+        run_command("--subscription", "ztf-loop", "--max-results", "0")
+    with pytest.raises(CommandError, match="not a valid Pub/Sub subscription name"):
+        run_command("--subscription", "no spaces allowed")
+
+
+def test_a_missing_topic_is_a_clear_error(pubsub_emulator):
+    with pytest.raises(CommandError, match="Pitt-Google publishes no topic"):
+        run_command("--subscription", "no-such-stream", "--timeout", "1")
+
+
+def test_streams_declared_in_settings_run_together_each_with_its_filter(settings, pubsub_emulator, publish, packets):
+    from tom_pittgoogle.pubsub import publisher_client
+
+    from .conftest import PITTGOOGLE_PROJECT
+
+    names = [f"ztf-settings-{i}-{os.getpid()}-{time.monotonic_ns() % 10**6}" for i in range(2)]
+    for name in names:
+        publisher_client().create_topic(name=f"projects/{PITTGOOGLE_PROJECT}/topics/{name}")
+    settings.PITTGOOGLE_STREAMS = [
+        {"subscription": names[0]},
+        {"subscription": names[1], "filter": {"classtar_threshold": 0.95, "classtar_gt_lt": "lt"},
+         "create_targets": True},
+    ]
+    for name in names:
+        subscribe(name)
+    others = make_packets(12, seed=99)  # an alert is stored once whatever carried it: other alerts here
+    publish(names[0], packets)
+    publish(names[1], others)
+    run_command("--timeout", "3")
+    below = [p for p in others if classtar_of(p) is not None and classtar_of(p) < 0.95]
+    assert 0 < len(below) < len(others)
+    assert sorted(stored_source_ids(names[0])) == sorted(map(candid_of, packets))
+    assert sorted(stored_source_ids(names[1])) == sorted(map(candid_of, below))
+    from tom_targets.models import Target
+
+    object_ids = {next(iter(fastavro.reader(io.BytesIO(p))))["objectId"] for p in below}
+    assert set(Target.objects.values_list("name", flat=True)) == object_ids
+
+
+def test_a_bad_stream_in_settings_is_a_clear_error(settings, pubsub_emulator):
+    settings.PITTGOOGLE_STREAMS = [{"subscription": "ztf-loop", "filtre": {}}]
+    with pytest.raises(CommandError, match="unknown keys \\['filtre'\\]"):
+        run_command("--timeout", "1")
+
+
+# --- as a process: signals, kill -9, several ingesters ------------------------------------------------------
+
+
+class Ingester:
+    """``manage.py pittgoogle_stream`` in its own process, on the test database."""
+
+    def __init__(self, *args: str) -> None:
+        env = dict(
+            os.environ,
+            DJANGO_SETTINGS_MODULE="tests.settings",
+            PGDATABASE=connection.settings_dict["NAME"],
+            GOOGLE_CLOUD_PROJECT=USER_PROJECT,
+            PYTHONUNBUFFERED="1",
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "django", "pittgoogle_stream", "--progress-interval", "0.5", *args],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self.wait_for_line("listening to")
+
+    def wait_for_line(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if text in line:
+                return
+            if not line and self.process.poll() is not None:
+                break
+        raise AssertionError(f"no {text!r} from the ingester: {self.process.stderr.read()}")
+
+    def send(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def finish(self, timeout: float = 90) -> tuple[int, str, str]:
+        out, err = self.process.communicate(timeout=timeout)
+        return self.process.returncode, out, err
+
+
+def wait_until(condition, timeout: float = 90, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+@pytest.fixture
+def many_packets() -> list[bytes]:
+    """Enough real-size alerts that an ingester is mid-stream when it is stopped."""
+    return make_packets(1500, seed=int(time.monotonic_ns() % 10**6))
+
+
+def test_sigterm_mid_stream_stores_what_is_in_flight_and_exits_0_losing_nothing(topic_name, publish, many_packets):
+    ingester = Ingester("--subscription", topic_name)
+    publish(topic_name, many_packets)
+    assert wait_until(lambda: Alert.objects.count() > 0)
+    ingester.send(signal.SIGTERM)
+    code, out, err = ingester.finish()
+    assert code == 0, err
+    assert "storing what is in flight" in err
+    stored_before_restart = Alert.objects.count()
+    assert 0 < stored_before_restart <= len(many_packets)
+    # Whatever the first ingester did not store, it did not acknowledge: a new one gets it (the emulator takes
+    # up to a few leases to hand back what it had routed to the stream that ended).
+    run_command("--subscription", topic_name, "--max-results", str(len(many_packets) - stored_before_restart),
+                "--timeout", "75")
+    assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, many_packets))
+
+
+def test_kill_9_mid_stream_then_restart_stores_every_alert_exactly_once(topic_name, publish, many_packets):
+    ingester = Ingester("--subscription", topic_name, "--batch-size", "50")
+    publish(topic_name, many_packets)
+    assert wait_until(lambda: Alert.objects.count() >= 100)
+    ingester.send(signal.SIGKILL)
+    code, _, _ = ingester.finish()
+    assert code == -signal.SIGKILL
+    assert Alert.objects.count() < len(many_packets)
+    restarted = Ingester("--subscription", topic_name)
+    assert wait_until(lambda: Alert.objects.count() == len(many_packets), timeout=120)
+    restarted.send(signal.SIGINT)
+    code, out, err = restarted.finish()
+    assert code == 0, err
+    assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, many_packets))
+    assert "duplicates" in out.splitlines()[-1]
+
+
+def test_a_second_signal_exits_at_once_and_the_next_ingester_gets_the_rest(topic_name, publish, many_packets):
+    ingester = Ingester("--subscription", topic_name)
+    publish(topic_name, many_packets)
+    assert wait_until(lambda: Alert.objects.count() > 0)
+    ingester.send(signal.SIGTERM)
+    ingester.send(signal.SIGTERM)
+    code, _, err = ingester.finish()
+    assert code in (0, 128 + signal.SIGTERM), err  # 0 if the first stop finished before the second signal
+    restarted = Ingester("--subscription", topic_name)
+    assert wait_until(lambda: Alert.objects.count() == len(many_packets), timeout=120)
+    restarted.send(signal.SIGTERM)
+    assert restarted.finish()[0] == 0
+    assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, many_packets))
+
+
+def test_two_ingesters_on_one_subscription_share_it_and_store_each_alert_once(topic_name, publish, many_packets):
+    first = Ingester("--subscription", topic_name, "--max-backlog", "200")
+    second = Ingester("--subscription", topic_name, "--max-backlog", "200")
+    publish(topic_name, many_packets)
+    assert wait_until(lambda: Alert.objects.count() == len(many_packets), timeout=120)
+    time.sleep(1)  # let the last acknowledgements go out
+    first.send(signal.SIGTERM)
+    second.send(signal.SIGTERM)
+    results = [first.finish(), second.finish()]
+    assert [code for code, _, _ in results] == [0, 0], [err for _, _, err in results]
+    new_rows = [int(re.search(r"stored (\d+),", out.splitlines()[-1]).group(1)) for _, out, _ in results]
+    assert sum(new_rows) == len(many_packets)
+    assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, many_packets))
+
+
+def test_the_subscription_deleted_under_a_running_ingester_ends_it_with_a_clear_error(topic_name, publish, packets):
+    ingester = Ingester("--subscription", topic_name)
+    publish(topic_name, packets)
+    assert wait_until(lambda: Alert.objects.count() == len(packets))
+    subscriber_client().delete_subscription(subscription=f"projects/{USER_PROJECT}/subscriptions/{topic_name}")
+    code, out, err = ingester.finish(timeout=120)
+    assert code == 1
+    assert f"Subscription projects/{USER_PROJECT}/subscriptions/{topic_name} does not exist" in err
+    assert "Traceback" not in err

@@ -1,0 +1,161 @@
+"""``python manage.py pittgoogle_stream``: listen to Pitt-Google streams all night, storing every alert once.
+
+A thin shell over :class:`~tom_pittgoogle.ingest.StreamIngester`: it reads the options and settings, reports
+progress, and turns signals into a clean stop.
+
+    python manage.py pittgoogle_stream --subscription ztf-loop --classtar-threshold 0.5 --classtar-gt-lt lt
+    python manage.py pittgoogle_stream          # every stream in settings.PITTGOOGLE_STREAMS
+
+Ctrl-C or SIGTERM: stop pulling, store what is in flight, acknowledge only what is stored, exit 0. A second
+signal exits at once (status 128 + the signal's number) without acknowledging anything unstored; Pub/Sub
+redelivers what was not acknowledged, and storage ignores what is already there.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tom_pittgoogle import conf
+from tom_pittgoogle.exceptions import PittGoogleError
+from tom_pittgoogle.filters import CLASSTAR_COMPARISONS
+from tom_pittgoogle.ingest import DEFAULT_MAX_BACKLOG, MAX_BATCH, IngestStats, Stream, StreamIngester, alert_filter
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError(value)
+    return number
+
+
+def _unit_interval(value: str) -> float:
+    number = float(value)
+    if not 0 <= number <= 1:
+        raise ValueError(value)
+    return number
+
+
+class Command(BaseCommand):
+    help = (
+        "Listen to Pitt-Google Pub/Sub subscriptions (created if missing) and store every alert that passes the "
+        "filter once, acknowledging each message only after it is stored. Without --subscription, runs the "
+        "streams in settings.PITTGOOGLE_STREAMS, or the default subscription."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--subscription",
+            action="append",
+            dest="subscriptions",
+            metavar="NAME",
+            help="Subscription to listen to (repeat for several); attached to the Pitt-Google topic of that name.",
+        )
+        parser.add_argument("--classtar-threshold", type=_unit_interval, metavar="SCORE",
+                            help="Keep alerts by star/galaxy score (0-1); alerts without a score never pass.")
+        parser.add_argument("--classtar-gt-lt", choices=[value for value, _ in CLASSTAR_COMPARISONS], default="lt",
+                            help="lt: keep scores below the threshold; gt: at or above it (default lt).")
+        parser.add_argument("--max-results", type=_positive_int, metavar="N",
+                            help="Stop after N alerts passed the filter and were stored.")
+        parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+                            help="Stop after this many seconds without a message (default: never).")
+        parser.add_argument("--max-backlog", type=_positive_int, default=DEFAULT_MAX_BACKLOG, metavar="N",
+                            help=f"Flow control: most messages leased and not yet stored, per subscription "
+                                 f"(default {DEFAULT_MAX_BACKLOG}).")
+        parser.add_argument("--batch-size", type=_positive_int, default=MAX_BATCH, metavar="N",
+                            help=f"Most alerts stored in one transaction (default {MAX_BATCH}).")
+        parser.add_argument("--create-targets", action="store_true",
+                            help="Create or update a TOM Target for each alert that passes the filter.")
+        parser.add_argument("--no-metadata", action="store_true", help="Do not store the message ids.")
+        parser.add_argument("--progress-interval", type=_positive_float, default=10.0, metavar="SECONDS",
+                            help="Seconds between progress lines (default 10).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            streams = self._streams(options)
+            ingester = StreamIngester(
+                streams,
+                max_backlog=options["max_backlog"],
+                batch_size=options["batch_size"],
+                target_maker=_target_maker() if any(s.create_targets for s in streams) else None,
+                progress=self._report,
+                progress_interval=options["progress_interval"],
+            )
+        except PittGoogleError as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"listening to {', '.join(s.subscription for s in streams)} (Ctrl-C to stop)")
+        self.stdout.flush()
+        previous = self._install_signal_handlers(ingester)
+        try:
+            stats = ingester.run(max_results=options["max_results"], timeout=options["timeout"])
+        except PittGoogleError as error:
+            raise CommandError(f"stopped: {error}") from None
+        except Exception as error:  # the database refused a batch: nothing of it was acknowledged
+            raise CommandError(f"stopped: could not store alerts ({type(error).__name__}: {error})") from None
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        self.stdout.write(self.style.SUCCESS(f"done in {stats.elapsed:.1f} s: {stats.line()}"))
+
+    def _streams(self, options: dict[str, Any]) -> list[Stream]:
+        from tom_pittgoogle.ingest import streams_from_settings
+
+        names = options["subscriptions"]
+        if not names:
+            configured = streams_from_settings()
+            if configured:
+                return configured
+            names = [conf.get("PITTGOOGLE_DEFAULT_SUBSCRIPTION")]
+        callback = alert_filter(
+            {"classtar_threshold": options["classtar_threshold"], "classtar_gt_lt": options["classtar_gt_lt"]}
+        )
+        return [
+            Stream(name, callback=callback, create_targets=options["create_targets"],
+                   save_metadata=not options["no_metadata"])
+            for name in names
+        ]
+
+    def _report(self, stats: IngestStats, line: str) -> None:
+        self.stdout.write(line)
+        self.stdout.flush()
+
+    def _install_signal_handlers(self, ingester: StreamIngester) -> dict:
+        def handle(signum: int, frame: Any) -> None:
+            if ingester.stopping:
+                # Exit now: whatever was not acknowledged comes back to the subscription.
+                self.stderr.write(f"{signal.Signals(signum).name} again: exiting without storing what is in flight")
+                self.stderr.flush()
+                os._exit(128 + signum)
+            self.stderr.write(
+                f"{signal.Signals(signum).name}: storing what is in flight, then stopping (again to exit at once)"
+            )
+            self.stderr.flush()
+            ingester.stop()
+
+        previous = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, handle)
+        return previous
+
+
+def _target_maker():
+    """Create or update the Target of an alert: named after the survey's object id, at the alert's position."""
+    from tom_targets.models import Target
+
+    def make_target(alert):
+        target, _ = Target.objects.get_or_create(
+            name=alert["object_id"], defaults={"type": Target.SIDEREAL, "ra": alert.get("ra"), "dec": alert.get("dec")}
+        )
+        return target
+
+    return make_target
