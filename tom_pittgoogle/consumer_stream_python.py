@@ -61,7 +61,8 @@ class ConsumerStreamPython:
     """Manage a Pub/Sub subscription with the Python client and store the alerts it delivers.
 
     Constructing the consumer checks the subscription, creating it in the user's project (attached to the
-    Pitt-Google topic of the same name) if it does not exist; pass ``touch=False`` to skip that.
+    Pitt-Google topic of the same name, in the project serving ``survey``) if it does not exist; pass
+    ``touch=False`` to skip that.
     """
 
     def __init__(
@@ -72,11 +73,14 @@ class ConsumerStreamPython:
         client: Any = None,
         store: AlertStore | None = None,
         touch: bool = True,
+        survey: str | None = None,
     ) -> None:
         self.subscription_name = validate_resource_id(subscription_name)
+        # Which Pitt-Google project a new subscription's topic is in: ZTF's, or LSST's (pitt-alert-broker).
+        self.survey = survey or "ztf"
         self.project = project or conf.user_project()
         self.subscription_path = subscription_path(subscription_name, self.project)
-        self.topic_path = topic_path(subscription_name)
+        self.topic_path = topic_path(subscription_name, survey=self.survey)
         self.timeout = float(conf.get("PITTGOOGLE_REQUEST_TIMEOUT"))
         self._client = client
         self._owns_client = client is None
@@ -329,7 +333,7 @@ class ConsumerStreamPython:
             message.nack()
             return
         try:
-            outcome = unpack_message(message.data, **self._callback_settings)
+            outcome = unpack_message(message.data, topic=self.topic_path, **self._callback_settings)
         except Exception:  # a bug in the user's filter: keep the message, say what happened
             logger.exception("the filter failed on message %s; it will be redelivered", message.message_id)
             message.nack()
