@@ -98,7 +98,7 @@ def bigquery_emulator_endpoint() -> str | None:
 
 
 #: Per survey: the settings naming its Pitt-Google project, BigQuery table and default subscription.
-_SURVEY_SETTINGS = {
+SURVEY_SETTINGS = {
     "ztf": ("PITTGOOGLE_PROJECT_ID", "PITTGOOGLE_BIGQUERY_TABLE", "PITTGOOGLE_DEFAULT_SUBSCRIPTION"),
     "lsst": ("PITTGOOGLE_LSST_PROJECT_ID", "PITTGOOGLE_LSST_BIGQUERY_TABLE", "PITTGOOGLE_LSST_DEFAULT_SUBSCRIPTION"),
 }
@@ -106,11 +106,11 @@ _SURVEY_SETTINGS = {
 
 def _survey_setting(survey: str | None, index: int) -> Any:
     survey = survey or "ztf"
-    if survey not in _SURVEY_SETTINGS:
+    if survey not in SURVEY_SETTINGS:
         from .exceptions import ConfigurationError
 
-        raise ConfigurationError(f"unknown survey {survey!r}: Pitt-Google serves {', '.join(_SURVEY_SETTINGS)}")
-    return get(_SURVEY_SETTINGS[survey][index])
+        raise ConfigurationError(f"unknown survey {survey!r}: Pitt-Google serves {', '.join(SURVEY_SETTINGS)}")
+    return get(SURVEY_SETTINGS[survey][index])
 
 
 def survey_project(survey: str | None = None) -> str:
