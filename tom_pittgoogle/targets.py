@@ -128,12 +128,13 @@ def _newer_than_stored(target, alert: Mapping[str, Any]) -> bool:
         return True
 
 
-def create_or_update_target(alert: Mapping[str, Any]):
+def create_or_update_target(alert: Mapping[str, Any], user=None):
     """The Target of the alert's object, created if new, with its extras, aliases and photometry updated.
 
     An existing Target is found by name or by alias; its ``latest_*`` extras and scores change only when the
     alert is at least as new as the one they came from, so alerts arriving out of order do not roll them back.
-    Safe when two processes create the same Target at once: the loser uses the winner's.
+    Safe when two processes create the same Target at once: the loser uses the winner's. ``user`` (optional) is
+    given access to the Target, as TOM Toolkit's own create-target view does for the user who clicked.
     """
     from django.db import IntegrityError, transaction
     from tom_targets.models import Target
@@ -160,4 +161,6 @@ def create_or_update_target(alert: Mapping[str, Any]):
     elif _newer_than_stored(target, alert):
         target.save(extras=target_extras(alert), names=aliases)
     save_photometry(target, alert)
+    if user is not None:
+        target.give_user_access(user)
     return target
