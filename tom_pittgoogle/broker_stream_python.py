@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django import forms
 
-from .broker_base import PittGoogleBroker, StreamFilterForm
+from .broker_base import PittGoogleBroker, StreamFilterForm, subscription_and_survey
 from .consumer_stream_python import DEFAULT_MAX_BACKLOG, ConsumerStreamPython
 
 
@@ -70,5 +70,6 @@ class BrokerStreamPython(PittGoogleBroker):
         return clean_params
 
     def request_alerts(self, parameters: dict) -> list[dict]:
-        consumer = ConsumerStreamPython(parameters.get("subscription_name") or "ztf-loop")
+        subscription, survey = subscription_and_survey(parameters)
+        consumer = ConsumerStreamPython(subscription, survey=survey)
         return consumer.stream_alerts(lighten_alerts=True, user_filter=self.user_filter, parameters=parameters)

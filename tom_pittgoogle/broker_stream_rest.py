@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django import forms
 
-from .broker_base import PittGoogleBroker, StreamFilterForm
+from .broker_base import PittGoogleBroker, StreamFilterForm, subscription_and_survey
 from .consumer_stream_rest import ConsumerStreamRest
 
 
@@ -36,7 +36,8 @@ class BrokerStreamRest(PittGoogleBroker):
 
     def request_alerts(self, parameters: dict) -> list[dict]:
         """Pull, unpack, filter, store and acknowledge; returns the alerts that passed."""
-        consumer = ConsumerStreamRest(parameters.get("subscription_name") or "ztf-loop")
+        subscription, survey = subscription_and_survey(parameters)
+        consumer = ConsumerStreamRest(subscription, survey=survey)
         return consumer.pull_alerts(
             int(parameters["max_results"]),
             lighten_alerts=True,

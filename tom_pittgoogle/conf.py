@@ -12,6 +12,8 @@ from typing import Any
 
 #: Pitt-Google's own project, which publishes the topics and owns the BigQuery tables.
 PITTGOOGLE_PROJECT_ID = "ardent-cycling-243415"
+#: Pitt-Google's project for Rubin/LSST: its topics (lsst-alerts, lsst-alerts-json...) and tables.
+PITTGOOGLE_LSST_PROJECT_ID = "pitt-alert-broker"
 
 DEFAULTS: dict[str, Any] = {
     # The user's project: subscriptions are created there, BigQuery jobs are billed there.
@@ -20,6 +22,10 @@ DEFAULTS: dict[str, Any] = {
     # The original's `ztf_alerts.alerts` table no longer exists; this is Pitt-Google's current ZTF table.
     "PITTGOOGLE_BIGQUERY_TABLE": f"{PITTGOOGLE_PROJECT_ID}.ztf.alerts_v4_02",
     "PITTGOOGLE_DEFAULT_SUBSCRIPTION": "ztf-loop",
+    # Rubin/LSST: the same three settings for Pitt-Google's LSST project.
+    "PITTGOOGLE_LSST_PROJECT_ID": PITTGOOGLE_LSST_PROJECT_ID,
+    "PITTGOOGLE_LSST_BIGQUERY_TABLE": f"{PITTGOOGLE_LSST_PROJECT_ID}.lsst.alerts_v10_0",
+    "PITTGOOGLE_LSST_DEFAULT_SUBSCRIPTION": "lsst-alerts",
     "PITTGOOGLE_PUBSUB_ENDPOINT": "https://pubsub.googleapis.com",
     "PITTGOOGLE_BIGQUERY_ENDPOINT": None,  # None: the client library's default endpoint
     # How long a REST pull waits for messages to arrive before it stops with what it has (seconds).
@@ -35,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     # {"subscription": "ztf-loop", "filter": {"classtar_threshold": 0.5, "classtar_gt_lt": "lt"},
     #  "create_targets": True}. See tom_pittgoogle.ingest.Stream.from_setting.
     "PITTGOOGLE_STREAMS": [],
+    # Form default: the survey a new query reads (each form lets the user pick).
+    "PITTGOOGLE_DEFAULT_SURVEY": "ztf",
     "PUBSUB_EMULATOR_HOST": None,
     "BIGQUERY_EMULATOR_HOST": None,
 }
@@ -91,6 +99,37 @@ def bigquery_emulator_endpoint() -> str | None:
     if not host:
         return None
     return host if "://" in host else f"http://{host}"
+
+
+#: Per survey: the settings naming its Pitt-Google project, BigQuery table and default subscription.
+SURVEY_SETTINGS = {
+    "ztf": ("PITTGOOGLE_PROJECT_ID", "PITTGOOGLE_BIGQUERY_TABLE", "PITTGOOGLE_DEFAULT_SUBSCRIPTION"),
+    "lsst": ("PITTGOOGLE_LSST_PROJECT_ID", "PITTGOOGLE_LSST_BIGQUERY_TABLE", "PITTGOOGLE_LSST_DEFAULT_SUBSCRIPTION"),
+}
+
+
+def _survey_setting(survey: str | None, index: int) -> Any:
+    survey = survey or "ztf"
+    if survey not in SURVEY_SETTINGS:
+        from .exceptions import ConfigurationError
+
+        raise ConfigurationError(f"unknown survey {survey!r}: Pitt-Google serves {', '.join(SURVEY_SETTINGS)}")
+    return get(SURVEY_SETTINGS[survey][index])
+
+
+def survey_project(survey: str | None = None) -> str:
+    """Pitt-Google's project publishing ``survey``'s topics and owning its tables."""
+    return _survey_setting(survey, 0)
+
+
+def survey_table(survey: str | None = None) -> str:
+    """Pitt-Google's BigQuery alert table for ``survey`` (``project.dataset.table``)."""
+    return _survey_setting(survey, 1)
+
+
+def survey_default_subscription(survey: str | None = None) -> str:
+    """The subscription (and topic) name a form offers for ``survey``."""
+    return _survey_setting(survey, 2)
 
 
 def object_url(survey: str, object_id: str) -> str:

@@ -6,6 +6,7 @@ Used by :class:`~tom_pittgoogle.broker_database_python.BrokerDatabasePython`, an
 
     consumer = ConsumerDatabasePython()  # Pitt-Google's current ZTF table
     sql_stmnt, job_config = consumer.create_sql_stmnt({"objectId": "ZTF18abfkwnk", "max_results": 10})
+    lsst = ConsumerDatabasePython(survey="lsst")  # Pitt-Google's LSST table (pitt-alert-broker.lsst.alerts_v10_0)
     query_job = consumer.client.query(sql_stmnt, job_config=job_config)
     alerts = consumer.unpack_query(query_job)
 
@@ -42,14 +43,14 @@ logger = logging.getLogger(__name__)
 _TABLE_PATH = re.compile(r"^[A-Za-z0-9\-]+(?::[A-Za-z0-9\-]+)?\.[A-Za-z0-9_]+\.[A-Za-z0-9_\-]+$")
 
 
-def _table_path(table_name: str | None) -> str:
-    """``project.dataset.table``; shorter names are in Pitt-Google's project (and its ``ztf`` dataset)."""
-    name = table_name or conf.get("PITTGOOGLE_BIGQUERY_TABLE")
+def _table_path(table_name: str | None, survey: str = "ztf") -> str:
+    """``project.dataset.table``; shorter names are in the survey's Pitt-Google project (and its survey dataset)."""
+    name = table_name or conf.survey_table(survey)
     parts = name.split(".")
     if len(parts) == 1:
-        name = f"{conf.get('PITTGOOGLE_PROJECT_ID')}.ztf.{name}"
+        name = f"{conf.survey_project(survey)}.{survey}.{name}"
     elif len(parts) == 2:
-        name = f"{conf.get('PITTGOOGLE_PROJECT_ID')}.{name}"
+        name = f"{conf.survey_project(survey)}.{name}"
     if not _TABLE_PATH.match(name):
         raise ConfigurationError(f"{name!r} is not a BigQuery table name (project.dataset.table)")
     return name
@@ -68,8 +69,11 @@ class ConsumerDatabasePython:
         project: str | None = None,
         client: Any = None,
         check_table: bool = True,
+        survey: str | None = None,
     ) -> None:
-        self.table_path = _table_path(table_name)
+        #: Which survey's table: it decides the default table and the shape of the SQL.
+        self.survey = survey or "ztf"
+        self.table_path = _table_path(table_name, self.survey)
         self.table_name = self.table_path.rsplit(".", 1)[-1]
         self.project = project or conf.user_project()
         self.timeout = float(conf.get("PITTGOOGLE_REQUEST_TIMEOUT"))
@@ -108,8 +112,8 @@ class ConsumerDatabasePython:
             return CredentialsError(describe_refresh_error(error))
         if isinstance(error, gexc.NotFound):
             return TableNotFoundError(
-                f"BigQuery table {self.table_path} does not exist (Pitt-Google's current ZTF table is "
-                f"{conf.DEFAULTS['PITTGOOGLE_BIGQUERY_TABLE']})."
+                f"BigQuery table {self.table_path} does not exist (Pitt-Google's current {self.survey.upper()} "
+                f"table is {conf.DEFAULTS[conf.SURVEY_SETTINGS[self.survey][1]]})."
             )
         if isinstance(error, gexc.Forbidden):
             return PermissionDeniedError(
@@ -142,7 +146,9 @@ class ConsumerDatabasePython:
     def create_sql_stmnt(self, parameters: Mapping[str, Any]) -> tuple[str, Any]:
         """The SQL statement and job config for the user's parameters (every value a query parameter).
 
-        ``objectId`` or ``candid`` (not both) selects the alerts; newest first; ``LIMIT max_results``.
+        ``objectId`` or ``candid`` (not both) selects the alerts; newest first; ``LIMIT max_results``. For LSST
+        they mean the diaObjectId (or ssObjectId) and the diaSourceId. The columns selected are those the
+        lightened alert and its light curve need (no cutouts).
         """
         from google.cloud import bigquery
 
@@ -156,6 +162,8 @@ class ConsumerDatabasePython:
             raise ConfigurationError("max_results must be at least 1")
 
         query_parameters = [bigquery.ScalarQueryParameter("max_results", "INT64", max_results)]
+        if self.survey == "lsst":
+            return self._lsst_sql(object_id, candid, query_parameters)
         where = ""
         if object_id is not None:
             where = "WHERE objectId = @objectId"
@@ -164,8 +172,36 @@ class ConsumerDatabasePython:
             where = "WHERE candid = @candid"
             query_parameters.append(bigquery.ScalarQueryParameter("candid", "INT64", int(candid)))
         sql_stmnt = (
-            f"SELECT objectId, candid, candidate FROM `{self.table_path}` {where} "
+            f"SELECT objectId, candid, candidate, prv_candidates FROM `{self.table_path}` {where} "
             "ORDER BY candidate.jd DESC LIMIT @max_results"
+        )
+        return sql_stmnt, bigquery.QueryJobConfig(query_parameters=query_parameters)
+
+    def _lsst_sql(self, object_id: Any, source_id: Any, query_parameters: list) -> tuple[str, Any]:
+        from google.cloud import bigquery
+
+        def as_int(value: Any, name: str) -> int:
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                raise ConfigurationError(f"an LSST {name} is an integer, not {value!r}") from None
+
+        where = ""
+        if object_id is not None:
+            # A diaSource names its diaObject or, for a solar-system source, its ssObject; packets may leave
+            # diaSource.diaObjectId null and name the object in the diaObject record only.
+            where = (
+                "WHERE diaSource.diaObjectId = @objectId OR diaObject.diaObjectId = @objectId "
+                "OR diaSource.ssObjectId = @objectId"
+            )
+            query_parameters.append(bigquery.ScalarQueryParameter("objectId", "INT64", as_int(object_id, "object id")))
+        elif source_id is not None:
+            where = "WHERE diaSource.diaSourceId = @candid"
+            query_parameters.append(bigquery.ScalarQueryParameter("candid", "INT64", as_int(source_id, "diaSourceId")))
+        # Columns every schema version from 7.0 has (ssSource is 8.0 on; diaSource holds the ssObjectId anyway).
+        sql_stmnt = (
+            f"SELECT diaSource, diaObject, prvDiaSources, prvDiaForcedSources FROM `{self.table_path}` {where} "
+            "ORDER BY diaSource.midpointMjdTai DESC LIMIT @max_results"
         )
         return sql_stmnt, bigquery.QueryJobConfig(query_parameters=query_parameters)
 

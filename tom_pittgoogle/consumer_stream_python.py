@@ -54,7 +54,8 @@ class ConsumerStreamPython:
     """Manage a Pub/Sub subscription with the Python client and store the alerts it delivers.
 
     Constructing the consumer checks the subscription, creating it in the user's project (attached to the
-    Pitt-Google topic of the same name) if it does not exist; pass ``touch=False`` to skip that.
+    Pitt-Google topic of the same name, in the project serving ``survey``) if it does not exist; pass
+    ``touch=False`` to skip that.
     """
 
     def __init__(
@@ -65,11 +66,14 @@ class ConsumerStreamPython:
         client: Any = None,
         store: AlertStore | None = None,
         touch: bool = True,
+        survey: str | None = None,
     ) -> None:
         self.subscription_name = validate_resource_id(subscription_name)
+        # Which Pitt-Google project a new subscription's topic is in: ZTF's, or LSST's (pitt-alert-broker).
+        self.survey = survey or "ztf"
         self.project = project or conf.user_project()
         self.subscription_path = subscription_path(subscription_name, self.project)
-        self.topic_path = topic_path(subscription_name)
+        self.topic_path = topic_path(subscription_name, survey=self.survey)
         self.timeout = float(conf.get("PITTGOOGLE_REQUEST_TIMEOUT"))
         self._client = client
         self._owns_client = client is None
@@ -217,6 +221,7 @@ class ConsumerStreamPython:
             lighten=lighten_alerts,
             save_metadata=self._save_metadata,
             project=self.project,
+            survey=self.survey,
         )
         stored: list[dict] = []
         try:
@@ -250,7 +255,9 @@ class ConsumerStreamPython:
         For a subscriber of your own (``client.subscribe(path, consumer.callback)``); it uses the filter of
         the last :meth:`stream_alerts` call, if any. :meth:`stream_alerts` itself stores in batches.
         """
-        outcome = unpack_message(message.data, **(self._callback_settings or {"lighten_alerts": True}))
+        outcome = unpack_message(
+            message.data, topic=self.topic_path, **(self._callback_settings or {"lighten_alerts": True})
+        )
         if outcome.rejected_reason is not None:
             raw = RawMessage(message.message_id, message.data, dict(message.attributes))
             self.store.record_rejected([(raw, outcome.rejected_reason)], subscription=self.subscription_path)

@@ -63,7 +63,8 @@ class ConsumerStreamRest:
     """Manage a Pub/Sub subscription over REST and turn its messages into stored alerts.
 
     Constructing the consumer checks the subscription, creating it in the user's project (attached to the
-    Pitt-Google topic of the same name) if it does not exist; pass ``touch=False`` to skip that.
+    Pitt-Google topic of the same name, in the project serving ``survey``) if it does not exist; pass
+    ``touch=False`` to skip that.
     """
 
     def __init__(
@@ -74,12 +75,15 @@ class ConsumerStreamRest:
         credentials: Any = None,
         store: AlertStore | None = None,
         touch: bool = True,
+        survey: str | None = None,
     ) -> None:
         self.subscription_name = validate_resource_id(subscription_name)
+        # Which Pitt-Google project a new subscription's topic is in: ZTF's, or LSST's (pitt-alert-broker).
+        self.survey = survey or "ztf"
         self.project = project or conf.user_project()
         self.subscription_path = subscription_path(subscription_name, self.project)
         # The topic a new subscription attaches to; replaced by the real one when the subscription exists.
-        self.topic_path = topic_path(subscription_name)
+        self.topic_path = topic_path(subscription_name, survey=self.survey)
         emulator = conf.pubsub_emulator_host()
         endpoint = f"http://{emulator}" if emulator else conf.get("PITTGOOGLE_PUBSUB_ENDPOINT").rstrip("/")
         self.subscription_url = f"{endpoint}/v1/{self.subscription_path}"
@@ -238,7 +242,8 @@ class ConsumerStreamRest:
                 outcome_reason = None
             if outcome_reason is None:
                 outcome = unpack_message(
-                    data, lighten_alerts=lighten_alerts, callback=callback, callback_kwargs=kwargs
+                    data, lighten_alerts=lighten_alerts, callback=callback, callback_kwargs=kwargs,
+                    topic=self.topic_path,
                 )
                 outcome_reason = outcome.rejected_reason
             if outcome_reason is not None:

@@ -2,7 +2,8 @@
 
 The original compared with ``~`` on a Python bool (``~True == -2``, truthy), so "greater than or equal" let
 every alert through, and an alert without ``classtar`` crashed the pull. Here each comparison is explicit and
-a missing or null value fails any threshold.
+a missing or null value fails any threshold. ``classtar`` is a ZTF field; Rubin/LSST alerts are filtered on
+``reliability`` instead (:class:`AlertFilter` combines both; each form offers the one of its survey).
 """
 
 from __future__ import annotations
@@ -51,4 +52,47 @@ class ClasstarFilter:
 
     def __call__(self, alert: Mapping[str, Any]) -> Mapping[str, Any] | None:
         """The original callback contract: the alert if it passes, else None."""
+        return alert if self.passes(alert) else None
+
+
+@dataclass(frozen=True)
+class ReliabilityFilter:
+    """Keep Rubin/LSST alerts whose diaSource ``reliability`` (probability, 0-1, that the source is real) is at
+    or above a threshold. With no threshold every alert passes; a missing or null value fails a threshold."""
+
+    threshold: float | None = None
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, Any]) -> ReliabilityFilter:
+        threshold = parameters.get("reliability_threshold")
+        return cls(threshold=None if threshold in (None, "") else float(threshold))
+
+    def passes(self, alert: Mapping[str, Any]) -> bool:
+        if self.threshold is None:
+            return True
+        value = alert.get("reliability")
+        if value is None or value != value:
+            return False
+        return value >= self.threshold
+
+    def __call__(self, alert: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        return alert if self.passes(alert) else None
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """The filters a form offers, each on the fields its survey has: classtar is a ZTF field, reliability a
+    Rubin/LSST one. A threshold set on a field the alert's survey lacks fails, as a missing value does."""
+
+    classtar: ClasstarFilter
+    reliability: ReliabilityFilter
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, Any]) -> AlertFilter:
+        return cls(ClasstarFilter.from_parameters(parameters), ReliabilityFilter.from_parameters(parameters))
+
+    def passes(self, alert: Mapping[str, Any]) -> bool:
+        return self.classtar.passes(alert) and self.reliability.passes(alert)
+
+    def __call__(self, alert: Mapping[str, Any]) -> Mapping[str, Any] | None:
         return alert if self.passes(alert) else None

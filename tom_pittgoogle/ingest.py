@@ -28,7 +28,7 @@ from django.db import transaction
 
 from . import conf
 from .exceptions import ConfigurationError, PittGoogleError
-from .filters import ClasstarFilter
+from .filters import AlertFilter
 from .pubsub import AlertCallback, unpack_message, validate_resource_id
 from .store import AlertStore, RawMessage
 
@@ -62,18 +62,20 @@ class Stream:
     create_targets: bool = False
     save_metadata: bool = True
     project: str | None = None
+    survey: str | None = None  # which Pitt-Google project a new subscription's topic is in (ZTF's by default)
 
     def __post_init__(self) -> None:
         validate_resource_id(self.subscription)
 
     #: Keys a stream declared in ``settings.PITTGOOGLE_STREAMS`` may have.
-    SETTING_KEYS = frozenset({"subscription", "filter", "create_targets", "save_metadata", "project"})
+    SETTING_KEYS = frozenset({"subscription", "survey", "filter", "create_targets", "save_metadata", "project"})
 
     @classmethod
     def from_setting(cls, entry: Mapping[str, Any]) -> Stream:
         """A stream declared in settings: ``{"subscription": "ztf-loop", "filter": {...}, "create_targets": True}``.
 
-        ``filter`` holds the same fields as the query forms (``classtar_threshold``, ``classtar_gt_lt``).
+        ``filter`` holds the same fields as the query forms (``classtar_threshold`` and ``classtar_gt_lt`` for
+        ZTF, ``reliability_threshold`` for LSST); ``survey`` is "ztf" (default) or "lsst".
         """
         if not isinstance(entry, Mapping) or "subscription" not in entry:
             raise ConfigurationError(f"a PITTGOOGLE_STREAMS entry needs a 'subscription': {entry!r}")
@@ -89,16 +91,22 @@ class Stream:
             create_targets=bool(entry.get("create_targets", False)),
             save_metadata=bool(entry.get("save_metadata", True)),
             project=entry.get("project"),
+            survey=entry.get("survey"),
         )
 
 
 def alert_filter(parameters: Mapping[str, Any]) -> AlertCallback | None:
     """The filter the forms' fields describe, as a stream callback; None when it keeps every alert."""
+    unknown = set(parameters) - {"classtar_threshold", "classtar_gt_lt", "reliability_threshold"}
+    if unknown:
+        raise ConfigurationError(f"unknown filter fields {sorted(unknown)}")
     try:
-        classtar = ClasstarFilter.from_parameters(parameters)
+        spec = AlertFilter.from_parameters(parameters)
     except (TypeError, ValueError) as error:
         raise ConfigurationError(f"bad filter {dict(parameters)!r}: {error}") from None
-    return None if classtar.threshold is None else classtar
+    if spec.classtar.threshold is None and spec.reliability.threshold is None:
+        return None
+    return spec
 
 
 def streams_from_settings() -> list[Stream]:
@@ -227,7 +235,12 @@ class StreamIngester:
                 _Subscribed(
                     stream,
                     ConsumerStreamPython(
-                        stream.subscription, project=stream.project, client=client, store=self.store, touch=touch
+                        stream.subscription,
+                        project=stream.project,
+                        survey=stream.survey,
+                        client=client,
+                        store=self.store,
+                        touch=touch,
                     ),
                 )
                 for stream in streams
@@ -441,6 +454,7 @@ class StreamIngester:
                 lighten_alerts=stream.lighten,
                 callback=stream.callback,
                 callback_kwargs=stream.callback_kwargs,
+                topic=subscribed.consumer.topic_path,
             )
         except Exception:  # a bug in the user's filter: keep the message, say what happened
             logger.exception("the filter failed on message %s; it will be redelivered", message.message_id)

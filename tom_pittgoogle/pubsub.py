@@ -14,7 +14,7 @@ from typing import Any
 
 from . import conf
 from .alerts import decode_alert, lighten_alert
-from .alerts.surveys import detect_survey
+from .alerts.surveys import SURVEYS, detect_survey
 from .exceptions import ConfigurationError, DecodeError
 
 logger = logging.getLogger(__name__)
@@ -40,8 +40,18 @@ def subscription_path(name: str, project: str | None = None) -> str:
     return f"projects/{project or conf.user_project()}/subscriptions/{validate_resource_id(name)}"
 
 
-def topic_path(name: str, project: str | None = None) -> str:
-    return f"projects/{project or conf.get('PITTGOOGLE_PROJECT_ID')}/topics/{validate_resource_id(name, 'topic')}"
+def topic_path(name: str, project: str | None = None, survey: str | None = None) -> str:
+    """Pitt-Google's topic ``name``: in ``project`` if given, else in the project serving ``survey`` (ZTF's)."""
+    return f"projects/{project or conf.survey_project(survey)}/topics/{validate_resource_id(name, 'topic')}"
+
+
+def survey_of_topic(topic: str | None) -> str | None:
+    """The survey a topic's name announces (``lsst-alerts`` -> ``lsst``), or None."""
+    name = (topic or "").rsplit("/", 1)[-1].lower()
+    for survey in SURVEYS:
+        if name.startswith(survey):
+            return survey
+    return None
 
 
 @dataclass
@@ -59,15 +69,17 @@ def unpack_message(
     lighten_alerts: bool = True,
     callback: AlertCallback | None = None,
     callback_kwargs: Mapping[str, Any] | None = None,
+    topic: str | None = None,
 ) -> Unpacked:
     """Decode, optionally lighten, and filter one message's data.
 
-    The callback sees the lightened alert (or the full record when ``lighten_alerts`` is False); an error in
-    it is the caller's bug and propagates.
+    ``topic`` (where the message came from) names the survey to try first and appears in error messages; the
+    bytes decide the format. The callback sees the lightened alert (or the full record when ``lighten_alerts``
+    is False); an error in it is the caller's bug and propagates.
     """
     try:
-        record = decode_alert(data)
-        lightened = lighten_alert(record, detect_survey(record))
+        record = decode_alert(data, topic)
+        lightened = lighten_alert(record, detect_survey(record, hint=survey_of_topic(topic)))
     except DecodeError as error:
         return Unpacked(rejected_reason=str(error))
     alert = lightened if lighten_alerts else record

@@ -1,14 +1,16 @@
 """Alert packets: decoding bytes into records, and the survey-aware mapping to common fields.
 
-``decode`` knows wire formats (Avro container files today, with a sniffing step so that other formats slot
-in); ``surveys`` knows each survey's field names. Neither knows about Django or the routes.
+``decode`` knows wire formats (ZTF's Avro container files, Rubin's Confluent wire-format Avro, Pitt-Google's
+JSON), recognised from the bytes; ``surveys`` knows each survey's field names; ``photometry`` turns a packet's
+history into light-curve points. None of them knows about Django or the routes.
 """
 
 from .decode import AlertDecoder, decode_alert, decode_alert_b64
-from .surveys import SURVEYS, Survey, detect_survey, is_lightened, lighten_alert
+from .surveys import SURVEY_CHOICES, SURVEYS, Survey, detect_survey, is_lightened, lighten_alert
 
 __all__ = [
     "SURVEYS",
+    "SURVEY_CHOICES",
     "AlertDecoder",
     "Survey",
     "decode_alert",

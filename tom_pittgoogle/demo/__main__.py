@@ -25,6 +25,9 @@ import fastavro
 PITTGOOGLE_PROJECT = "ardent-cycling-243415"
 TOPIC = "ztf-loop"
 TABLE = f"{PITTGOOGLE_PROJECT}.ztf.alerts_v4_02"
+LSST_PROJECT = "pitt-alert-broker"
+LSST_TOPIC = "lsst-alerts"
+LSST_TABLE = f"{LSST_PROJECT}.lsst.alerts_v10_0"
 DEMO_USER = "demo"
 
 logger = logging.getLogger("tom_pittgoogle.demo")
@@ -104,11 +107,36 @@ def run_demo(args: argparse.Namespace, bigquery_endpoint: str) -> None:
         future.result(timeout=30)
     print(f"Published {len(packets)} sample alerts to Pub/Sub topic {topic}\n")
 
-    for query in save_queries(records):
+    lsst_records = publish_lsst(bigquery_endpoint)
+
+    for query in save_queries(records, lsst_records):
         run_saved_query(query)
 
 
-def save_queries(records: list[dict]):
+def publish_lsst(bigquery_endpoint: str) -> list[dict]:
+    """Rubin/LSST sample alerts (every schema version lsst-alert-packet ships) to lsst-alerts and the LSST table."""
+    from tom_pittgoogle.alerts import decode_alert
+    from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
+    from tom_pittgoogle.pubsub import publisher_client
+
+    from .bigquery_tables import bigquery_client, create_alerts_table, load_alerts
+    from .sample_lsst import lsst_alert_schema, make_lsst_packets
+
+    packets = [packet for _, packet in make_lsst_packets()]
+    records = [decode_alert(packet) for packet in packets]
+    client = bigquery_client(bigquery_endpoint, LSST_PROJECT)
+    load_alerts(client, create_alerts_table(client, LSST_TABLE, lsst_alert_schema(10, 0)), records)
+    publisher = publisher_client()
+    topic = f"projects/{LSST_PROJECT}/topics/{LSST_TOPIC}"
+    publisher.create_topic(name=topic)
+    ConsumerStreamRest(LSST_TOPIC, survey="lsst")
+    for future in [publisher.publish(topic, packet) for packet in packets]:
+        future.result(timeout=30)
+    print(f"Published {len(packets)} Rubin/LSST sample alerts to {topic} and loaded them into {LSST_TABLE}\n")
+    return records
+
+
+def save_queries(records: list[dict], lsst_records: list[dict]):
     """One saved query per route, made and validated by the broker's own form as the Alerts page does."""
     from tom_pittgoogle.broker_database_python import BrokerDatabasePython
     from tom_pittgoogle.broker_stream_python import BrokerStreamPython
@@ -127,6 +155,18 @@ def save_queries(records: list[dict]):
             BrokerDatabasePython,
             f"DatabasePython: history of {records[0]['objectId']}",
             {"objectId": records[0]["objectId"], "candid": "", "max_results": 5},
+        ),
+        (
+            BrokerStreamRest,
+            "StreamRest: 5 Rubin/LSST alerts from lsst-alerts",
+            {"survey": "lsst", "subscription_name": LSST_TOPIC, "classtar_gt_lt": "lt", "max_results": 5,
+             "timeout": 5},
+        ),
+        (
+            BrokerDatabasePython,
+            f"DatabasePython: Rubin/LSST object {lsst_records[0]['diaObject']['diaObjectId']}",
+            {"survey": "lsst", "objectId": str(lsst_records[0]["diaObject"]["diaObjectId"]), "candid": "",
+             "max_results": 5},
         ),
     ]
     from tom_alerts.models import BrokerQuery

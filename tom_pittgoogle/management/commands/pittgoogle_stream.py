@@ -61,10 +61,14 @@ class Command(BaseCommand):
             metavar="NAME",
             help="Subscription to listen to (repeat for several); attached to the Pitt-Google topic of that name.",
         )
+        parser.add_argument("--survey", choices=["ztf", "lsst"], default=None,
+                            help="Whose Pitt-Google topic a new subscription attaches to (default ztf).")
         parser.add_argument("--classtar-threshold", type=_unit_interval, metavar="SCORE",
-                            help="Keep alerts by star/galaxy score (0-1); alerts without a score never pass.")
+                            help="ZTF: keep alerts by star/galaxy score (0-1); alerts without a score never pass.")
         parser.add_argument("--classtar-gt-lt", choices=[value for value, _ in CLASSTAR_COMPARISONS], default="lt",
                             help="lt: keep scores below the threshold; gt: at or above it (default lt).")
+        parser.add_argument("--reliability-threshold", type=_unit_interval, metavar="SCORE",
+                            help="LSST: keep alerts whose reliability is at or above this (0-1).")
         parser.add_argument("--max-results", type=_positive_int, metavar="N",
                             help="Stop after N alerts passed the filter and were stored.")
         parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
@@ -75,7 +79,10 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=_positive_int, default=MAX_BATCH, metavar="N",
                             help=f"Most alerts stored in one transaction (default {MAX_BATCH}).")
         parser.add_argument("--create-targets", action="store_true",
-                            help="Create or update a TOM Target for each alert that passes the filter.")
+                            help="Create or update a TOM Target (extras, aliases, light curve) for each alert that "
+                                 "passes the filter.")
+        parser.add_argument("--targets-for", metavar="USERNAME",
+                            help="With --create-targets: give this TOM user access to the Targets.")
         parser.add_argument("--no-metadata", action="store_true", help="Do not store the message ids.")
         parser.add_argument("--progress-interval", type=_positive_float, default=10.0, metavar="SECONDS",
                             help="Seconds between progress lines (default 10).")
@@ -87,7 +94,7 @@ class Command(BaseCommand):
                 streams,
                 max_backlog=options["max_backlog"],
                 batch_size=options["batch_size"],
-                target_maker=_target_maker() if any(s.create_targets for s in streams) else None,
+                target_maker=_target_maker(options["targets_for"]) if any(s.create_targets for s in streams) else None,
                 progress=self._report,
                 progress_interval=options["progress_interval"],
             )
@@ -117,11 +124,15 @@ class Command(BaseCommand):
                 return configured
             names = [conf.get("PITTGOOGLE_DEFAULT_SUBSCRIPTION")]
         callback = alert_filter(
-            {"classtar_threshold": options["classtar_threshold"], "classtar_gt_lt": options["classtar_gt_lt"]}
+            {
+                "classtar_threshold": options["classtar_threshold"],
+                "classtar_gt_lt": options["classtar_gt_lt"],
+                "reliability_threshold": options["reliability_threshold"],
+            }
         )
         return [
             Stream(name, callback=callback, create_targets=options["create_targets"],
-                   save_metadata=not options["no_metadata"])
+                   save_metadata=not options["no_metadata"], survey=options["survey"])
             for name in names
         ]
 
@@ -148,14 +159,20 @@ class Command(BaseCommand):
         return previous
 
 
-def _target_maker():
-    """Create or update the Target of an alert: named after the survey's object id, at the alert's position."""
-    from tom_targets.models import Target
+def _target_maker(username: str | None):
+    """Create or update the Target of an alert, with its extras, aliases and light curve (as the brokers do)."""
+    from django.contrib.auth import get_user_model
+
+    from tom_pittgoogle.targets import create_or_update_target
+
+    user = None
+    if username:
+        try:
+            user = get_user_model().objects.get(username=username)
+        except get_user_model().DoesNotExist:
+            raise CommandError(f"--targets-for: no TOM user {username!r}") from None
 
     def make_target(alert):
-        target, _ = Target.objects.get_or_create(
-            name=alert["object_id"], defaults={"type": Target.SIDEREAL, "ra": alert.get("ra"), "dec": alert.get("dec")}
-        )
-        return target
+        return create_or_update_target(alert, user=user)
 
     return make_target

@@ -1,0 +1,147 @@
+"""An alert's photometry history as compact points: what the light curve in the TOM is drawn from.
+
+The lightened alert drops the full packet (``prv_candidates``, ``prvDiaSources``...), so lightening keeps its
+light curve as a list of small dicts under ``photometry``; storing it as TOM photometry then needs nothing but
+the lightened alert, whichever route delivered it. Each point is::
+
+    {"jd": 2460000.5, "band": "r", "mag": 19.2, "mag_err": 0.05, "limit": None,
+     "flux": 72443.6, "flux_err": 3300.1, "kind": "detection"}
+
+``kind`` is ``detection`` (a source the survey detected), ``forced`` (LSST forced photometry, a magnitude only
+when the flux is positive at S/N >= 3) or ``limit`` (a non-detection: ``limit`` holds the 5-sigma magnitude limit
+and ``mag`` is None). Times are UTC Julian Dates; magnitudes AB for LSST (from psfFlux in nJy).
+Nothing here imports Django.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+#: AB magnitude of 1 nJy: m = -2.5 log10(f / 3631 Jy) = -2.5 log10(f_nJy) + 31.4.
+NJY_ZERO_POINT = 31.4
+#: 2.5 / ln(10): a flux's relative error -> a magnitude error.
+MAG_ERR_PER_RELATIVE_FLUX_ERR = 2.5 / math.log(10)
+#: Forced photometry below this S/N is shown as an upper limit, not as a magnitude.
+FORCED_MIN_SNR = 3.0
+#: Limits are drawn at this many sigma of the flux error.
+LIMIT_SIGMA = 5.0
+
+ZTF_BANDS = {1: "g", 2: "r", 3: "i"}
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def flux_to_mag(flux_njy: float | None) -> float | None:
+    """AB magnitude of a flux in nJy; None for a flux that is missing, zero or negative."""
+    flux = _finite(flux_njy)
+    if flux is None or flux <= 0:
+        return None
+    return -2.5 * math.log10(flux) + NJY_ZERO_POINT
+
+
+def flux_err_to_mag_err(flux_njy: float | None, flux_err_njy: float | None) -> float | None:
+    flux, err = _finite(flux_njy), _finite(flux_err_njy)
+    if flux is None or err is None or flux <= 0:
+        return None
+    return MAG_ERR_PER_RELATIVE_FLUX_ERR * err / flux
+
+
+def _point(jd, band, *, mag=None, mag_err=None, limit=None, flux=None, flux_err=None, kind="detection") -> dict:
+    return {
+        "jd": jd,
+        "band": band,
+        "mag": mag,
+        "mag_err": mag_err,
+        "limit": limit,
+        "flux": flux,
+        "flux_err": flux_err,
+        "kind": kind,
+    }
+
+
+# --- ZTF ----------------------------------------------------------------------------------------------
+
+
+def ztf_points(record: Mapping[str, Any]) -> list[dict]:
+    """``candidate`` and every ``prv_candidates`` entry: detections (magpsf), and non-detections (null magpsf,
+    ``diffmaglim`` set) as upper limits. Entries with neither are not photometry and are left out."""
+    points = []
+    entries = [record.get("candidate") or {}, *(record.get("prv_candidates") or [])]
+    for entry in entries:
+        jd = _finite(entry.get("jd"))
+        if jd is None:
+            continue
+        band = ZTF_BANDS.get(entry.get("fid"), str(entry.get("fid")))
+        mag = _finite(entry.get("magpsf"))
+        if mag is not None:
+            points.append(_point(jd, band, mag=mag, mag_err=_finite(entry.get("sigmapsf"))))
+            continue
+        limit = _finite(entry.get("diffmaglim"))
+        if limit is not None:
+            points.append(_point(jd, band, limit=limit, kind="limit"))
+    return points
+
+
+# --- Rubin/LSST ---------------------------------------------------------------------------------------
+
+
+def mjd_tai_to_jd_utc(mjds: list[float]) -> list[float]:
+    """UTC Julian Dates of TAI MJDs (Rubin's ``midpointMjdTai``), in one astropy call per alert."""
+    if not mjds:
+        return []
+    from astropy.time import Time
+
+    return [float(jd) for jd in Time(mjds, format="mjd", scale="tai").utc.jd]
+
+
+def _lsst_point(source: Mapping[str, Any], kind: str) -> dict | None:
+    flux, err = _finite(source.get("psfFlux")), _finite(source.get("psfFluxErr"))
+    band = source.get("band") or ""
+    mag = flux_to_mag(flux)
+    if kind == "forced" and (mag is None or err is None or err <= 0 or flux / err < FORCED_MIN_SNR):
+        mag = None
+    if mag is not None:
+        return _point(None, band, mag=mag, mag_err=flux_err_to_mag_err(flux, err), flux=flux, flux_err=err,
+                      kind=kind)
+    limit = flux_to_mag(LIMIT_SIGMA * err) if err is not None and err > 0 else None
+    if limit is None:
+        return None
+    return _point(None, band, limit=limit, flux=flux, flux_err=err, kind="limit")
+
+
+def lsst_points(record: Mapping[str, Any]) -> list[dict]:
+    """``diaSource``, ``prvDiaSources`` and ``prvDiaForcedSources`` (and 7.x ``prvDiaNondetectionLimits``).
+
+    A source whose flux gives no magnitude (negative difference flux, or forced photometry below S/N 3) becomes
+    a 5-sigma upper limit from its flux error; the flux is kept either way.
+    """
+    points, mjds = [], []
+    sources = [(record.get("diaSource"), "detection")]
+    sources += [(source, "detection") for source in record.get("prvDiaSources") or []]
+    sources += [(source, "forced") for source in record.get("prvDiaForcedSources") or []]
+    for source, kind in sources:
+        if not source or _finite(source.get("midpointMjdTai")) is None:
+            continue
+        point = _lsst_point(source, kind)
+        if point is not None:
+            points.append(point)
+            mjds.append(float(source["midpointMjdTai"]))
+    for limit in record.get("prvDiaNondetectionLimits") or []:
+        noise, mjd = _finite(limit.get("diaNoise")), _finite(limit.get("midpointMjdTai"))
+        if noise is None or noise <= 0 or mjd is None:
+            continue
+        points.append(_point(None, limit.get("band") or "", limit=flux_to_mag(LIMIT_SIGMA * noise), kind="limit"))
+        mjds.append(mjd)
+    for point, jd in zip(points, mjd_tai_to_jd_utc(mjds), strict=True):
+        point["jd"] = jd
+    return points
