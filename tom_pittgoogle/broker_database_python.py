@@ -8,11 +8,11 @@ from __future__ import annotations
 from django import forms
 from tom_alerts.alerts import GenericQueryForm
 
-from .broker_base import PittGoogleBroker
+from .broker_base import GoogleAccountFormMixin, PittGoogleBroker
 from .consumer_database_python import ConsumerDatabasePython
 
 
-class FilterAlertsForm(GenericQueryForm):
+class FilterAlertsForm(GoogleAccountFormMixin, GenericQueryForm):
     """Form for a BigQuery search: by objectId or by candid (not both), newest first."""
 
     objectId = forms.CharField(required=False, max_length=64, help_text="ZTF object id, e.g. ZTF18abfkwnk")
