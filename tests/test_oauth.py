@@ -26,6 +26,7 @@ from django.urls import reverse
 from tom_alerts.models import BrokerQuery
 
 from tom_pittgoogle import credentials as credentials_module
+from tom_pittgoogle.broker_database_python import BrokerDatabasePython
 from tom_pittgoogle.broker_stream_rest import BrokerStreamRest
 from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
 from tom_pittgoogle.credentials import acting_as, get_credentials
@@ -86,52 +87,58 @@ def no_site_credentials(monkeypatch, tmp_path):
     monkeypatch.setenv("NO_GCE_CHECK", "True")
 
 
-class RecordingProxy(BaseHTTPRequestHandler):
-    """Forwards to the emulator's REST endpoint what carries a valid bearer token; records every request."""
+class RecordingProxy:
+    """A Google API as Google serves it: forwards to an emulator's REST endpoint what carries a bearer token the
+    OAuth server issued and that is still good (else HTTP 401), and records every request's Authorization."""
 
-    upstream = ""
-    accepts = staticmethod(lambda token: True)
-    seen: list[tuple[str, str, str]] = []
+    def __init__(self, upstream: str, oauth_server: OAuthServer) -> None:
+        self.seen: list[tuple[str, str, str]] = []
+        proxy = self
 
-    def _forward(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        authorization = self.headers.get("Authorization", "")
-        RecordingProxy.seen.append((self.command, self.path, authorization))
-        token = authorization.removeprefix("Bearer ") if authorization.startswith("Bearer ") else ""
-        if not self.accepts(token):
-            self._answer(401, json.dumps({"error": {"code": 401, "status": "UNAUTHENTICATED"}}).encode())
-            return
-        response = requests.request(self.command, self.upstream + self.path, data=body or None,
-                                    headers={"Content-Type": "application/json"}, timeout=30)
-        self._answer(response.status_code, response.content)
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                authorization = self.headers.get("Authorization", "")
+                proxy.seen.append((self.command, self.path, authorization))
+                token = authorization.removeprefix("Bearer ") if authorization.startswith("Bearer ") else ""
+                if oauth_server.valid_access_token(token) is None:
+                    self._answer(401, json.dumps({"error": {"code": 401, "status": "UNAUTHENTICATED"}}).encode())
+                    return
+                headers = {"Content-Type": self.headers.get("Content-Type", "application/json")}
+                response = requests.request(self.command, upstream + self.path, data=body or None, headers=headers,
+                                            timeout=30)
+                self._answer(response.status_code, response.content, response.headers.get("Content-Type"))
 
-    do_GET = do_POST = do_PUT = do_DELETE = _forward  # noqa: N815
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815
 
-    def _answer(self, status, data):
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+            def _answer(self, status, data, content_type=None):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type or "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
-    def log_message(self, *args):
-        pass
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
 
 
 @pytest.fixture
-def pubsub_proxy(pubsub_emulator, topic_name, publish, oauth_server, no_site_credentials, monkeypatch, settings):
-    """Pub/Sub as Google serves it: the emulator behind a proxy that checks tokens with the OAuth server.
+def pubsub_proxy(pubsub_emulator, topic_name, publish, oauth_server, no_site_credentials, settings):
+    """Pub/Sub behind the proxy, reached over REST with real credentials (no PUBSUB_EMULATOR_HOST).
 
     Requests ``topic_name`` and ``publish`` first: their clients talk to the emulator directly.
     """
-    RecordingProxy.upstream = f"http://{pubsub_emulator.host}"
-    RecordingProxy.accepts = staticmethod(lambda token: oauth_server.valid_access_token(token) is not None)
-    RecordingProxy.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), RecordingProxy)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    settings.PITTGOOGLE_PUBSUB_ENDPOINT = f"http://127.0.0.1:{server.server_port}"
-    yield RecordingProxy
-    server.shutdown()
+    proxy = RecordingProxy(f"http://{pubsub_emulator.host}", oauth_server)
+    settings.PITTGOOGLE_PUBSUB_ENDPOINT = proxy.url
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture
@@ -456,3 +463,19 @@ def test_no_token_code_or_secret_in_logs_pages_or_repr(alice, oauth_server, pubs
     text += repr(connection) + str(connection) + repr(credentials_module.current_actor())
     assert [secret for secret in secrets_ if secret in text] == []
     assert all(page.status_code in (200, 302) for page in pages)
+
+
+def test_the_bigquery_route_uses_the_same_users_credentials(alice, oauth_server, bigquery_emulator, ztf_table,
+                                                           no_site_credentials, settings):
+    """The database route gets the user's credentials from the same resolver (BigQuery emulator behind the proxy)."""
+    proxy = RecordingProxy(bigquery_emulator.endpoint, oauth_server)
+    settings.PITTGOOGLE_BIGQUERY_ENDPOINT = proxy.url
+    try:
+        connect(alice, oauth_server, ALICE)
+        record = ztf_table[0]
+        query = create_query(alice, BrokerDatabasePython.name, objectId=record["objectId"], candid="", max_results=5)
+        alerts = run_query(alice, query).context["alerts"]
+    finally:
+        proxy.stop()
+    assert {alert.name for alert in alerts} == {record["objectId"]}
+    assert bearer_tokens(proxy) == {f"Bearer {GoogleConnection.objects.get().access_token}"}

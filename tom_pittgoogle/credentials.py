@@ -56,7 +56,7 @@ _SERVICE_NAMES = {"pubsub": "Pub/Sub", "bigquery": "BigQuery"}
 # --- who is asking ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Actor:
     """On whose behalf Google is called: a web request's user (read lazily) or a user a command names.
 
@@ -67,6 +67,12 @@ class Actor:
     request: Any = None
     named_user: Any = None
     required: bool = False
+
+    def __repr__(self) -> str:
+        # Not the request's: its repr holds the query string, which on the OAuth callback is a code.
+        user = self.named_user if self.request is None else None
+        source = "web request" if self.request is not None else f"user {getattr(user, 'pk', None)}"
+        return f"<Actor {source} required={self.required}>"
 
     @property
     def user(self) -> Any:
