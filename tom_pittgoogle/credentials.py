@@ -261,8 +261,9 @@ def user_credentials(service: Service, actor: Actor) -> Credentials | None:
             raise credentials_error_for(error) from None
         except google.auth.exceptions.GoogleAuthError as error:
             # Not a refusal of the grant (that is ConnectionRevokedError): the token endpoint failed.
-            reason = describe_refresh_error(error).split("(", 1)[-1].split(")", 1)[0] if isinstance(
-                error, google.auth.exceptions.RefreshError) else type(error).__name__
+            reason = _refresh_error_code(error) if isinstance(error, google.auth.exceptions.RefreshError) else (
+                type(error).__name__
+            )
             raise CredentialsError(
                 f"Your connected Google account's access token could not be renewed ({reason}): try again in a "
                 f"moment, or reconnect your Google account at {link or 'the Google account page'}.",
@@ -308,6 +309,7 @@ class UserCredentials(google.oauth2.credentials.Credentials):
         return f"<UserCredentials connection={self._connection_id} valid={self.valid}>"
 
     def refresh(self, request: Any) -> None:
+        used_refresh_token = self.refresh_token
         try:
             super().refresh(request)
         except google.auth.exceptions.RefreshError as error:
@@ -319,7 +321,9 @@ class UserCredentials(google.oauth2.credentials.Credentials):
                 raise ConnectionRevokedError(message, self._connect_url) from None
             raise
         if self._connection_id is not None:
-            self._in_db(_save_refreshed, self._connection_id, self.token, self.expiry, self.refresh_token)
+            self._in_db(
+                _save_refreshed, self._connection_id, used_refresh_token, self.token, self.expiry, self.refresh_token
+            )
             logger.info("refreshed the access token of Google connection %s", self._connection_id)
 
     def _in_db(self, function: Any, *args: Any) -> None:
@@ -342,14 +346,17 @@ def _is_invalid_grant(error: google.auth.exceptions.RefreshError) -> bool:
     return bool(error.args) and str(error.args[0]).startswith("invalid_grant")
 
 
-def _save_refreshed(connection_id: int, token: str, expiry: datetime | None, refresh_token: str | None) -> None:
+def _save_refreshed(
+    connection_id: int, used_refresh_token: str, token: str, expiry: datetime | None, refresh_token: str | None
+) -> None:
     from .models import GoogleConnection
 
     connection = GoogleConnection.objects.filter(pk=connection_id).first()
-    if connection is None:  # disconnected meanwhile: nothing to keep
+    # Disconnected or reconnected meanwhile: the stored grant is not the one refreshed, keep it as it is.
+    if connection is None or connection.refresh_token != used_refresh_token:
         return
-    current_refresh = refresh_token if refresh_token and refresh_token != connection.refresh_token else None
-    connection.store_tokens(token, expiry.replace(tzinfo=UTC) if expiry else None, current_refresh)
+    new_refresh_token = refresh_token if refresh_token != used_refresh_token else None
+    connection.store_tokens(token, expiry.replace(tzinfo=UTC) if expiry else None, new_refresh_token)
     connection.save()
 
 
@@ -373,12 +380,14 @@ def describe_refresh_error(error: google.auth.exceptions.RefreshError) -> str:
     """A safe one-line reason for a failed token refresh (the OAuth error code, never the token)."""
     if isinstance(error, ConnectionRevokedError):
         return str(error.args[0])
-    reason = error.args[0] if error.args else ""
-    if isinstance(reason, str):
-        reason = reason.split(":", 1)[0].split(" ", 1)[0]
-    else:
-        reason = "refresh failed"
+    reason = _refresh_error_code(error)
     return (
         f"Google refused the credentials ({reason}). They may have expired or been revoked: "
         "renew the service-account key or run `gcloud auth application-default login` again."
     )
+
+
+def _refresh_error_code(error: google.auth.exceptions.RefreshError) -> str:
+    """The OAuth error code of a failed refresh (``invalid_grant``...), never the rest of the answer."""
+    reason = error.args[0] if error.args else ""
+    return reason.split(":", 1)[0].split(" ", 1)[0] if isinstance(reason, str) else "refresh failed"
