@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import google.auth._helpers
 import pytest
 import requests
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from tom_alerts.models import BrokerQuery
 
@@ -385,6 +385,13 @@ def test_a_command_acts_as_the_user_it_is_told(alice, oauth_server, pubsub_proxy
     monkeypatch.setenv("PITTGOOGLE_AS_USER", "alice")
     call_command("runbrokerquery", "as alice")
     assert bearer_tokens(pubsub_proxy) == {f"Bearer {GoogleConnection.objects.get().access_token}"}
+
+    pubsub_proxy.seen.clear()
+    monkeypatch.delenv("PITTGOOGLE_AS_USER")
+    call_command("pittgoogle_as", "alice", "runbrokerquery", "as alice")
+    assert bearer_tokens(pubsub_proxy) == {f"Bearer {GoogleConnection.objects.get().access_token}"}
+    with pytest.raises(CommandError, match="no user 'nobody'"):
+        call_command("pittgoogle_as", "nobody", "runbrokerquery", "as alice")
 
     monkeypatch.setenv("PITTGOOGLE_AS_USER", "nobody")
     with pytest.raises(CredentialsError, match="no user 'nobody'"):

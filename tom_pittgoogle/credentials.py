@@ -195,7 +195,8 @@ def _no_credentials_error(service: Service, actor: Actor | None) -> CredentialsE
     return CredentialsError(
         f"No usable Google credentials for {service}: {where}. Set GOOGLE_APPLICATION_CREDENTIALS to a "
         "service-account key file, or run `gcloud auth application-default login` on the TOM's server; or "
-        "connect a Google account in the TOM and run the command with PITTGOOGLE_AS_USER=<username>."
+        "connect a Google account in the TOM and run the command as that user (`manage.py pittgoogle_as "
+        "USERNAME COMMAND ...` or PITTGOOGLE_AS_USER=USERNAME)."
     )
 
 
