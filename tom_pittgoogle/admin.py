@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Alert, RejectedMessage
+from .models import Alert, GoogleConnection, RejectedMessage
 
 
 @admin.register(Alert)
@@ -15,3 +15,17 @@ class RejectedMessageAdmin(admin.ModelAdmin):
     list_display = ("message_id", "subscription", "reason", "received_at")
     list_filter = ("subscription",)
     readonly_fields = ("subscription", "message_id", "data", "attributes", "reason", "received_at")
+
+
+@admin.register(GoogleConnection)
+class GoogleConnectionAdmin(admin.ModelAdmin):
+    """Who is connected, never the tokens: an administrator can delete a connection, not read it."""
+
+    list_display = ("user", "email", "broken", "expiry", "connected_at", "updated_at")
+    list_filter = ("broken",)
+    search_fields = ("user__username", "email")
+    fields = ("user", "email", "scopes", "broken", "broken_reason", "expiry", "connected_at", "updated_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False  # only the user's own sign-in creates one

@@ -15,6 +15,8 @@ import requests
 from astropy.time import Time
 from django import forms
 from django.core.management.base import CommandError
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import escape, format_html
 from tom_alerts.alerts import GenericAlert, GenericBroker, GenericQueryForm
 
 from . import conf, targets
@@ -36,8 +38,11 @@ class BrokerQueryError(requests.HTTPError, CommandError):
 
     returncode = 1
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+    def __init__(self, message: str, link: str | None = None) -> None:
+        text = str(escape(message))
+        if link:  # the URL the message quotes becomes a link (the page of a web request only)
+            text = text.replace(str(escape(link)), str(format_html('<a href="{}">{}</a>', link, link)))
+        super().__init__(text)
 
 
 def jd_to_datetime(jd: float | None) -> datetime | None:
@@ -105,7 +110,7 @@ class PittGoogleBroker(GenericBroker):
             alerts = self.request_alerts(self._clean_parameters(parameters))
         except PittGoogleError as error:
             logger.warning("%s query failed: %s", self.name, error)
-            raise BrokerQueryError(f"{self.name}: {error}") from error
+            raise BrokerQueryError(f"{self.name}: {error}", link=getattr(error, "link", None)) from error
         return iter(alerts)
 
     def request_alerts(self, parameters: dict) -> list[dict]:
@@ -147,7 +152,23 @@ def validate_subscription_name(value: str) -> None:
         raise forms.ValidationError(str(error)) from None
 
 
-class StreamFilterForm(GenericQueryForm):
+class GoogleAccountFormMixin:
+    """Says on the form whose Google account a query uses, with a link to connect one."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        try:
+            url = reverse("tom_pittgoogle:oauth-connection")
+        except NoReverseMatch:  # the TOM did not include tom_pittgoogle.urls: no sign-in page to link to
+            return
+        self.fields["query_name"].help_text = format_html(
+            'Queries you run here use your own Google account if you connect one: <a href="{}">Connect Google '
+            "account</a> (otherwise the TOM's credentials).",
+            url,
+        )
+
+
+class StreamFilterForm(GoogleAccountFormMixin, GenericQueryForm):
     """Fields both stream forms share: the survey, the subscription and the survey's filter."""
 
     survey = survey_field()

@@ -8,11 +8,11 @@ from __future__ import annotations
 from django import forms
 from tom_alerts.alerts import GenericQueryForm
 
-from .broker_base import PittGoogleBroker, survey_field
+from .broker_base import GoogleAccountFormMixin, PittGoogleBroker, survey_field
 from .consumer_database_python import ConsumerDatabasePython
 
 
-class FilterAlertsForm(GenericQueryForm):
+class FilterAlertsForm(GoogleAccountFormMixin, GenericQueryForm):
     """Form for a BigQuery search of the survey's table: by object id or by source id (not both), newest first."""
 
     survey = survey_field()

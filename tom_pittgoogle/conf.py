@@ -45,11 +45,30 @@ DEFAULTS: dict[str, Any] = {
     "PITTGOOGLE_DEFAULT_SURVEY": "ztf",
     "PUBSUB_EMULATOR_HOST": None,
     "BIGQUERY_EMULATOR_HOST": None,
+    # --- A TOM user's own Google account (OAuth 2.0 authorization-code flow with PKCE) ---
+    # The OAuth client (type "Web application") created in the Google Cloud console; None: sign-in is off.
+    "PITTGOOGLE_OAUTH_CLIENT_ID": None,
+    "PITTGOOGLE_OAUTH_CLIENT_SECRET": None,
+    "PITTGOOGLE_OAUTH_AUTHORIZATION_URL": "https://accounts.google.com/o/oauth2/v2/auth",
+    "PITTGOOGLE_OAUTH_TOKEN_URL": "https://oauth2.googleapis.com/token",
+    "PITTGOOGLE_OAUTH_REVOCATION_URL": "https://oauth2.googleapis.com/revoke",
+    # Where the connected account's email address is read (openid/email scopes) to show it to the user.
+    "PITTGOOGLE_OAUTH_USERINFO_URL": "https://openidconnect.googleapis.com/v1/userinfo",
+    # The callback URL registered with the OAuth client; None: built from the request (the TOM's own host).
+    # Set it when the TOM runs behind a proxy that changes the host or scheme.
+    "PITTGOOGLE_OAUTH_REDIRECT_URI": None,
+    # Fernet key(s) that encrypt stored tokens: one key (str) or a list, the first encrypting and all
+    # decrypting (to rotate keys). None: a key derived from SECRET_KEY, so changing SECRET_KEY makes stored
+    # tokens unreadable (users reconnect).
+    "PITTGOOGLE_TOKEN_ENCRYPTION_KEY": None,
+    # Username whose connected Google account a command (outside a web request) acts as; None: the site's
+    # credentials. Usually given in the environment for one command: PITTGOOGLE_AS_USER=alice manage.py ...
+    "PITTGOOGLE_AS_USER": None,
 }
 
-# Google's client libraries read the emulator hosts from the environment, so the environment wins for those;
-# the project may come from either, the TOM's settings first.
-_ENVIRONMENT_FIRST = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")
+# Google's client libraries read the emulator hosts from the environment, so the environment wins for those
+# (and for PITTGOOGLE_AS_USER, which is given per command); the project may come from either, settings first.
+_ENVIRONMENT_FIRST = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "PITTGOOGLE_AS_USER")
 _ENVIRONMENT_FALLBACK = ("GOOGLE_CLOUD_PROJECT",)
 
 

@@ -27,7 +27,7 @@ from google.api_core import exceptions as gexc
 
 from . import conf
 from .alerts import lighten_alert
-from .credentials import describe_refresh_error, get_credentials
+from .credentials import credentials_error_for, get_credentials
 from .exceptions import (
     ConfigurationError,
     CredentialsError,
@@ -109,7 +109,7 @@ class ConsumerDatabasePython:
         if isinstance(error, PittGoogleError):
             return error
         if isinstance(error, google.auth.exceptions.RefreshError):
-            return CredentialsError(describe_refresh_error(error))
+            return credentials_error_for(error)
         if isinstance(error, gexc.NotFound):
             return TableNotFoundError(
                 f"BigQuery table {self.table_path} does not exist (Pitt-Google's current {self.survey.upper()} "

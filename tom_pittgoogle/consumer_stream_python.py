@@ -25,7 +25,7 @@ from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_exception_type
 
 from . import conf
-from .credentials import describe_refresh_error
+from .credentials import credentials_error_for
 from .exceptions import (
     ConfigurationError,
     CredentialsError,
@@ -115,7 +115,7 @@ class ConsumerStreamPython:
         if isinstance(error, PittGoogleError):
             return error
         if isinstance(error, google.auth.exceptions.RefreshError):
-            return CredentialsError(describe_refresh_error(error))
+            return credentials_error_for(error)
         if isinstance(error, gexc.NotFound):
             return SubscriptionNotFoundError(f"Subscription {self.subscription_path} does not exist.")
         if isinstance(error, gexc.PermissionDenied):

@@ -29,7 +29,7 @@ import requests
 from google.auth.transport.requests import AuthorizedSession
 
 from . import conf
-from .credentials import describe_refresh_error, get_credentials
+from .credentials import credentials_error_for, get_credentials
 from .exceptions import (
     CredentialsError,
     EndpointError,
@@ -124,7 +124,7 @@ class ConsumerStreamRest:
         try:
             response = self.session.request(method, url, json=body, timeout=self.timeout)
         except google.auth.exceptions.RefreshError as error:
-            raise CredentialsError(describe_refresh_error(error)) from None
+            raise credentials_error_for(error) from None
         except google.auth.exceptions.GoogleAuthError as error:
             raise CredentialsError(f"Google credentials could not be used: {type(error).__name__}") from None
         except requests.RequestException as error:

@@ -1,22 +1,38 @@
 """One place that decides which Google credentials a route uses.
 
-Order: an emulator needs none (anonymous credentials, as Google's own clients do with
-``PUBSUB_EMULATOR_HOST``); otherwise google-auth's Application Default Credentials, which read a
-service-account key from ``GOOGLE_APPLICATION_CREDENTIALS`` or the gcloud/metadata-server credentials.
-google-auth's credential objects refresh their own access tokens, so nothing here handles expiry.
+Order:
 
-The REST session, the Pub/Sub client and the BigQuery client all get their credentials from
-:func:`get_credentials`, so a new source (a TOM user's own Google account) is added here once.
+1. an emulator needs none (anonymous credentials, as Google's own clients do with ``PUBSUB_EMULATOR_HOST``);
+2. the *current user's* connected Google account (:class:`~tom_pittgoogle.models.GoogleConnection`, made by the
+   OAuth sign-in in :mod:`tom_pittgoogle.oauth`). The current user is the one of the web request being served
+   (set by :class:`~tom_pittgoogle.middleware.CurrentUserMiddleware`), or the one a command acts as
+   (:func:`acting_as`, or the ``PITTGOOGLE_AS_USER`` setting / environment variable outside web requests);
+3. the site's credentials: google-auth's Application Default Credentials, which read a service-account key
+   from ``GOOGLE_APPLICATION_CREDENTIALS`` or the gcloud/metadata-server credentials;
+4. otherwise :class:`CredentialsError`, saying where to connect a Google account.
+
+google-auth's credential objects refresh their own access tokens; a user's refreshed token is written back to
+the database, and a refresh Google refuses because the grant was revoked marks the connection broken and asks
+the user to reconnect. The REST session, the Pub/Sub client and the BigQuery client all get their credentials
+from :func:`get_credentials`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Literal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import google.auth
 import google.auth.exceptions
+import google.auth.transport.requests
+import google.oauth2.credentials
 from google.auth.credentials import AnonymousCredentials, Credentials
 
 from . import conf
@@ -31,6 +47,104 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "pubsub": ("https://www.googleapis.com/auth/pubsub",),
     "bigquery": ("https://www.googleapis.com/auth/bigquery",),
 }
+#: What the sign-in asks a user for: both routes' scopes, plus openid/email to show which account is connected.
+USER_SCOPES: tuple[str, ...] = ("openid", "email", *SCOPES["pubsub"], *SCOPES["bigquery"])
+
+_SERVICE_NAMES = {"pubsub": "Pub/Sub", "bigquery": "BigQuery"}
+
+
+# --- who is asking ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class Actor:
+    """On whose behalf Google is called: a web request's user (read lazily) or a user a command names.
+
+    ``required``: the user was named explicitly (a command), so their connection must be used; a web user
+    without one falls back to the site's credentials instead.
+    """
+
+    request: Any = None
+    named_user: Any = None
+    required: bool = False
+
+    def __repr__(self) -> str:
+        # Not the request's: its repr holds the query string, which on the OAuth callback is a code.
+        user = self.named_user if self.request is None else None
+        source = "web request" if self.request is not None else f"user {getattr(user, 'pk', None)}"
+        return f"<Actor {source} required={self.required}>"
+
+    @property
+    def user(self) -> Any:
+        if self.request is not None:
+            user = getattr(self.request, "user", None)
+            return user if user is not None and user.is_authenticated else None
+        return self.named_user
+
+    @property
+    def connect_url(self) -> str | None:
+        """The page where this user connects a Google account: absolute in a web request, else the path."""
+        from django.urls import NoReverseMatch, reverse
+
+        try:
+            path = reverse("tom_pittgoogle:oauth-connection")
+        except NoReverseMatch:  # the TOM did not include tom_pittgoogle.urls
+            return None
+        return self.request.build_absolute_uri(path) if self.request is not None else path
+
+
+_actor: ContextVar[Actor | None] = ContextVar("tom_pittgoogle_actor", default=None)
+
+
+@contextmanager
+def acting_for_request(request: Any) -> Iterator[None]:
+    """Within the block, credentials are resolved for ``request.user`` (used by the middleware)."""
+    token = _actor.set(Actor(request=request))
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+@contextmanager
+def acting_as(user: Any) -> Iterator[None]:
+    """Within the block, the routes use ``user``'s connected Google account (a User or a username).
+
+    For commands and scripts: ``with acting_as("alice"): call_command("runbrokerquery", "my query")``.
+    Without a connection the routes raise :class:`CredentialsError` rather than use the site's credentials.
+    """
+    token = _actor.set(Actor(named_user=_user_named(user), required=True))
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+def _user_named(user: Any) -> Any:
+    if not isinstance(user, str):
+        return user
+    from django.contrib.auth import get_user_model
+
+    model = get_user_model()
+    try:
+        return model.objects.get(**{model.USERNAME_FIELD: user})
+    except model.DoesNotExist:
+        raise CredentialsError(f"There is no user {user!r} in this TOM to act as.") from None
+
+
+def current_actor() -> Actor | None:
+    """Who the routes act for now: the request's or command's user, else ``PITTGOOGLE_AS_USER``, else nobody."""
+    actor = _actor.get()
+    if actor is not None:
+        return actor
+    # Only outside a web request: a web user without a connection must never get another user's account.
+    username = conf.get("PITTGOOGLE_AS_USER")
+    if username:
+        return Actor(named_user=_user_named(username), required=True)
+    return None
+
+
+# --- the resolver -------------------------------------------------------------------------------------------
 
 
 def emulator_for(service: Service) -> str | None:
@@ -44,32 +158,237 @@ def get_credentials(service: Service) -> Credentials:
     """Credentials for ``service``; raises :class:`CredentialsError` with what to do if there are none."""
     if emulator_for(service):
         return AnonymousCredentials()
+    actor = current_actor()
+    if actor is not None and actor.user is not None:
+        credentials = user_credentials(service, actor)
+        if credentials is not None:
+            logger.debug("using the connected Google account of user %s for %s", actor.user.pk, service)
+            return credentials
     try:
         credentials, _ = google.auth.default(scopes=SCOPES[service])
     except google.auth.exceptions.DefaultCredentialsError:
-        # google-auth's message can quote the key file's content: do not pass it on.
-        key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
-        where = (
-            f"the key file named by GOOGLE_APPLICATION_CREDENTIALS ({key_file}) could not be loaded"
-            if key_file
-            else "GOOGLE_APPLICATION_CREDENTIALS is not set and no Application Default Credentials were found"
-        )
-        raise CredentialsError(
-            f"No usable Google credentials for {service}: {where}. Set GOOGLE_APPLICATION_CREDENTIALS to a "
-            "service-account key file, or run `gcloud auth application-default login` on the TOM's server."
-        ) from None
+        raise _no_credentials_error(service, actor) from None
     logger.debug("using %s credentials for %s", type(credentials).__name__, service)
     return credentials
 
 
+def _no_credentials_error(service: Service, actor: Actor | None) -> CredentialsError:
+    # google-auth's message can quote the key file's content: do not pass it on.
+    key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    where = (
+        f"the key file named by GOOGLE_APPLICATION_CREDENTIALS ({key_file}) could not be loaded"
+        if key_file
+        else "GOOGLE_APPLICATION_CREDENTIALS is not set and no Application Default Credentials were found"
+    )
+    site = (
+        "set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or run "
+        "`gcloud auth application-default login` on the TOM's server"
+    )
+    if actor is not None and actor.request is not None and actor.user is not None:
+        link = actor.connect_url
+        if link:
+            return CredentialsError(
+                f"No Google credentials for {_SERVICE_NAMES[service]}: connect your Google account at {link} "
+                f"and run the query again (the site has none: {where}; its administrator can {site}).",
+                link=link,
+            )
+    return CredentialsError(
+        f"No usable Google credentials for {service}: {where}. Set GOOGLE_APPLICATION_CREDENTIALS to a "
+        "service-account key file, or run `gcloud auth application-default login` on the TOM's server; or "
+        "connect a Google account in the TOM and run the command as that user (`manage.py pittgoogle_as "
+        "USERNAME COMMAND ...` or PITTGOOGLE_AS_USER=USERNAME)."
+    )
+
+
+def user_credentials(service: Service, actor: Actor) -> Credentials | None:
+    """The credentials of ``actor.user``'s connected Google account, fresh; None if they have none.
+
+    Raises :class:`CredentialsError` (with the reconnect link) if the connection is broken or cannot serve
+    ``service``.
+    """
+    from .models import GoogleConnection
+    from .oauth.crypto import InvalidToken
+
+    user = actor.user
+    link = actor.connect_url
+    connection = GoogleConnection.objects.filter(user=user).first()
+    if connection is None:
+        if actor.required:
+            where = f" at {link}" if link else " in the TOM"
+            raise CredentialsError(
+                f"User {user.get_username()!r} has no connected Google account: connect one{where} first.",
+                link=link,
+            )
+        return None
+    if connection.broken:
+        raise _reconnect_error(connection.broken_reason, link)
+    missing = [scope for scope in SCOPES[service] if scope not in connection.scope_list]
+    if missing:
+        raise CredentialsError(
+            f"Your connected Google account ({connection.email or 'no email'}) did not allow "
+            f"{_SERVICE_NAMES[service]}: connect it again at {link or 'the Google account page'} and allow "
+            f"{_SERVICE_NAMES[service]} on Google's consent screen.",
+            link=link,
+        )
+    client_id, client_secret = conf.get("PITTGOOGLE_OAUTH_CLIENT_ID"), conf.get("PITTGOOGLE_OAUTH_CLIENT_SECRET")
+    if not client_id or not client_secret:
+        raise CredentialsError(
+            "Google sign-in is not configured on this TOM (PITTGOOGLE_OAUTH_CLIENT_ID / "
+            "PITTGOOGLE_OAUTH_CLIENT_SECRET), so connected Google accounts cannot be used: ask its administrator."
+        )
+    try:
+        access_token, refresh_token = connection.access_token, connection.refresh_token
+    except InvalidToken:
+        reason = "the stored tokens cannot be decrypted (the TOM's encryption key changed)"
+        _mark_broken(connection.pk, reason)
+        raise _reconnect_error(reason, link) from None
+
+    credentials = UserCredentials(
+        token=access_token or None,
+        refresh_token=refresh_token,
+        token_uri=conf.get("PITTGOOGLE_OAUTH_TOKEN_URL"),
+        client_id=client_id,
+        client_secret=client_secret,
+        scopes=connection.scope_list,
+        # google-auth compares expiry with a naive UTC "now".
+        expiry=connection.expiry.astimezone(UTC).replace(tzinfo=None) if connection.expiry else None,
+    )
+    credentials.bind_connection(connection.pk, link)
+    if not credentials.valid:
+        # Refresh now rather than in a client library's thread, so that a revoked grant is reported here.
+        try:
+            credentials.refresh(google.auth.transport.requests.Request())
+        except ConnectionRevokedError as error:
+            raise credentials_error_for(error) from None
+        except google.auth.exceptions.GoogleAuthError as error:
+            # Not a refusal of the grant (that is ConnectionRevokedError): the token endpoint failed.
+            reason = _refresh_error_code(error) if isinstance(error, google.auth.exceptions.RefreshError) else (
+                type(error).__name__
+            )
+            raise CredentialsError(
+                f"Your connected Google account's access token could not be renewed ({reason}): try again in a "
+                f"moment, or reconnect your Google account at {link or 'the Google account page'}.",
+                link=link,
+            ) from None
+    return credentials
+
+
+def _reconnect_error(reason: str, link: str | None) -> CredentialsError:
+    where = f" at {link}" if link else " on the TOM's Google account page"
+    return CredentialsError(
+        f"Your Google account connection no longer works ({reason or 'Google refused it'}): reconnect your "
+        f"Google account{where}, then run the query again.",
+        link=link,
+    )
+
+
+class ConnectionRevokedError(google.auth.exceptions.RefreshError):
+    """Google refused a user's refresh token (revoked or expired grant); the message says to reconnect."""
+
+    def __init__(self, message: str, link: str | None) -> None:
+        super().__init__(message)
+        self.link = link
+
+
+class UserCredentials(google.oauth2.credentials.Credentials):
+    """google-auth's user credentials, bound to the stored connection they came from.
+
+    google-auth refreshes the access token (before it expires, and again if it has); this class only writes
+    the new token back, encrypted, and marks the connection broken if Google refuses the refresh token.
+    """
+
+    _connection_id: int | None = None
+    _connect_url: str | None = None
+    _owner_thread: int | None = None
+
+    def bind_connection(self, connection_id: int, connect_url: str | None) -> None:
+        self._connection_id = connection_id
+        self._connect_url = connect_url
+        self._owner_thread = threading.get_ident()
+
+    def __repr__(self) -> str:
+        return f"<UserCredentials connection={self._connection_id} valid={self.valid}>"
+
+    def refresh(self, request: Any) -> None:
+        used_refresh_token = self.refresh_token
+        try:
+            super().refresh(request)
+        except google.auth.exceptions.RefreshError as error:
+            if self._connection_id is not None and _is_invalid_grant(error):
+                reason = "Google refused it: the access was revoked or has expired"
+                self._in_db(_mark_broken, self._connection_id, reason)
+                logger.warning("the Google connection %s was refused at refresh: marked broken", self._connection_id)
+                message = _reconnect_error(reason, self._connect_url).args[0]
+                raise ConnectionRevokedError(message, self._connect_url) from None
+            raise
+        if self._connection_id is not None:
+            self._in_db(
+                _save_refreshed, self._connection_id, used_refresh_token, self.token, self.expiry, self.refresh_token
+            )
+            logger.info("refreshed the access token of Google connection %s", self._connection_id)
+
+    def _in_db(self, function: Any, *args: Any) -> None:
+        """Run a database write here; from a client library's thread, close that thread's connection after."""
+        if threading.get_ident() == self._owner_thread:
+            function(*args)
+            return
+        from django.db import connections
+
+        try:
+            function(*args)
+        finally:
+            connections.close_all()
+
+
+def _is_invalid_grant(error: google.auth.exceptions.RefreshError) -> bool:
+    details = error.args[1] if len(error.args) > 1 else None
+    if isinstance(details, dict):
+        return details.get("error") == "invalid_grant"
+    return bool(error.args) and str(error.args[0]).startswith("invalid_grant")
+
+
+def _save_refreshed(
+    connection_id: int, used_refresh_token: str, token: str, expiry: datetime | None, refresh_token: str | None
+) -> None:
+    from .models import GoogleConnection
+
+    connection = GoogleConnection.objects.filter(pk=connection_id).first()
+    # Disconnected or reconnected meanwhile: the stored grant is not the one refreshed, keep it as it is.
+    if connection is None or connection.refresh_token != used_refresh_token:
+        return
+    new_refresh_token = refresh_token if refresh_token != used_refresh_token else None
+    connection.store_tokens(token, expiry.replace(tzinfo=UTC) if expiry else None, new_refresh_token)
+    connection.save()
+
+
+def _mark_broken(connection_id: int, reason: str) -> None:
+    from .models import GoogleConnection
+
+    GoogleConnection.objects.filter(pk=connection_id).update(broken=True, broken_reason=reason[:200])
+
+
+# --- errors -------------------------------------------------------------------------------------------------
+
+
+def credentials_error_for(error: google.auth.exceptions.RefreshError) -> CredentialsError:
+    """The :class:`CredentialsError` for a failed token refresh: what to do, never the token."""
+    if isinstance(error, ConnectionRevokedError):
+        return CredentialsError(str(error.args[0]), link=error.link)
+    return CredentialsError(describe_refresh_error(error))
+
+
 def describe_refresh_error(error: google.auth.exceptions.RefreshError) -> str:
     """A safe one-line reason for a failed token refresh (the OAuth error code, never the token)."""
-    reason = error.args[0] if error.args else ""
-    if isinstance(reason, str):
-        reason = reason.split(":", 1)[0].split(" ", 1)[0]
-    else:
-        reason = "refresh failed"
+    if isinstance(error, ConnectionRevokedError):
+        return str(error.args[0])
+    reason = _refresh_error_code(error)
     return (
         f"Google refused the credentials ({reason}). They may have expired or been revoked: "
         "renew the service-account key or run `gcloud auth application-default login` again."
     )
+
+
+def _refresh_error_code(error: google.auth.exceptions.RefreshError) -> str:
+    """The OAuth error code of a failed refresh (``invalid_grant``...), never the rest of the answer."""
+    reason = error.args[0] if error.args else ""
+    return reason.split(":", 1)[0].split(" ", 1)[0] if isinstance(reason, str) else "refresh failed"

@@ -10,7 +10,15 @@ class ConfigurationError(PittGoogleError):
 
 
 class CredentialsError(PittGoogleError):
-    """No usable Google credentials, or Google refused them."""
+    """No usable Google credentials, or Google refused them.
+
+    ``link``, when set, is a URL the message quotes (the page where a TOM user connects a Google account); the
+    results page shows it as a link.
+    """
+
+    def __init__(self, message: str = "", *, link: str | None = None) -> None:
+        super().__init__(message)
+        self.link = link
 
 
 class PermissionDeniedError(CredentialsError):

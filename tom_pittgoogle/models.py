@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from django.conf import settings
 from django.db import models
 
 
@@ -47,3 +50,73 @@ class RejectedMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscription} {self.message_id}: {self.reason[:60]}"
+
+
+class GoogleConnection(models.Model):
+    """A TOM user's own Google account, connected through the OAuth sign-in: one per user, never shared.
+
+    The tokens are stored encrypted (see :mod:`tom_pittgoogle.oauth.crypto`) and are read and written only
+    through :attr:`access_token` and :attr:`refresh_token`; ``str`` and ``repr`` never show them.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pittgoogle_google_connection"
+    )
+    email = models.CharField(max_length=320, blank=True, help_text="The Google account, as Google reported it.")
+    scopes = models.TextField(blank=True, help_text="The scopes Google granted, space-separated.")
+    access_token_encrypted = models.TextField(blank=True)
+    refresh_token_encrypted = models.TextField()
+    expiry = models.DateTimeField(null=True, blank=True, help_text="When the current access token expires.")
+    broken = models.BooleanField(
+        default=False, help_text="Google refused the refresh token (revoked or expired): the user must reconnect."
+    )
+    broken_reason = models.CharField(max_length=200, blank=True)
+    connected_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Google connection"
+
+    def __str__(self) -> str:
+        state = "broken" if self.broken else "connected"
+        return f"{self.user_id and self.user.get_username()}: {self.email or 'Google account'} ({state})"
+
+    def __repr__(self) -> str:
+        return f"<GoogleConnection user_id={self.user_id} email={self.email!r} broken={self.broken}>"
+
+    @property
+    def access_token(self) -> str:
+        from .oauth.crypto import decrypt
+
+        return decrypt(self.access_token_encrypted)
+
+    @access_token.setter
+    def access_token(self, value: str) -> None:
+        from .oauth.crypto import encrypt
+
+        self.access_token_encrypted = encrypt(value or "")
+
+    @property
+    def refresh_token(self) -> str:
+        from .oauth.crypto import decrypt
+
+        return decrypt(self.refresh_token_encrypted)
+
+    @refresh_token.setter
+    def refresh_token(self, value: str) -> None:
+        from .oauth.crypto import encrypt
+
+        self.refresh_token_encrypted = encrypt(value or "")
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+    def store_tokens(self, access_token: str, expiry: datetime | None, refresh_token: str | None = None) -> None:
+        """Set new tokens (a refresh token only if Google sent a new one) and clear any broken state."""
+        self.access_token = access_token
+        self.expiry = expiry
+        if refresh_token:
+            self.refresh_token = refresh_token
+        self.broken = False
+        self.broken_reason = ""

@@ -22,7 +22,8 @@ TOM_NAME = "Pitt-Google demo TOM"
 
 INSTALLED_APPS = TOMTOOLKIT_INSTALLED_APPS + ["tom_alerts", "tom_pittgoogle"]
 SITE_ID = 1
-MIDDLEWARE = TOMTOOLKIT_MIDDLEWARE
+# The request's user is the one whose connected Google account the Pitt-Google queries use.
+MIDDLEWARE = TOMTOOLKIT_MIDDLEWARE + ["tom_pittgoogle.middleware.CurrentUserMiddleware"]
 ROOT_URLCONF = "tom_pittgoogle.demo.urls"
 
 TEMPLATES = [

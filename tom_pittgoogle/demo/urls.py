@@ -2,5 +2,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("alerts/", include("tom_alerts.urls", namespace="alerts")),
+    path("pittgoogle/", include("tom_pittgoogle.urls")),
     path("", include("tom_common.urls")),
 ]

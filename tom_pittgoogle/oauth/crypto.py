@@ -1,0 +1,56 @@
+"""Encryption at rest of the stored OAuth tokens (Fernet: AES-128-CBC with an HMAC-SHA256).
+
+The key is ``PITTGOOGLE_TOKEN_ENCRYPTION_KEY`` (a key made by ``Fernet.generate_key()``, or a list of them: the
+first encrypts, all decrypt, so keys can be rotated); without it, a key derived from Django's ``SECRET_KEY``
+with HKDF, so that a TOM works without one more secret, at the price that changing ``SECRET_KEY`` makes the
+stored tokens unreadable and users connect again.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .. import conf
+from ..exceptions import ConfigurationError
+
+__all__ = ["InvalidToken", "decrypt", "encrypt"]
+
+_HKDF_INFO = b"tom_pittgoogle oauth token encryption"
+
+
+def _derived_key() -> bytes:
+    from django.conf import settings
+
+    secret = settings.SECRET_KEY
+    if not secret:
+        raise ConfigurationError("SECRET_KEY is empty: set it, or PITTGOOGLE_TOKEN_ENCRYPTION_KEY.")
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(secret.encode())
+    return base64.urlsafe_b64encode(key)
+
+
+def _fernet() -> MultiFernet:
+    configured = conf.get("PITTGOOGLE_TOKEN_ENCRYPTION_KEY")
+    keys = [configured] if isinstance(configured, str | bytes) else list(configured or [])
+    try:
+        fernets = [Fernet(key) for key in keys] or [Fernet(_derived_key())]
+    except (ValueError, TypeError):
+        # Fernet's message would not quote the key, but say nothing about it anyway.
+        raise ConfigurationError(
+            "PITTGOOGLE_TOKEN_ENCRYPTION_KEY is not a Fernet key (32 url-safe base64-encoded bytes, as made by "
+            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)."
+        ) from None
+    return MultiFernet(fernets)
+
+
+def encrypt(value: str) -> str:
+    """``value`` encrypted, as text; the empty string stays empty."""
+    return _fernet().encrypt(value.encode()).decode() if value else ""
+
+
+def decrypt(value: str) -> str:
+    """The text encrypted in ``value``; raises :class:`InvalidToken` if no configured key opens it."""
+    return _fernet().decrypt(value.encode()).decode() if value else ""

@@ -1,0 +1,136 @@
+"""The Google sign-in pages: see the connected account, connect (OAuth 2.0 authorization code with state and
+PKCE), Google's callback, and disconnect (revoke, then delete).
+
+The state and the PKCE verifier live in the user's session between ``connect`` and ``callback``; they are
+used once. Nothing here logs or shows a token, code or secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from .. import conf
+from ..exceptions import ConfigurationError
+from ..models import GoogleConnection
+from ..oauth.crypto import InvalidToken
+from . import client
+
+logger = logging.getLogger(__name__)
+
+#: The session key holding the pending sign-in (state, PKCE verifier, redirect URI).
+SESSION_KEY = "tom_pittgoogle_oauth_pending"
+#: Where a user removes a TOM's access by hand when revocation failed.
+GOOGLE_PERMISSIONS_PAGE = "https://myaccount.google.com/permissions"
+
+
+def _redirect_uri(request: HttpRequest) -> str:
+    return conf.get("PITTGOOGLE_OAUTH_REDIRECT_URI") or request.build_absolute_uri(
+        reverse("tom_pittgoogle:oauth-callback")
+    )
+
+
+def _failure(request: HttpRequest, message: str, status: int = 400) -> HttpResponse:
+    return render(request, "tom_pittgoogle/oauth_failed.html", {"message": message}, status=status)
+
+
+@login_required
+@require_GET
+def connection(request: HttpRequest) -> HttpResponse:
+    """Which Google account is connected (if any), and the buttons to connect, reconnect or disconnect."""
+    context = {
+        "connection": GoogleConnection.objects.filter(user=request.user).first(),
+        "configured": client.is_configured(),
+        "redirect_uri": _redirect_uri(request),
+    }
+    return render(request, "tom_pittgoogle/oauth_connection.html", context)
+
+
+@login_required
+@require_GET
+def connect(request: HttpRequest) -> HttpResponse:
+    """Start the sign-in: remember a new state and PKCE verifier, send the browser to Google's consent page."""
+    state = client.new_state()
+    verifier, challenge = client.pkce_pair()
+    redirect_uri = _redirect_uri(request)
+    try:
+        url = client.authorization_url(redirect_uri, state, challenge)
+    except ConfigurationError as error:
+        return _failure(request, str(error), status=503)
+    request.session[SESSION_KEY] = {"state": state, "verifier": verifier, "redirect_uri": redirect_uri}
+    logger.info("user %s started connecting a Google account", request.user.pk)
+    return HttpResponseRedirect(url)
+
+
+@login_required
+@require_GET
+def callback(request: HttpRequest) -> HttpResponse:
+    """Google sends the browser back here with a code (or an error) and the state it was given."""
+    pending = request.session.pop(SESSION_KEY, None)  # used once, whatever happens next
+    state = request.GET.get("state", "")
+    if not pending or not state or not secrets.compare_digest(state.encode(), pending["state"].encode()):
+        logger.warning("Google sign-in callback for user %s with a missing or mismatched state", request.user.pk)
+        return _failure(
+            request,
+            "This answer from Google does not belong to a sign-in started here (its state is missing or does not "
+            "match), so it was ignored and nothing was stored. Start again with Connect Google account.",
+        )
+    if request.GET.get("error"):
+        error = request.GET["error"][:80]
+        return _failure(request, f"Google did not connect your account ({error}). Nothing was stored.")
+    code = request.GET.get("code")
+    if not code:
+        return _failure(request, "Google's answer holds no authorization code. Nothing was stored.")
+    try:
+        tokens = client.exchange_code(code, pending["redirect_uri"], pending["verifier"])
+    except (client.OAuthError, ConfigurationError) as error:
+        logger.warning("Google sign-in of user %s failed: %s", request.user.pk, error)
+        return _failure(request, f"{error} Nothing was stored.", status=502)
+    if not tokens.refresh_token:
+        return _failure(
+            request,
+            "Google granted access but sent no refresh token, so the TOM could not keep the connection. Remove "
+            f"this TOM at {GOOGLE_PERMISSIONS_PAGE} and connect again.",
+            status=502,
+        )
+    email = client.fetch_email(tokens.access_token)
+    connection = GoogleConnection.objects.filter(user=request.user).first() or GoogleConnection(user=request.user)
+    connection.email = email
+    connection.scopes = " ".join(tokens.scopes)
+    connection.store_tokens(tokens.access_token, tokens.expiry, tokens.refresh_token)
+    connection.save()
+    logger.info("user %s connected a Google account", request.user.pk)
+    messages.success(request, f"Connected Google account {email or ''}. Your Pitt-Google queries now use it.")
+    return redirect("tom_pittgoogle:oauth-connection")
+
+
+@login_required
+@require_POST
+def disconnect(request: HttpRequest) -> HttpResponse:
+    """Revoke the grant at Google, then forget the tokens (even if revocation failed)."""
+    connection = GoogleConnection.objects.filter(user=request.user).first()
+    if connection is None:
+        messages.info(request, "No Google account was connected.")
+        return redirect("tom_pittgoogle:oauth-connection")
+    try:
+        revoked = client.revoke(connection.refresh_token)
+    except (InvalidToken, ConfigurationError):
+        revoked = False
+    connection.delete()
+    logger.info("user %s disconnected their Google account (revoked at Google: %s)", request.user.pk, revoked)
+    if revoked:
+        messages.success(request, "Disconnected your Google account: the TOM's access was revoked at Google.")
+    else:
+        messages.warning(
+            request,
+            "Disconnected your Google account here, but Google did not confirm the revocation: remove this TOM's "
+            f"access at {GOOGLE_PERMISSIONS_PAGE}.",
+        )
+    return redirect("tom_pittgoogle:oauth-connection")
