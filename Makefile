@@ -7,7 +7,7 @@ VENV := .venv
 BQ_VENV := .venv-bqemu
 DEMO_ARGS ?=
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint bench clean
 
 setup: $(VENV)/.installed $(BQ_VENV)/.installed
 
@@ -35,3 +35,8 @@ lint: setup
 
 clean:
 	rm -rf $(VENV) $(BQ_VENV) .cache
+
+# Throughput of the stream routes against the emulator and PostgreSQL, with same-run baselines (bench/).
+BENCH_ARGS ?=
+bench: setup
+	$(VENV)/bin/python bench/stream_ingest.py $(BENCH_ARGS)

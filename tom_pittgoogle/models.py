@@ -8,6 +8,18 @@ from django.conf import settings
 from django.db import models
 
 
+class AlertJSONField(models.JSONField):
+    """A JSONField stored one value per placeholder in a bulk insert.
+
+    On PostgreSQL, Django 5.2 packs a bulk insert's values into arrays (``UNNEST``); psycopg then escapes a
+    ``jsonb[]`` array in Python character by character, which made storing a batch of alerts several times
+    slower than decoding it. A field with ``get_placeholder`` keeps the plain multi-row ``VALUES`` insert.
+    """
+
+    def get_placeholder(self, value, compiler, connection) -> str:
+        return "%s"
+
+
 class Alert(models.Model):
     """One alert, stored once however often Pub/Sub delivers it (unique on survey and source id)."""
 
@@ -22,7 +34,7 @@ class Alert(models.Model):
     mag_err = models.FloatField(null=True, blank=True)
     subscription = models.CharField(max_length=255, blank=True, help_text="Where the alert came from.")
     message_id = models.CharField(max_length=128, blank=True)
-    alert = models.JSONField(help_text="The lightened alert: common fields plus the survey's kept fields.")
+    alert = AlertJSONField(help_text="The lightened alert: common fields plus the survey's kept fields.")
     stored_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
