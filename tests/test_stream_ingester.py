@@ -284,3 +284,34 @@ def test_the_subscription_deleted_under_a_running_ingester_ends_it_with_a_clear_
     assert code == 1
     assert f"Subscription projects/{USER_PROJECT}/subscriptions/{topic_name} does not exist" in err
     assert "Traceback" not in err
+
+
+def test_an_lsst_stream_creates_targets_whose_light_curves_hold_each_alerts_points(pubsub_emulator, publish):
+    """`--survey lsst --create-targets`: the same Target path as the brokers (extras, aliases, photometry)."""
+    from tom_dataproducts.models import PhotometryReducedDatum
+    from tom_targets.models import Target
+
+    from tom_pittgoogle.alerts import decode_alert, lighten_alert
+    from tom_pittgoogle.demo.sample_lsst import make_lsst_packets
+    from tom_pittgoogle.pubsub import publisher_client
+    from tom_pittgoogle.targets import target_name
+
+    name = f"lsst-ingest-{time.monotonic_ns() % 10**9}"
+    publisher_client().create_topic(name=f"projects/pitt-alert-broker/topics/{name}")
+    ConsumerStreamPython(name, survey="lsst")
+    packets = [packet for _, packet in make_lsst_packets([(10, 0), (11, 1)], per_version=2)]
+    client = publisher_client()
+    for future in [client.publish(f"projects/pitt-alert-broker/topics/{name}", p) for p in packets]:
+        future.result(timeout=30)
+
+    out = run_command("--survey", "lsst", "--subscription", name, "--timeout", "3", "--create-targets")
+    alerts = [lighten_alert(decode_alert(p)) for p in packets]
+    assert f"stored {len(packets)}," in out.splitlines()[-1]
+    assert Alert.objects.filter(survey="lsst").count() == len(packets)
+    assert Target.objects.count() == len({target_name(alert) for alert in alerts})
+    for alert in alerts:
+        target = Target.objects.get(name=target_name(alert))
+        assert target.aliases.filter(name=alert["object_id"]).exists()
+        assert target.targetextra_set.filter(key="survey", value="lsst").exists()
+        # Each alert's points are on its object's light curve (several alerts of one object share a curve).
+        assert PhotometryReducedDatum.objects.filter(target=target).count() >= len(alert["photometry"]) > 0
