@@ -315,3 +315,34 @@ def test_an_lsst_stream_creates_targets_whose_light_curves_hold_each_alerts_poin
         assert target.targetextra_set.filter(key="survey", value="lsst").exists()
         # Each alert's points are on its object's light curve (several alerts of one object share a curve).
         assert PhotometryReducedDatum.objects.filter(target=target).count() >= len(alert["photometry"]) > 0
+
+
+def test_pubsub_gone_under_a_running_ingester_ends_it_with_a_clear_error(settings, tmp_path, monkeypatch, packets):
+    """The client library retries an unreachable endpoint forever; the ingester's health check does not."""
+    from tom_pittgoogle.demo.emulators import PubSubEmulator
+    from tom_pittgoogle.exceptions import EndpointError
+    from tom_pittgoogle.ingest import Stream, StreamIngester
+    from tom_pittgoogle.pubsub import publisher_client
+
+    from .conftest import PITTGOOGLE_PROJECT
+
+    settings.PITTGOOGLE_REQUEST_TIMEOUT = 3
+    own = PubSubEmulator(log_dir=tmp_path)  # an emulator of this test's own, to stop
+    own.start()
+    try:
+        monkeypatch.setenv("PUBSUB_EMULATOR_HOST", own.host)
+        publisher_client().create_topic(name=f"projects/{PITTGOOGLE_PROJECT}/topics/ztf-doomed")
+        ingester = StreamIngester([Stream("ztf-doomed")], health_check_interval=1)
+        for future in [publisher_client().publish(f"projects/{PITTGOOGLE_PROJECT}/topics/ztf-doomed", p)
+                       for p in packets[:2]]:
+            future.result(timeout=30)
+        import threading
+
+        threading.Timer(3, own.stop).start()
+        started = time.monotonic()
+        with pytest.raises(EndpointError, match="Pub/Sub is unreachable"):
+            ingester.run()
+        assert time.monotonic() - started < 60
+        assert Alert.objects.count() == 2  # what arrived before was stored
+    finally:
+        own.stop()
