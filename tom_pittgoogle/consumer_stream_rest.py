@@ -22,7 +22,6 @@ import base64
 import logging
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import google.auth.exceptions
@@ -285,33 +284,19 @@ class ConsumerStreamRest:
         alerts: list[dict] = []
         idle_since = time.monotonic()
         backoff = 0.2
-        # The next pull runs in a second thread while this one decodes and stores the last: a pull is mostly
-        # waiting on the network, so the two overlap. It asks only for what may still be wanted if every
-        # message of the batch in hand passes, so nothing beyond max_results leaves the subscription. If storing
-        # fails, the batch pulled meanwhile is not acknowledged either: Pub/Sub redelivers it.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pittgoogle-rest-pull") as puller:
-            next_pull = puller.submit(self.pull, max_results)
-            while True:
-                received = next_pull.result()
-                next_pull = None
-                if received:
-                    still_wanted = max_results - len(alerts) - len(received)
-                    if still_wanted > 0:
-                        next_pull = puller.submit(self.pull, still_wanted)
-                    alerts += self.unpack_and_ack_messages(
-                        {"receivedMessages": received}, lighten_alerts=lighten_alerts, callback=callback, **kwargs
-                    )
-                    idle_since, backoff = time.monotonic(), 0.2
-                else:
-                    waited = time.monotonic() - idle_since
-                    if waited >= max_wait:
-                        break
-                    time.sleep(min(backoff, max_wait - waited))
-                    backoff = min(backoff * 2, 2.0)
-                if len(alerts) >= max_results:
-                    break
-                if next_pull is None:
-                    next_pull = puller.submit(self.pull, max_results - len(alerts))
+        while len(alerts) < max_results:
+            received = self.pull(max_results - len(alerts))
+            if received:
+                alerts += self.unpack_and_ack_messages(
+                    {"receivedMessages": received}, lighten_alerts=lighten_alerts, callback=callback, **kwargs
+                )
+                idle_since, backoff = time.monotonic(), 0.2
+                continue
+            waited = time.monotonic() - idle_since
+            if waited >= max_wait:
+                break
+            time.sleep(min(backoff, max_wait - waited))
+            backoff = min(backoff * 2, 2.0)
         logger.info("pulled %d alerts from %s", len(alerts), self.subscription_path)
         return alerts
 
