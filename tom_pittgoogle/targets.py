@@ -120,6 +120,36 @@ def save_photometry(target, alert: Mapping[str, Any]) -> int:
     return new
 
 
+def find_target(alert: Mapping[str, Any]):
+    """The Target of the alert's object if the TOM has one (by name, or by an alias), else None."""
+    from tom_targets.models import Target
+
+    alert = lighten_alert(alert)
+    aliases = target_aliases(alert)
+    return (
+        Target.objects.filter(name=target_name(alert)).first()
+        or (Target.objects.filter(aliases__name__in=aliases).first() if aliases else None)
+    )
+
+
+def survey_and_object_id(target) -> tuple[str, str] | None:
+    """Which survey's object a Target is and its id there (the inverse of :func:`target_name`), from the
+    ``survey`` extra or the name; None for a Target that is not a Pitt-Google survey object."""
+    name = str(target.name)
+    survey = target.targetextra_set.filter(key="survey").values_list("value", flat=True).first()
+    for prefix in ("LSST-SS-", "LSST-"):
+        if name.startswith(prefix) and name[len(prefix):].isdigit():
+            return "lsst", name[len(prefix):]
+    if survey == "ztf" or (survey is None and name.startswith("ZTF")):
+        return "ztf", name
+    return None
+
+
+def newer_than_stored(target, alert: Mapping[str, Any]) -> bool:
+    """Whether the alert is at least as new as the one the Target's ``latest_*`` extras came from."""
+    return _newer_than_stored(target, alert)
+
+
 def _newer_than_stored(target, alert: Mapping[str, Any]) -> bool:
     stored = target.targetextra_set.filter(key="latest_jd").values_list("value", flat=True).first()
     try:
@@ -143,10 +173,7 @@ def create_or_update_target(alert: Mapping[str, Any], user=None):
     name, aliases = target_name(alert), target_aliases(alert)
 
     def existing():
-        return (
-            Target.objects.filter(name=name).first()
-            or (Target.objects.filter(aliases__name__in=aliases).first() if aliases else None)
-        )
+        return find_target(alert)
 
     target = existing()
     if target is None:
