@@ -3,8 +3,10 @@ Target's Update Reduced Data; on the emulators and PostgreSQL."""
 
 from __future__ import annotations
 
+import io
 import uuid
 
+import fastavro
 import pytest
 from django.urls import reverse
 from tom_dataproducts.models import PhotometryReducedDatum
@@ -16,8 +18,6 @@ from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
 from tom_pittgoogle.dataservices import PittGoogleDataService
 from tom_pittgoogle.demo.sample_lsst import make_lsst_packets
 from tom_pittgoogle.models import Alert
-
-from .test_route_stream_rest import classtar_of
 
 pytestmark = pytest.mark.django_db
 
@@ -52,6 +52,10 @@ def run_query(client, **fields):
     page = client.get(response.url)
     assert page.status_code == 200
     return page
+
+
+def classtar_of(packet: bytes):
+    return next(iter(fastavro.reader(io.BytesIO(packet))))["candidate"]["classtar"]
 
 
 def extras_of(target) -> dict:
