@@ -97,6 +97,8 @@ class PittGoogleQueryForm(BaseQueryForm):
         configured_survey = _configured("survey")
         if configured_survey:
             self.fields["survey"].initial = configured_survey
+        self.fields["objectId"].label = "Object id"
+        self.fields["candid"].label = "Source id (candid)"
         self.fields["objectId"].help_text += " (BigQuery)"
         self.fields["candid"].help_text += " (BigQuery)"
         self.fields["subscription_name"].help_text = "Pub/Sub: " + self.fields["subscription_name"].help_text
