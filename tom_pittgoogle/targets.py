@@ -147,10 +147,6 @@ def survey_and_object_id(target) -> tuple[str, str] | None:
 
 def newer_than_stored(target, alert: Mapping[str, Any]) -> bool:
     """Whether the alert is at least as new as the one the Target's ``latest_*`` extras came from."""
-    return _newer_than_stored(target, alert)
-
-
-def _newer_than_stored(target, alert: Mapping[str, Any]) -> bool:
     stored = target.targetextra_set.filter(key="latest_jd").values_list("value", flat=True).first()
     try:
         return stored is None or alert.get("jd") is None or float(alert["jd"]) >= float(stored)
@@ -172,20 +168,17 @@ def create_or_update_target(alert: Mapping[str, Any], user=None):
     alert = lighten_alert(alert)
     name, aliases = target_name(alert), target_aliases(alert)
 
-    def existing():
-        return find_target(alert)
-
-    target = existing()
+    target = find_target(alert)
     if target is None:
         target = Target(name=name, type="SIDEREAL", ra=alert.get("ra"), dec=alert.get("dec"))
         try:
             with transaction.atomic():
                 target.save(extras=target_extras(alert), names=aliases)
         except IntegrityError:
-            target = existing()
+            target = find_target(alert)
             if target is None:
                 raise
-    elif _newer_than_stored(target, alert):
+    elif newer_than_stored(target, alert):
         target.save(extras=target_extras(alert), names=aliases)
     save_photometry(target, alert)
     if user is not None:
