@@ -7,9 +7,14 @@ VENV := .venv
 BQ_VENV := .venv-bqemu
 DEMO_ARGS ?=
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup browser demo test screenshots lint bench clean
 
 setup: $(VENV)/.installed $(BQ_VENV)/.installed
+
+# The end-to-end page test drives Debian's chromium with Playwright (no browser download: `playwright install`
+# needs the internet). Installed from Debian's packages when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +32,12 @@ $(BQ_VENV)/.installed:
 demo: setup
 	$(VENV)/bin/python -m tom_pittgoogle.demo $(DEMO_ARGS)
 
-test: setup
+test: setup browser
 	$(VENV)/bin/python -m pytest
+
+# The README's screenshots: the browser test, keeping each step's screenshot in docs/screenshots.
+screenshots: setup browser
+	PITTGOOGLE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(VENV)/bin/python -m pytest tests/test_browser.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

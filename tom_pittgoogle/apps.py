@@ -5,3 +5,7 @@ class TomPittGoogleConfig(AppConfig):
     name = "tom_pittgoogle"
     verbose_name = "Pitt-Google alert broker"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def data_services(self) -> list[dict[str, str]]:
+        """TOM Toolkit 3's integration point: the DataService that ``tom_dataservices`` offers on its pages."""
+        return [{"class": f"{self.name}.dataservices.PittGoogleDataService"}]

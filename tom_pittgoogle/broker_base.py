@@ -13,17 +13,26 @@ from typing import Any
 
 import requests
 from astropy.time import Time
-from django import forms
 from django.core.management.base import CommandError
 from django.urls import NoReverseMatch, reverse
-from django.utils.html import escape, format_html
+from django.utils.html import format_html
 from tom_alerts.alerts import GenericAlert, GenericBroker, GenericQueryForm
 
 from . import conf, targets
-from .alerts import SURVEY_CHOICES, lighten_alert
+from .alerts import lighten_alert
 from .exceptions import PittGoogleError
-from .filters import CLASSTAR_COMPARISONS, LESS_THAN, AlertFilter
-from .pubsub import validate_resource_id
+from .filters import AlertFilter
+from .query_fields import (  # noqa: F401  (survey_field, subscription_and_survey: the brokers' names for them)
+    classtar_gt_lt_field,
+    classtar_threshold_field,
+    clean_stream_filter,
+    error_html,
+    reliability_threshold_field,
+    subscription_and_survey,
+    subscription_field,
+    survey_field,
+    validate_subscription_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +48,8 @@ class BrokerQueryError(requests.HTTPError, CommandError):
     returncode = 1
 
     def __init__(self, message: str, link: str | None = None) -> None:
-        text = str(escape(message))
-        if link:  # the URL the message quotes becomes a link (the page of a web request only)
-            text = text.replace(str(escape(link)), str(format_html('<a href="{}">{}</a>', link, link)))
-        super().__init__(text)
+        # The URL the message quotes becomes a link (the page of a web request only).
+        super().__init__(error_html(message, link))
 
 
 def jd_to_datetime(jd: float | None) -> datetime | None:
@@ -134,24 +141,6 @@ class PittGoogleBroker(GenericBroker):
             targets.save_photometry(target, alert)
 
 
-def survey_field() -> forms.ChoiceField:
-    # Not required: a query posted or saved without it (as before Rubin/LSST) reads ZTF.
-    return forms.ChoiceField(
-        required=False,
-        choices=SURVEY_CHOICES,
-        initial=lambda: conf.get("PITTGOOGLE_DEFAULT_SURVEY"),
-        help_text="Whose alerts: ZTF's (Pitt-Google project ardent-cycling-243415) or Rubin/LSST's "
-        "(pitt-alert-broker).",
-    )
-
-
-def validate_subscription_name(value: str) -> None:
-    try:
-        validate_resource_id(value)
-    except PittGoogleError as error:
-        raise forms.ValidationError(str(error)) from None
-
-
 class GoogleAccountFormMixin:
     """Says on the form whose Google account a query uses, with a link to connect one."""
 
@@ -172,48 +161,10 @@ class StreamFilterForm(GoogleAccountFormMixin, GenericQueryForm):
     """Fields both stream forms share: the survey, the subscription and the survey's filter."""
 
     survey = survey_field()
-    subscription_name = forms.CharField(
-        required=False,
-        validators=[validate_subscription_name],
-        help_text=(
-            "Created in your Google Cloud project, attached to the Pitt-Google topic of the same name (in the "
-            "survey's Pitt-Google project), if it does not exist yet. Empty: ztf-loop for ZTF (a heartbeat stream "
-            "of about one alert a second), lsst-alerts for Rubin/LSST; also lsst-alerts-json and others."
-        ),
-    )
-    classtar_threshold = forms.FloatField(
-        required=False,
-        min_value=0,
-        max_value=1,
-        help_text="ZTF only: star/galaxy score threshold (empty: no filter). Alerts without a score never pass.",
-    )
-    reliability_threshold = forms.FloatField(
-        required=False,
-        min_value=0,
-        max_value=1,
-        help_text="Rubin/LSST only: keep alerts whose diaSource reliability is at least this (empty: no filter).",
-    )
-    classtar_gt_lt = forms.ChoiceField(
-        required=True,
-        choices=CLASSTAR_COMPARISONS,
-        initial=LESS_THAN,
-        widget=forms.RadioSelect,
-        label="",
-    )
+    subscription_name = subscription_field()
+    classtar_threshold = classtar_threshold_field()
+    reliability_threshold = reliability_threshold_field()
+    classtar_gt_lt = classtar_gt_lt_field()
 
     def clean(self):
-        cleaned_data = super().clean()
-        survey = cleaned_data["survey"] = cleaned_data.get("survey") or "ztf"
-        if survey != "ztf" and cleaned_data.get("classtar_threshold") is not None:
-            self.add_error("classtar_threshold", "classtar is a ZTF field: for Rubin/LSST filter on reliability.")
-        if survey != "lsst" and cleaned_data.get("reliability_threshold") is not None:
-            self.add_error("reliability_threshold", "reliability is a Rubin/LSST field: for ZTF filter on classtar.")
-        if not cleaned_data.get("subscription_name"):
-            cleaned_data["subscription_name"] = conf.survey_default_subscription(survey)
-        return cleaned_data
-
-
-def subscription_and_survey(parameters: Mapping[str, Any]) -> tuple[str, str]:
-    """The subscription a stream query reads and its survey (saved queries from before the survey field: ZTF)."""
-    survey = parameters.get("survey") or "ztf"
-    return parameters.get("subscription_name") or conf.survey_default_subscription(survey), survey
+        return clean_stream_filter(self, super().clean())

@@ -8,31 +8,21 @@ from __future__ import annotations
 from django import forms
 from tom_alerts.alerts import GenericQueryForm
 
-from .broker_base import GoogleAccountFormMixin, PittGoogleBroker, survey_field
+from .broker_base import GoogleAccountFormMixin, PittGoogleBroker
 from .consumer_database_python import ConsumerDatabasePython
+from .query_fields import candid_field, clean_search, object_id_field, survey_field
 
 
 class FilterAlertsForm(GoogleAccountFormMixin, GenericQueryForm):
     """Form for a BigQuery search of the survey's table: by object id or by source id (not both), newest first."""
 
     survey = survey_field()
-    objectId = forms.CharField(
-        required=False,
-        max_length=64,
-        help_text="ZTF objectId (e.g. ZTF18abfkwnk), or Rubin/LSST diaObjectId or ssObjectId (a number)",
-    )
-    candid = forms.IntegerField(required=False, min_value=0, help_text="ZTF candid, or Rubin/LSST diaSourceId")
+    objectId = object_id_field()
+    candid = candid_field()
     max_results = forms.IntegerField(required=True, initial=10, min_value=1, max_value=1000)
 
     def clean(self):
-        cleaned_data = super().clean()
-        cleaned_data["survey"] = cleaned_data.get("survey") or "ztf"
-        if cleaned_data.get("objectId") and cleaned_data.get("candid") is not None:
-            raise forms.ValidationError("Search by objectId or by candid, not both.")
-        object_id = (cleaned_data.get("objectId") or "").strip()
-        if cleaned_data.get("survey") == "lsst" and object_id and not object_id.isdigit():
-            self.add_error("objectId", "A Rubin/LSST object id (diaObjectId or ssObjectId) is a number.")
-        return cleaned_data
+        return clean_search(self, super().clean())
 
 
 class BrokerDatabasePython(PittGoogleBroker):

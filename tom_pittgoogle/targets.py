@@ -120,7 +120,33 @@ def save_photometry(target, alert: Mapping[str, Any]) -> int:
     return new
 
 
-def _newer_than_stored(target, alert: Mapping[str, Any]) -> bool:
+def find_target(alert: Mapping[str, Any]):
+    """The Target of the alert's object if the TOM has one (by name, or by an alias), else None."""
+    from tom_targets.models import Target
+
+    alert = lighten_alert(alert)
+    aliases = target_aliases(alert)
+    return (
+        Target.objects.filter(name=target_name(alert)).first()
+        or (Target.objects.filter(aliases__name__in=aliases).first() if aliases else None)
+    )
+
+
+def survey_and_object_id(target) -> tuple[str, str] | None:
+    """Which survey's object a Target is and its id there (the inverse of :func:`target_name`), from the
+    ``survey`` extra or the name; None for a Target that is not a Pitt-Google survey object."""
+    name = str(target.name)
+    survey = target.targetextra_set.filter(key="survey").values_list("value", flat=True).first()
+    for prefix in ("LSST-SS-", "LSST-"):
+        if name.startswith(prefix) and name[len(prefix):].isdigit():
+            return "lsst", name[len(prefix):]
+    if survey == "ztf" or (survey is None and name.startswith("ZTF")):
+        return "ztf", name
+    return None
+
+
+def newer_than_stored(target, alert: Mapping[str, Any]) -> bool:
+    """Whether the alert is at least as new as the one the Target's ``latest_*`` extras came from."""
     stored = target.targetextra_set.filter(key="latest_jd").values_list("value", flat=True).first()
     try:
         return stored is None or alert.get("jd") is None or float(alert["jd"]) >= float(stored)
@@ -142,23 +168,17 @@ def create_or_update_target(alert: Mapping[str, Any], user=None):
     alert = lighten_alert(alert)
     name, aliases = target_name(alert), target_aliases(alert)
 
-    def existing():
-        return (
-            Target.objects.filter(name=name).first()
-            or (Target.objects.filter(aliases__name__in=aliases).first() if aliases else None)
-        )
-
-    target = existing()
+    target = find_target(alert)
     if target is None:
         target = Target(name=name, type="SIDEREAL", ra=alert.get("ra"), dec=alert.get("dec"))
         try:
             with transaction.atomic():
                 target.save(extras=target_extras(alert), names=aliases)
         except IntegrityError:
-            target = existing()
+            target = find_target(alert)
             if target is None:
                 raise
-    elif _newer_than_stored(target, alert):
+    elif newer_than_stored(target, alert):
         target.save(extras=target_extras(alert), names=aliases)
     save_photometry(target, alert)
     if user is not None:

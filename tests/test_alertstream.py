@@ -1,0 +1,171 @@
+"""tom-alertstreams' ``readstreams`` running a Pitt-Google stream from ``settings.ALERT_STREAMS``, on the Pub/Sub
+emulator and PostgreSQL: the command in its own process (committed data, so ``transaction=True``), and the
+stream class in a thread as readstreams runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+from tom_dataproducts.models import PhotometryReducedDatum
+from tom_targets.models import Target
+
+from tom_pittgoogle.alertstream import PittGoogleAlertStream
+from tom_pittgoogle.models import Alert, RejectedMessage
+
+from .conftest import USER_PROJECT
+from .test_stream_ingester import (
+    ROOT,
+    candid_of,
+    classtar_of,
+    run_command,
+    stored_source_ids,
+    subscribe,
+    subscription_is_empty,
+    wait_until,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STREAM_CLASS = "tom_pittgoogle.alertstream.PittGoogleAlertStream"
+
+
+class ReadStreams:
+    """``manage.py readstreams`` in its own process, with ``ALERT_STREAMS`` = one Pitt-Google stream."""
+
+    def __init__(self, **options) -> None:
+        env = dict(
+            os.environ,
+            DJANGO_SETTINGS_MODULE="tests.settings_alertstreams",
+            PITTGOOGLE_TEST_ALERT_STREAMS=json.dumps([{"ACTIVE": True, "NAME": STREAM_CLASS, "OPTIONS": options}]),
+            PGDATABASE=connection.settings_dict["NAME"],
+            GOOGLE_CLOUD_PROJECT=USER_PROJECT,
+            PYTHONUNBUFFERED="1",
+        )
+        self.process = subprocess.Popen([sys.executable, "-m", "django", "readstreams"], cwd=ROOT, env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_for_line(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stderr.readline()  # the TOM logs to stderr
+            if text in line:
+                return
+            if not line and self.process.poll() is not None:
+                break
+        raise AssertionError(f"no {text!r} from readstreams: {self.process.stderr.read()}")
+
+    def finish(self, timeout: float = 120) -> tuple[int, str, str]:
+        out, err = self.process.communicate(timeout=timeout)
+        return self.process.returncode, out, err
+
+
+def test_readstreams_stores_each_alert_once_records_malformed_and_creates_targets(topic_name, publish, packets):
+    subscribe(topic_name)
+    publish(topic_name, packets + [b"{not json"])
+    publish(topic_name, packets[:2])  # a redelivery of the same alerts: stored once
+    readstreams = ReadStreams(STREAMS=[{"subscription": topic_name, "create_targets": True}],
+                              MAX_RESULTS=len(packets) + 2, TIMEOUT=20)
+    code, out, err = readstreams.finish()
+    assert code == 0, err
+    assert f"listening to {topic_name}" in err
+    assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, packets)), err
+    assert RejectedMessage.objects.count() == 1
+    objects = set(Alert.objects.values_list("object_id", flat=True))
+    assert set(Target.objects.values_list("name", flat=True)) == objects
+    assert all(PhotometryReducedDatum.objects.filter(target=target).exists() for target in Target.objects.all())
+    # Everything stored was acknowledged: nothing comes back after the lease.
+    assert subscription_is_empty(topic_name)
+
+
+def test_sigterm_stops_readstreams_cleanly_and_loses_nothing(topic_name, publish):
+    from tom_pittgoogle.demo.sample_alerts import make_packets
+
+    many = make_packets(600, seed=int(time.monotonic_ns() % 10**6))
+    subscribe(topic_name)
+    readstreams = ReadStreams(STREAMS=[{"subscription": topic_name}], PROGRESS_INTERVAL=0.5)
+    readstreams.wait_for_line(f"listening to {topic_name}")
+    publish(topic_name, many)
+    assert wait_until(lambda: Alert.objects.count() > 0)
+    readstreams.process.send_signal(signal.SIGTERM)
+    code, out, err = readstreams.finish(timeout=60)
+    assert code == 0, err
+    assert "storing what is in flight" in err
+    stored = Alert.objects.count()
+    assert 0 < stored <= len(many)
+    # What it did not store it did not acknowledge: the next listener gets exactly the rest.
+    if stored < len(many):
+        run_command("--subscription", topic_name, "--max-results", str(len(many) - stored), "--timeout", "75")
+    assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, many))
+
+
+received: list[dict] = []
+
+
+def record_alert(alert: dict) -> None:
+    """A TOPIC_HANDLERS handler of the tests."""
+    received.append(alert)
+
+
+def listen_in_a_thread(**options) -> PittGoogleAlertStream:
+    """Make and run the stream in a thread, as readstreams does (not the main thread: no signal handlers)."""
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            stream = outcome["stream"] = PittGoogleAlertStream(**options)
+            stream.listen()
+        except BaseException as error:  # handed to the test
+            outcome["error"] = error
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["stream"]
+
+
+def test_the_filter_keeps_what_passes_and_topic_handlers_see_each_stored_alert(topic_name, publish, packets):
+    received.clear()
+    subscribe(topic_name)
+    publish(topic_name, packets)
+    expected = [p for p in packets if (classtar_of(p) or 0) >= 0.9]
+    stream = listen_in_a_thread(
+        STREAMS=[{"subscription": topic_name, "filter": {"classtar_threshold": 0.9, "classtar_gt_lt": "gt"}}],
+        TOPIC_HANDLERS={topic_name: "tests.test_alertstream.record_alert"},
+        TIMEOUT=5,
+    )
+    assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, expected))
+    assert sorted(str(alert["source_id"]) for alert in received) == sorted(map(candid_of, expected))
+    assert stream.stats.filtered_out == len(packets) - len(expected)
+
+
+def test_a_subscription_named_only_in_topic_handlers_is_streamed(topic_name, publish, packets):
+    received.clear()
+    subscribe(topic_name)
+    publish(topic_name, packets[:3])
+    listen_in_a_thread(TOPIC_HANDLERS={topic_name: "tests.test_alertstream.record_alert"}, MAX_RESULTS=3,
+                       TIMEOUT=20)
+    assert len(received) == 3
+
+
+@pytest.mark.parametrize("options, says", [
+    ({"STREAMS": [{"subscription": "ztf-loop", "colour": "red"}]}, "unknown keys"),
+    ({"STREAMS": [{"subscription": "ztf-loop"}], "SPEED": 3}, "unknown OPTIONS"),
+    ({"STREAMS": [{"subscription": "x y"}]}, "x y"),
+])
+def test_bad_options_are_refused_when_readstreams_reads_the_settings(options, says, pubsub_emulator):
+    with pytest.raises(ImproperlyConfigured, match=says):
+        PittGoogleAlertStream(**options)

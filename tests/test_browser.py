@@ -1,0 +1,116 @@
+"""End to end in a real browser (Debian's chromium, driven by Playwright): log in, connect nothing, search ZTF
+history on BigQuery through the DataService pages, select results, create Targets, open a Target and see its
+light curve. A screenshot of each step goes to ``$PITTGOOGLE_SCREENSHOTS`` (``make screenshots``: docs/screenshots,
+shown in the README), else to the test's temporary folder.
+
+The TOM's pages load Bootstrap and Alpine.js from CDNs, which this machine cannot reach: they render unstyled, and
+every tab pane shows at once. The light-curve plot's plotly.js is inlined by TOM Toolkit, so the plot draws.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from tom_dataproducts.models import PhotometryReducedDatum
+from tom_targets.models import Target
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture
+def browser_page(live_server, monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(60_000)
+        # Nothing off this machine: CDN requests fail at once instead of waiting for a timeout.
+        host = live_server.url.split("//", 1)[1]
+        page.route("**/*", lambda route: route.continue_() if host in route.request.url else route.abort())
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def screenshots(tmp_path) -> Path:
+    folder = Path(os.environ.get("PITTGOOGLE_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.mark.django_db(transaction=True)
+def test_search_ztf_history_create_targets_and_see_the_light_curve_in_a_browser(
+    browser_page, live_server, ztf_table, django_user_model, screenshots
+):
+    page = browser_page
+    record = ztf_table[-1]
+    django_user_model.objects.create_user("astronomer", password="stars-at-night")
+
+    def shot(name: str, element=None, full_page: bool = True) -> None:
+        path = screenshots / f"{name}.png"
+        if element is not None:
+            element.screenshot(path=str(path))
+        else:
+            page.screenshot(path=str(path), full_page=full_page)
+        assert path.stat().st_size > 0
+
+    # 1. Log in (no Google account connected: the emulators need none).
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill('input[name="login"]', "astronomer")
+    page.fill('input[name="password"]', "stars-at-night")
+    shot("01-login")
+    page.locator('form button[type="submit"], form input[type="submit"]').first.click()
+    page.wait_for_load_state()
+    assert "/accounts/login/" not in page.url
+
+    # 2. The data-services page offers Pitt-Google.
+    page.goto(f"{live_server.url}/dataservices/query/list/")
+    shot("02-data-services")
+    page.get_by_role("link", name="Pitt-Google", exact=True).first.click()
+    page.wait_for_load_state()
+    assert "data_service=Pitt-Google" in page.url
+
+    # 3. ZTF history on BigQuery: the object's alerts.
+    page.select_option("#id_survey", "ztf")
+    page.check('input[name="route"][value="bigquery"]')
+    page.fill("#id_objectId", record["objectId"])
+    page.fill("#id_max_results", "10")
+    shot("03-query-form")
+    page.click("#submit-id-submit")
+    page.wait_for_load_state()
+
+    # 4. The results: one row per alert; select the newest, create its Target.
+    table = page.locator("#pittgoogle-results")
+    rows = table.locator("tbody tr")
+    assert rows.count() >= 1
+    assert record["objectId"] in table.inner_text()
+    shot("04-results")
+    rows.first.locator('input[name="selected_results"]').check()
+    page.get_by_role("button", name="Create Targets").or_(page.locator('input[value="Create Targets"]')).click()
+    page.wait_for_load_state()
+
+    # 5. The Target's page: its light curve, drawn from the stored photometry.
+    target = Target.objects.get(name=record["objectId"])
+    stored = PhotometryReducedDatum.objects.filter(target=target).count()
+    assert stored > 1
+    assert page.url.rstrip("/").endswith(f"/targets/{target.pk}") or f"/targets/{target.pk}/" in page.url
+    # The Target's names, coordinates, extras and latest photometry (the unstyled nav above them is left out).
+    page.get_by_text("Names", exact=True).first.evaluate("e => e.scrollIntoView({block: 'start'})")
+    shot("05-target", full_page=False)
+    page.goto(f"{live_server.url}/targets/{target.pk}/?tab=photometry")
+    plot = page.locator(".light-curve .js-plotly-plot").first
+    plot.wait_for()
+    points = plot.locator(".scatterlayer path.point")
+    points.first.wait_for()
+    assert points.count() >= stored
+    plot.scroll_into_view_if_needed()
+    shot("06-light-curve", element=page.locator("#photometry"))

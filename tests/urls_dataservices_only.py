@@ -1,0 +1,6 @@
+from django.urls import include, path
+
+urlpatterns = [
+    path("pittgoogle/", include("tom_pittgoogle.urls")),
+    path("", include("tom_common.urls")),
+]

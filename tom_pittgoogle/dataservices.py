@@ -1,0 +1,255 @@
+"""Pitt-Google as a TOM Toolkit 3 DataService (``tom_dataservices``), for TOMs with or without ``tom_alerts``.
+
+A thin adapter: the query runs through the same Consumers as the brokers (BigQuery for history, a Pub/Sub REST
+pull for what is new), with the same form fields and filters (:mod:`tom_pittgoogle.query_fields`), and Targets,
+aliases, extras and light curves come from :mod:`tom_pittgoogle.targets`. Registered by
+``TomPittGoogleConfig.data_services()``; configured (optionally) by ``settings.DATA_SERVICES["Pitt-Google"]``.
+
+TOM Toolkit's flow: the query form's cleaned data goes to :meth:`PittGoogleDataService.build_query_parameters`,
+then :meth:`~PittGoogleDataService.query_targets` returns one row per alert (cached by the view); *Create Targets*
+calls ``to_target`` (our ``create_target_from_query``, ``create_target_extras_from_query`` and the row's
+``aliases``) and ``to_reduced_datums`` (the row's alert, stored as ``PhotometryReducedDatum``). The Target page's
+*Update Reduced Data* calls ``query_reduced_data``: a BigQuery search for the Target's object.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from importlib import metadata
+from typing import Any
+
+from django import forms
+from tom_dataservices.dataservices import DataService, NotConfiguredError, QueryServiceError
+from tom_dataservices.forms import BaseQueryForm
+
+from . import conf, targets
+from .alerts import lighten_alert
+from .exceptions import PittGoogleError
+from .filters import AlertFilter
+from .query_fields import (
+    candid_field,
+    classtar_gt_lt_field,
+    classtar_threshold_field,
+    clean_search,
+    clean_stream_filter,
+    error_html,
+    object_id_field,
+    reliability_threshold_field,
+    subscription_and_survey,
+    subscription_field,
+    survey_field,
+)
+
+logger = logging.getLogger(__name__)
+
+#: The routes a DataService query can take.
+BIGQUERY, PUBSUB = "bigquery", "pubsub"
+ROUTE_CHOICES = [
+    (BIGQUERY, "BigQuery search: history (every alert of an object, one alert, or the newest alerts)"),
+    (PUBSUB, "Pub/Sub pull: what is new on a stream (REST)"),
+]
+#: TOM Toolkit's results page shows at most 100 rows.
+MAX_RESULTS = 100
+#: Alerts read from BigQuery to update a Target's light curve (each one carries its recent history).
+UPDATE_MAX_RESULTS = 100
+#: Keys of ``settings.DATA_SERVICES["Pitt-Google"]`` (all optional): the form's initial survey and route.
+CONFIGURATION_KEYS = ("survey", "route")
+#: What this route's query reads from the form, besides the survey and the route.
+_ROUTE_FIELDS = {
+    BIGQUERY: ("objectId", "candid", "max_results"),
+    PUBSUB: ("subscription_name", "max_results", "timeout", "classtar_threshold", "classtar_gt_lt",
+             "reliability_threshold"),
+}
+
+
+def _configured(key: str, default: Any = None) -> Any:
+    try:
+        return PittGoogleDataService.get_configuration(key, default) or default
+    except NotConfiguredError:  # no DATA_SERVICES entry: every key has its default
+        return default
+
+
+class PittGoogleQueryForm(BaseQueryForm):
+    """The brokers' fields in one form: survey, route, the BigQuery search and the Pub/Sub pull with its filter."""
+
+    survey = survey_field()
+    route = forms.ChoiceField(choices=ROUTE_CHOICES, initial=lambda: _configured("route", BIGQUERY),
+                              widget=forms.RadioSelect)
+    objectId = object_id_field()
+    candid = candid_field()
+    subscription_name = subscription_field()
+    max_results = forms.IntegerField(required=True, initial=10, min_value=1, max_value=MAX_RESULTS)
+    timeout = forms.FloatField(
+        required=False,
+        initial=10,
+        min_value=0,
+        max_value=300,
+        help_text="Pub/Sub: stop after this many seconds without a new message (empty: the TOM's default).",
+    )
+    classtar_threshold = classtar_threshold_field()
+    classtar_gt_lt = classtar_gt_lt_field()
+    reliability_threshold = reliability_threshold_field()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        configured_survey = _configured("survey")
+        if configured_survey:
+            self.fields["survey"].initial = configured_survey
+        self.fields["objectId"].label = "Object id"
+        self.fields["candid"].label = "Source id (candid)"
+        self.fields["objectId"].help_text += " (BigQuery)"
+        self.fields["candid"].help_text += " (BigQuery)"
+        self.fields["subscription_name"].help_text = "Pub/Sub: " + self.fields["subscription_name"].help_text
+
+    def clean(self) -> dict:
+        cleaned_data = super().clean()
+        if cleaned_data.get("route") == PUBSUB:
+            return clean_stream_filter(self, cleaned_data)
+        return clean_search(self, cleaned_data)
+
+
+class PittGoogleDataService(DataService):
+    """ZTF and Rubin/LSST alerts from the Pitt-Google broker: BigQuery history or a Pub/Sub pull."""
+
+    name = "Pitt-Google"
+    verbose_name = "Pitt-Google alert broker (ZTF, Rubin/LSST)"
+    info_url = "https://pitt-broker.readthedocs.io"
+    app_link = "https://pypi.org/project/tom-pittgoogle/"
+    query_results_table = "tom_pittgoogle/partials/dataservice_results_table.html"
+    service_notes = (
+        "BigQuery searches Pitt-Google's alert tables; a Pub/Sub pull takes the alerts that arrived on a "
+        "subscription since the last pull (and acknowledges them once stored)."
+    )
+
+    try:
+        app_version = metadata.version("tom-pittgoogle")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        app_version = None
+
+    @classmethod
+    def get_form_class(cls) -> type[PittGoogleQueryForm]:
+        return PittGoogleQueryForm
+
+    @classmethod
+    def get_configuration(cls, config_type=None, value=None, **kwargs):
+        # TOM Toolkit's version raises when DATA_SERVICES has no entry and the default is falsy; nothing here
+        # needs configuring (Google's credentials are resolved as for the brokers), so no entry is fine.
+        try:
+            return super().get_configuration(config_type, value, **kwargs)
+        except NotConfiguredError:
+            return value if config_type else []
+
+    def build_query_parameters(self, parameters: Mapping[str, Any], **kwargs: Any) -> dict:
+        """The route's fields of the form's cleaned data (or a saved query's parameters)."""
+        route = parameters.get("route") or BIGQUERY
+        query = {"survey": parameters.get("survey") or "ztf", "route": route}
+        query.update({key: parameters.get(key) for key in _ROUTE_FIELDS.get(route, ())})
+        if route == PUBSUB:
+            query["subscription_name"], _ = subscription_and_survey(query)
+            # RunQueryView shows its cached rows again when the parameters equal the last query's; a pull must
+            # pull anew each time (the alerts it showed were acknowledged), so each run's parameters differ.
+            query["run"] = uuid.uuid4().hex
+        return query
+
+    def build_query_parameters_from_target(self, target, **kwargs: Any) -> dict:
+        """A BigQuery search for the Target's object (its survey from the ``survey`` extra or its name)."""
+        found = targets.survey_and_object_id(target)
+        if found is None:
+            raise QueryServiceError(f"{target.name} is not a ZTF or Rubin/LSST object that Pitt-Google knows.")
+        survey, object_id = found
+        return {"survey": survey, "route": BIGQUERY, "objectId": object_id, "candid": None,
+                "max_results": UPDATE_MAX_RESULTS}
+
+    def query_service(self, query_parameters: Mapping[str, Any], **kwargs: Any) -> list[dict]:
+        """The lightened alerts of the query; a failure is a ``QueryServiceError`` the results page shows."""
+        try:
+            if query_parameters.get("route") == PUBSUB:
+                alerts = self._pull(query_parameters)
+            else:
+                alerts = self._search(query_parameters)
+        except PittGoogleError as error:
+            logger.warning("%s query failed: %s", self.name, error)
+            raise QueryServiceError(error_html(f"{self.name}: {error}", getattr(error, "link", None))) from error
+        self.query_results = alerts
+        return alerts
+
+    @staticmethod
+    def _search(parameters: Mapping[str, Any]) -> list[dict]:
+        from .consumer_database_python import ConsumerDatabasePython
+
+        return ConsumerDatabasePython(survey=parameters.get("survey") or "ztf").query_alerts(parameters)
+
+    @staticmethod
+    def _pull(parameters: Mapping[str, Any]) -> list[dict]:
+        # The REST route: one bounded pull, fit for a web request; what passes is stored, then acknowledged.
+        from .consumer_stream_rest import ConsumerStreamRest
+
+        subscription, survey = subscription_and_survey(parameters)
+        spec = AlertFilter.from_parameters(parameters)
+        return ConsumerStreamRest(subscription, survey=survey).pull_alerts(
+            int(parameters.get("max_results") or 10),
+            lighten_alerts=True,
+            callback=spec,
+            max_wait=parameters.get("timeout"),
+        )
+
+    def query_targets(self, query_parameters: Mapping[str, Any], **kwargs: Any) -> list[dict]:
+        """One row per alert: what the results table shows, the Target's aliases, and the alert itself (its
+        light curve is stored from it when a Target is created, without another query)."""
+        return [self.result_row(alert) for alert in self.query_service(query_parameters, **kwargs)]
+
+    @staticmethod
+    def result_row(alert: Mapping[str, Any]) -> dict:
+        alert = lighten_alert(alert)
+        generic = {
+            "name": targets.target_name(alert),
+            "survey": alert["survey"],
+            "object_id": str(alert["object_id"]),
+            "source_id": str(alert["source_id"]),
+            "jd": alert.get("jd"),
+            "ra": alert.get("ra"),
+            "dec": alert.get("dec"),
+            "band": alert.get("band"),
+            "mag": alert.get("mag"),
+            "points": len(alert.get("photometry") or []),
+            "url": conf.object_url(alert["survey"], alert["object_id"]),
+        }
+        return {**generic, "aliases": targets.target_aliases(alert), "alert": alert,
+                "reduced_datums": {"photometry": [alert]}}
+
+    def create_target_from_query(self, target_result: Mapping[str, Any], **kwargs: Any):
+        """The Target of the row's object: the TOM's own if it has one (by name or alias), else a new one."""
+        from tom_targets.models import Target
+
+        alert = target_result["alert"]
+        return targets.find_target(alert) or Target(
+            name=targets.target_name(alert), type="SIDEREAL", ra=alert.get("ra"), dec=alert.get("dec")
+        )
+
+    def create_target_extras_from_query(self, target_result: Mapping[str, Any], **kwargs: Any) -> dict:
+        """Survey, latest magnitude, band and time, scores; an older alert does not roll an existing Target's back."""
+        alert = target_result["alert"]
+        existing = targets.find_target(alert)
+        if existing is not None and not targets.newer_than_stored(existing, alert):
+            return {}
+        return targets.target_extras(alert)
+
+    def query_photometry(self, query_parameters: Mapping[str, Any], **kwargs: Any) -> list[dict]:
+        """The alerts of the object (BigQuery): each one's light curve is stored by
+        :meth:`create_reduced_datums_from_query`."""
+        return self.query_service({**query_parameters, "route": BIGQUERY})
+
+    def create_reduced_datums_from_query(self, target, data=None, data_type: str | None = None, **kwargs: Any):
+        """Store the light curve of each alert in ``data`` on ``target`` (idempotent: a known point is skipped)."""
+        from tom_dataproducts.models import PhotometryReducedDatum
+
+        if data_type not in (None, "photometry") or not data:
+            return []
+        new = sum(targets.save_photometry(target, alert) for alert in data)
+        logger.info("stored %d new photometry points for %s from %d alerts", new, target, len(data))
+        return list(PhotometryReducedDatum.objects.filter(target=target, source_name=targets.SOURCE_NAME))
+
+    def get_success_message(self, **kwargs: Any) -> str:
+        return f"{self.name}: query completed."

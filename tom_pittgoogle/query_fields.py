@@ -1,0 +1,127 @@
+"""The query fields and their validation, shared by the brokers' forms and the DataService's form.
+
+Plain Django forms only: a TOM without ``tom_alerts`` imports this (through the DataService) and must not import
+``tom_alerts`` (its models would need the app installed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django import forms
+from django.utils.html import escape, format_html
+
+from . import conf
+from .alerts import SURVEY_CHOICES
+from .exceptions import PittGoogleError
+from .filters import CLASSTAR_COMPARISONS, LESS_THAN
+from .pubsub import validate_resource_id
+
+
+def survey_field() -> forms.ChoiceField:
+    # Not required: a query posted or saved without it (as before Rubin/LSST) reads ZTF.
+    return forms.ChoiceField(
+        required=False,
+        choices=SURVEY_CHOICES,
+        initial=lambda: conf.get("PITTGOOGLE_DEFAULT_SURVEY"),
+        help_text="Whose alerts: ZTF's (Pitt-Google project ardent-cycling-243415) or Rubin/LSST's "
+        "(pitt-alert-broker).",
+    )
+
+
+def validate_subscription_name(value: str) -> None:
+    try:
+        validate_resource_id(value)
+    except PittGoogleError as error:
+        raise forms.ValidationError(str(error)) from None
+
+
+def subscription_field() -> forms.CharField:
+    return forms.CharField(
+        required=False,
+        validators=[validate_subscription_name],
+        help_text=(
+            "Created in your Google Cloud project, attached to the Pitt-Google topic of the same name (in the "
+            "survey's Pitt-Google project), if it does not exist yet. Empty: ztf-loop for ZTF (a heartbeat stream "
+            "of about one alert a second), lsst-alerts for Rubin/LSST; also lsst-alerts-json and others."
+        ),
+    )
+
+
+def classtar_threshold_field() -> forms.FloatField:
+    return forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        help_text="ZTF only: star/galaxy score threshold (empty: no filter). Alerts without a score never pass.",
+    )
+
+
+def reliability_threshold_field() -> forms.FloatField:
+    return forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        help_text="Rubin/LSST only: keep alerts whose diaSource reliability is at least this (empty: no filter).",
+    )
+
+
+def classtar_gt_lt_field() -> forms.ChoiceField:
+    return forms.ChoiceField(
+        required=True,
+        choices=CLASSTAR_COMPARISONS,
+        initial=LESS_THAN,
+        widget=forms.RadioSelect,
+        label="",
+    )
+
+
+def object_id_field() -> forms.CharField:
+    return forms.CharField(
+        required=False,
+        max_length=64,
+        help_text="ZTF objectId (e.g. ZTF18abfkwnk), or Rubin/LSST diaObjectId or ssObjectId (a number)",
+    )
+
+
+def candid_field() -> forms.IntegerField:
+    return forms.IntegerField(required=False, min_value=0, help_text="ZTF candid, or Rubin/LSST diaSourceId")
+
+
+def clean_stream_filter(form: forms.Form, cleaned_data: dict) -> dict:
+    """The survey (ZTF when empty), its filter only (classtar is ZTF's, reliability LSST's), the subscription
+    (the survey's default when empty)."""
+    survey = cleaned_data["survey"] = cleaned_data.get("survey") or "ztf"
+    if survey != "ztf" and cleaned_data.get("classtar_threshold") is not None:
+        form.add_error("classtar_threshold", "classtar is a ZTF field: for Rubin/LSST filter on reliability.")
+    if survey != "lsst" and cleaned_data.get("reliability_threshold") is not None:
+        form.add_error("reliability_threshold", "reliability is a Rubin/LSST field: for ZTF filter on classtar.")
+    if not cleaned_data.get("subscription_name"):
+        cleaned_data["subscription_name"] = conf.survey_default_subscription(survey)
+    return cleaned_data
+
+
+def clean_search(form: forms.Form, cleaned_data: dict) -> dict:
+    """A BigQuery search: by object id or by source id, not both; an LSST object id is a number."""
+    cleaned_data["survey"] = cleaned_data.get("survey") or "ztf"
+    if cleaned_data.get("objectId") and cleaned_data.get("candid") is not None:
+        raise forms.ValidationError("Search by objectId or by candid, not both.")
+    object_id = (cleaned_data.get("objectId") or "").strip()
+    if cleaned_data.get("survey") == "lsst" and object_id and not object_id.isdigit():
+        form.add_error("objectId", "A Rubin/LSST object id (diaObjectId or ssObjectId) is a number.")
+    return cleaned_data
+
+
+def subscription_and_survey(parameters: Mapping[str, Any]) -> tuple[str, str]:
+    """The subscription a stream query reads and its survey (saved queries from before the survey field: ZTF)."""
+    survey = parameters.get("survey") or "ztf"
+    return parameters.get("subscription_name") or conf.survey_default_subscription(survey), survey
+
+
+def error_html(message: str, link: str | None = None) -> str:
+    """A failure's message for a TOM page that renders it as HTML: escaped, the URL it quotes made a link."""
+    text = str(escape(message))
+    if link:
+        text = text.replace(str(escape(link)), str(format_html('<a href="{}">{}</a>', link, link)))
+    return text
