@@ -79,29 +79,37 @@ def bigquery_emulator(tmp_path_factory):
     yield from _serve(BigQueryEmulator(log_dir=log_dir), "BIGQUERY_EMULATOR_HOST")
 
 
-@pytest.fixture
-def topic_name(pubsub_emulator) -> str:
-    """A fresh topic in Pitt-Google's (emulated) project; the product subscribes to it by the same name."""
+def create_topic(project: str, prefix: str) -> str:
+    """A fresh topic in one of Pitt-Google's (emulated) projects; the product subscribes to it by that name."""
     from tom_pittgoogle.pubsub import publisher_client
 
-    name = f"ztf-test-{uuid.uuid4().hex[:10]}"
-    publisher_client().create_topic(name=f"projects/{PITTGOOGLE_PROJECT}/topics/{name}")
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    publisher_client().create_topic(name=f"projects/{project}/topics/{name}")
     return name
 
 
-@pytest.fixture
-def publish(pubsub_emulator):
-    """publish(topic_name, [bytes, ...], **attributes): publish and wait until the emulator has them."""
+def publisher(project: str):
+    """publish(topic_name, [bytes, ...], **attributes): publish to ``project`` and wait until it has them all."""
     from tom_pittgoogle.pubsub import publisher_client
 
     client = publisher_client()
 
     def _publish(name: str, payloads: list[bytes], **attributes: str) -> list[str]:
-        path = f"projects/{PITTGOOGLE_PROJECT}/topics/{name}"
+        path = f"projects/{project}/topics/{name}"
         futures = [client.publish(path, payload, **attributes) for payload in payloads]
         return [future.result(timeout=30) for future in futures]
 
     return _publish
+
+
+@pytest.fixture
+def topic_name(pubsub_emulator) -> str:
+    return create_topic(PITTGOOGLE_PROJECT, "ztf-test")
+
+
+@pytest.fixture
+def publish(pubsub_emulator):
+    return publisher(PITTGOOGLE_PROJECT)
 
 
 ZTF_TABLE = f"{PITTGOOGLE_PROJECT}.ztf.alerts_v4_02"

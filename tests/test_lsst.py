@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import uuid
 
 import fastavro
 import pytest
@@ -44,7 +43,7 @@ from tom_pittgoogle.exceptions import DecodeError
 from tom_pittgoogle.models import Alert
 from tom_pittgoogle.targets import create_or_update_target, save_photometry, target_name
 
-from .conftest import SAMPLE_PACKETS, USER_PROJECT
+from .conftest import SAMPLE_PACKETS, USER_PROJECT, create_topic, publisher
 
 LSST_PROJECT = "pitt-alert-broker"
 LSST_TABLE = f"{LSST_PROJECT}.lsst.alerts_v10_0"
@@ -195,24 +194,12 @@ def test_lsst_points_are_every_source_forced_measurement_and_limit_of_the_packet
 
 @pytest.fixture
 def lsst_topic(pubsub_emulator) -> str:
-    from tom_pittgoogle.pubsub import publisher_client
-
-    name = f"lsst-test-{uuid.uuid4().hex[:10]}"
-    publisher_client().create_topic(name=f"projects/{LSST_PROJECT}/topics/{name}")
-    return name
+    return create_topic(LSST_PROJECT, "lsst-test")
 
 
 @pytest.fixture
 def publish_lsst(pubsub_emulator):
-    from tom_pittgoogle.pubsub import publisher_client
-
-    client = publisher_client()
-
-    def _publish(name: str, payloads: list[bytes]) -> None:
-        for future in [client.publish(f"projects/{LSST_PROJECT}/topics/{name}", p) for p in payloads]:
-            future.result(timeout=30)
-
-    return _publish
+    return publisher(LSST_PROJECT)
 
 
 @pytest.fixture(scope="session")

@@ -293,16 +293,14 @@ def test_an_lsst_stream_creates_targets_whose_light_curves_hold_each_alerts_poin
 
     from tom_pittgoogle.alerts import decode_alert, lighten_alert
     from tom_pittgoogle.demo.sample_lsst import make_lsst_packets
-    from tom_pittgoogle.pubsub import publisher_client
     from tom_pittgoogle.targets import target_name
 
-    name = f"lsst-ingest-{time.monotonic_ns() % 10**9}"
-    publisher_client().create_topic(name=f"projects/pitt-alert-broker/topics/{name}")
+    from .conftest import create_topic, publisher
+
+    name = create_topic("pitt-alert-broker", "lsst-ingest")
     ConsumerStreamPython(name, survey="lsst")
     packets = [packet for _, packet in make_lsst_packets([(10, 0), (11, 1)], per_version=2)]
-    client = publisher_client()
-    for future in [client.publish(f"projects/pitt-alert-broker/topics/{name}", p) for p in packets]:
-        future.result(timeout=30)
+    publisher("pitt-alert-broker")(name, packets)
 
     out = run_command("--survey", "lsst", "--subscription", name, "--timeout", "3", "--create-targets")
     alerts = [lighten_alert(decode_alert(p)) for p in packets]

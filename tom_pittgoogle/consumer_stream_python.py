@@ -38,6 +38,7 @@ from .exceptions import (
 from .ingest import DEFAULT_MAX_BACKLOG
 from .pubsub import (
     AlertCallback,
+    close_client,
     subscriber_client,
     subscription_path,
     topic_path,
@@ -240,13 +241,9 @@ class ConsumerStreamPython:
         return stored
 
     def _close_own_client(self) -> None:
-        """Close the client's channel if this consumer made it (the next use makes a new one).
-
-        Closing the channel ends the streaming RPC on the server too; the Pub/Sub emulator otherwise keeps
-        routing the subscription's messages, redeliveries included, to the stream that was cancelled.
-        """
+        """Close the client if this consumer made it (see :func:`~tom_pittgoogle.pubsub.close_client`)."""
         if self._owns_client and self._client is not None:
-            self._client.close()
+            close_client(self._client)
             self._client = None
 
     def callback(self, message) -> None:

@@ -29,7 +29,7 @@ from django.db import transaction
 from . import conf
 from .exceptions import ConfigurationError, PittGoogleError
 from .filters import AlertFilter
-from .pubsub import AlertCallback, unpack_message, validate_resource_id
+from .pubsub import AlertCallback, close_client, unpack_message, validate_resource_id
 from .store import AlertStore, RawMessage
 
 logger = logging.getLogger(__name__)
@@ -513,13 +513,8 @@ class StreamIngester:
             self._count(handed_back=1)
 
     def _close_own_client(self) -> None:
-        """Close the client's channel if this ingester made it.
-
-        Closing the channel ends the streaming RPC on the server too; the Pub/Sub emulator otherwise keeps
-        routing the subscription's messages, redeliveries included, to the stream that was cancelled.
-        """
         if self._owns_client and self.client is not None:
-            self.client.close()
+            close_client(self.client)
             self.client = None
 
 

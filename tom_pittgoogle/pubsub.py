@@ -114,6 +114,15 @@ def subscriber_client(credentials=None):
     return pubsub_v1.SubscriberClient(credentials=credentials or get_credentials("pubsub"))
 
 
+def close_client(client) -> None:
+    """Close a Pub/Sub client's channel (the next client opens a new one).
+
+    Closing the channel ends the streaming RPC on the server too; the Pub/Sub emulator otherwise keeps routing
+    the subscription's messages, redeliveries included, to a stream that was cancelled.
+    """
+    client.close()
+
+
 def publisher_client(credentials=None):
     """A ``PublisherClient`` built like :func:`subscriber_client` (the demo and tests publish with it)."""
     from google.cloud import pubsub_v1
