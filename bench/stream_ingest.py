@@ -62,7 +62,7 @@ def real_size_packets(n: int) -> tuple[list[bytes], str]:
     packets = []
     for i in range(n):
         schema, record = templates[i % len(templates)]
-        candid = 3_000_000_000_000_000_000 + i
+        candid = 3_000_000_000_000_000 + i  # a valid Avro long, below every real candid: unique
         copy = dict(record, candid=candid, candidate=dict(record["candidate"], candid=candid))
         out = io.BytesIO()
         fastavro.writer(out, schema, [copy])

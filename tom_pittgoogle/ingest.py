@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import reset_queries, transaction
 
 from . import conf
 from .exceptions import ConfigurationError, PittGoogleError
@@ -392,6 +392,9 @@ class StreamIngester:
                 for message, _ in alerts + rejected:
                     message.nack()
             raise _StorageFailed() from error
+        # With DEBUG on, Django logs every query, this batch's bulk insert of some hundred alerts included; a web
+        # request clears that log when it ends, a night-long listener must do it itself.
+        reset_queries()
         accepted = 0
         for subscribed, alerts, rejected in by_stream.values():
             for message, _ in alerts:
