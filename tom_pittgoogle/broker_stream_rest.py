@@ -9,19 +9,14 @@ from django import forms
 
 from .broker_base import PittGoogleBroker, StreamFilterForm, subscription_and_survey
 from .consumer_stream_rest import ConsumerStreamRest
+from .query_fields import rest_pull_timeout_field
 
 
 class FilterAlertsForm(StreamFilterForm):
     """Form for a StreamRest query: subscription, classtar filter, how many alerts, how long to wait."""
 
     max_results = forms.IntegerField(required=True, initial=10, min_value=1, max_value=1000)
-    timeout = forms.FloatField(
-        required=False,
-        initial=10,
-        min_value=0,
-        max_value=300,
-        help_text="Stop after this many seconds without a new message (empty: the TOM's default).",
-    )
+    timeout = rest_pull_timeout_field()
 
 
 class BrokerStreamRest(PittGoogleBroker):

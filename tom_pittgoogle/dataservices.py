@@ -37,6 +37,7 @@ from .query_fields import (
     error_html,
     object_id_field,
     reliability_threshold_field,
+    rest_pull_timeout_field,
     subscription_and_survey,
     subscription_field,
     survey_field,
@@ -81,13 +82,7 @@ class PittGoogleQueryForm(BaseQueryForm):
     candid = candid_field()
     subscription_name = subscription_field()
     max_results = forms.IntegerField(required=True, initial=10, min_value=1, max_value=MAX_RESULTS)
-    timeout = forms.FloatField(
-        required=False,
-        initial=10,
-        min_value=0,
-        max_value=300,
-        help_text="Pub/Sub: stop after this many seconds without a new message (empty: the TOM's default).",
-    )
+    timeout = rest_pull_timeout_field("Pub/Sub: stop after this many seconds without a new message")
     classtar_threshold = classtar_threshold_field()
     classtar_gt_lt = classtar_gt_lt_field()
     reliability_threshold = reliability_threshold_field()

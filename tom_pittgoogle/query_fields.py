@@ -49,21 +49,31 @@ def subscription_field() -> forms.CharField:
     )
 
 
+def _score_threshold_field(help_text: str) -> forms.FloatField:
+    """A 0-1 score threshold; empty means no filter."""
+    return forms.FloatField(required=False, min_value=0, max_value=1, help_text=help_text)
+
+
 def classtar_threshold_field() -> forms.FloatField:
-    return forms.FloatField(
-        required=False,
-        min_value=0,
-        max_value=1,
-        help_text="ZTF only: star/galaxy score threshold (empty: no filter). Alerts without a score never pass.",
+    return _score_threshold_field(
+        "ZTF only: star/galaxy score threshold (empty: no filter). Alerts without a score never pass."
     )
 
 
 def reliability_threshold_field() -> forms.FloatField:
+    return _score_threshold_field(
+        "Rubin/LSST only: keep alerts whose diaSource reliability is at least this (empty: no filter)."
+    )
+
+
+def rest_pull_timeout_field(help_text: str = "Stop after this many seconds without a new message") -> forms.FloatField:
+    """How long a Pub/Sub REST pull waits for messages (StreamRest and the DataService's Pub/Sub route)."""
     return forms.FloatField(
         required=False,
+        initial=10,
         min_value=0,
-        max_value=1,
-        help_text="Rubin/LSST only: keep alerts whose diaSource reliability is at least this (empty: no filter).",
+        max_value=300,
+        help_text=f"{help_text} (empty: the TOM's default).",
     )
 
 
