@@ -4,6 +4,9 @@ TOM Toolkit's ``RunQueryView`` calls ``broker.fetch_alerts(parameters)`` without
 travels in a context variable (see :func:`tom_pittgoogle.credentials.acting_for_request`). Add
 ``"tom_pittgoogle.middleware.CurrentUserMiddleware"`` to ``MIDDLEWARE`` after Django's
 ``AuthenticationMiddleware``.
+
+It also makes Django's error page hide what this app marks sensitive even with ``DEBUG`` on
+(:func:`hide_sensitive_data`): Django's own filter only hides it with ``DEBUG`` off.
 """
 
 from __future__ import annotations
@@ -11,8 +14,23 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.views.debug import SafeExceptionReporterFilter
 
 from .credentials import acting_for_request
+
+
+class SensitiveDataFilter(SafeExceptionReporterFilter):
+    """Django's filter, active with ``DEBUG`` on too: variables marked with ``sensitive_variables`` (tokens,
+    codes, verifiers, secrets) and ``sensitive_post_parameters`` are never shown on an error page."""
+
+    def is_active(self, request: HttpRequest | None) -> bool:
+        return True
+
+
+def hide_sensitive_data(request: HttpRequest) -> None:
+    """Make the error page of ``request`` (a technical 500 page with ``DEBUG`` on, or the admins' report) hide
+    the variables this app marks sensitive."""
+    request.exception_reporter_filter = SensitiveDataFilter()
 
 
 class CurrentUserMiddleware:
@@ -25,5 +43,6 @@ class CurrentUserMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        hide_sensitive_data(request)
         with acting_for_request(request):
             return self.get_response(request)
