@@ -149,12 +149,22 @@ class PittGoogleDataService(DataService):
 
     def build_query_parameters(self, parameters: Mapping[str, Any], **kwargs: Any) -> dict:
         """The route's fields of the form's cleaned data (or a saved query's parameters)."""
+        if not isinstance(parameters, Mapping):  # a saved query edited in the admin
+            raise QueryServiceError(
+                f"{self.name}: the query's stored parameters are a {type(parameters).__name__}, not named values: "
+                "save the query again from its form."
+            )
         route = parameters.get("route") or BIGQUERY
         query = {"survey": parameters.get("survey") or "ztf", "route": route}
-        query.update({key: parameters.get(key) for key in _ROUTE_FIELDS.get(route, ())})
+        # An unknown route keeps only the survey and the route, which query_service's validation then names.
+        fields = _ROUTE_FIELDS.get(route, ()) if isinstance(route, str) else ()
+        query.update({key: parameters.get(key) for key in fields})
         query[FOR_USER] = self._user_pk()
         if route == PUBSUB:
-            query["subscription_name"], _ = subscription_and_survey(query)
+            try:
+                query["subscription_name"], _ = subscription_and_survey(query)
+            except (PittGoogleError, TypeError):  # an unknown survey: query_service's validation names it
+                pass
             # RunQueryView shows its cached rows again when the parameters equal the last query's; a pull must
             # pull anew each time (the alerts it showed were acknowledged), so each run's parameters differ.
             query["run"] = uuid.uuid4().hex
