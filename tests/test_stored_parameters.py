@@ -137,9 +137,9 @@ def test_the_forms_bound_candid_to_a_64_bit_id(astronomer):
     assert "candid" in response.context["form"].errors
 
 
-@pytest.mark.parametrize("jd", [1e308, -1e308, 1e10, -1.0, float("nan"), float("inf"), "2460000", [1]])
+@pytest.mark.parametrize("jd", [1e308, -1e308, 1e10, -1.0, float("nan"), float("inf"), [1]])
 def test_an_impossible_julian_date_is_no_time(jd):
-    assert jd_to_datetime(jd) is None or jd == "2460000"
+    assert jd_to_datetime(jd) is None
 
 
 def test_julian_dates_a_datetime_can_hold_are_converted():

@@ -17,7 +17,6 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from tom_alerts.models import BrokerQuery
-from tom_dataproducts.models import ReducedDatum
 from tom_dataservices.models import DataServiceQuery
 from tom_targets.models import Target
 
@@ -105,15 +104,6 @@ def test_an_anonymous_visitor_cannot_run_a_saved_dataservice_pull(client, settin
     page = client.get(reverse("dataservices:run_saved", kwargs={"pk": query.pk}))
     assert len(page.context["results"]) == 3
     assert Alert.objects.count() == 3
-
-
-def test_an_anonymous_visitor_cannot_update_a_targets_data_from_bigquery(client, ztf_table):
-    """TOM Toolkit's update-data view has no login check: the BigQuery search (site credentials) is refused."""
-    record = ztf_table[0]
-    target = Target.objects.create(name=record["objectId"], type="SIDEREAL", ra=1, dec=2)
-    response = client.post(reverse("dataservices:update-data"), {"target": target.pk, "data_service": SERVICE})
-    assert response.status_code == 302
-    assert not ReducedDatum.objects.filter(target=target).exists()
 
 
 def test_an_anonymous_visitor_cannot_run_a_saved_broker_query(client, topic_name, publish, packets, settings):
