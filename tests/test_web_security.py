@@ -294,6 +294,31 @@ def test_a_debug_error_page_of_the_callback_shows_no_token_code_verifier_or_secr
     assert not GoogleConnection.objects.exists()
 
 
+def test_a_debug_error_page_of_a_query_hides_what_is_named_like_a_secret_and_bearer_tokens(client, settings):
+    """Frames nobody marked sensitive (a client library's, during a query): with the middleware, a DEBUG page
+    hides locals named like a secret, the same keys of a dict or of headers, and bearer tokens."""
+    import secrets
+
+    from django.urls import path
+    from requests.structures import CaseInsensitiveDict
+
+    secret_values = [secrets.token_urlsafe(24) for _ in range(4)]  # made here: the page's source lines show no value
+
+    def view(request):
+        access_token = secret_values[0]  # noqa: F841
+        headers = CaseInsensitiveDict({"Authorization": f"Bearer {secret_values[1]}", "Accept": "json"})  # noqa: F841
+        pending = {"refresh_token": secret_values[2], "state": "visible-state"}  # noqa: F841
+        value = f"Bearer {secret_values[3]}"  # noqa: F841
+        raise RuntimeError("forced failure in a query")
+
+    settings.DEBUG = True
+    settings.ROOT_URLCONF = urls_with(path("query-failure/", view))
+    page = Client(raise_request_exception=False).get("/query-failure/")
+    text = page.content.decode()
+    assert page.status_code == 500 and "forced failure in a query" in text and "visible-state" in text
+    assert [secret for secret in secret_values if secret in text] == []
+
+
 def _expire_access_token(username: str) -> None:
     GoogleConnection.objects.filter(user__username=username).update(expiry=timezone.now() - timedelta(minutes=5))
 

@@ -11,7 +11,8 @@ It also makes Django's error page hide what this app marks sensitive even with `
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.views.debug import SafeExceptionReporterFilter
@@ -25,6 +26,22 @@ class SensitiveDataFilter(SafeExceptionReporterFilter):
 
     def is_active(self, request: HttpRequest | None) -> bool:
         return True
+
+    def get_traceback_frame_variables(self, request: HttpRequest | None, tb_frame: Any) -> list:
+        # A safety net for frames nobody marked (a client library's, say): hide what is named like a secret (as
+        # Django does for settings: token, key, secret, auth...), the same keys of a dict or headers, and bearer
+        # tokens.
+        return [(name, self._cleanse(name, value))
+                for name, value in super().get_traceback_frame_variables(request, tb_frame)]
+
+    def _cleanse(self, name: str, value: Any) -> Any:
+        if self.hidden_settings.search(name) or (isinstance(value, str) and value.lower().startswith("bearer ")):
+            return self.cleansed_substitute
+        if isinstance(value, Mapping) and not isinstance(value, dict):  # requests' headers
+            value = dict(value.items())
+        if isinstance(value, dict | list | tuple):
+            return self.cleanse_setting(name, value)
+        return value
 
 
 def hide_sensitive_data(request: HttpRequest) -> None:

@@ -28,6 +28,7 @@ __all__ = ["InvalidToken", "check_key", "decrypt", "encrypt", "needs_rotation", 
 _HKDF_INFO = b"tom_pittgoogle oauth token encryption"
 
 
+@sensitive_variables()
 def _derived_key() -> bytes:
     from django.conf import settings
 
@@ -76,6 +77,7 @@ def decrypt(value: str) -> str:
     return _fernet().decrypt(value.encode()).decode() if value else ""
 
 
+@sensitive_variables()
 def needs_rotation(value: str) -> bool:
     """True if ``value`` was encrypted with a key other than the first (the one that encrypts)."""
     if not value:
@@ -87,6 +89,7 @@ def needs_rotation(value: str) -> bool:
     return False
 
 
+@sensitive_variables()
 def rotate(value: str) -> str:
     """``value`` re-encrypted under the first key; raises :class:`InvalidToken` if no configured key opens it."""
     return _fernet().rotate(value.encode()).decode() if value else ""
