@@ -26,6 +26,7 @@ from tom_dataservices.forms import BaseQueryForm
 
 from . import conf, targets
 from .alerts import lighten_alert
+from .credentials import refuse_anonymous
 from .exceptions import PittGoogleError
 from .filters import AlertFilter
 from .query_fields import (
@@ -38,6 +39,7 @@ from .query_fields import (
     object_id_field,
     reliability_threshold_field,
     rest_pull_timeout_field,
+    revalidate_parameters,
     subscription_and_survey,
     subscription_field,
     survey_field,
@@ -55,6 +57,10 @@ ROUTE_CHOICES = [
 MAX_RESULTS = 100
 #: Alerts read from BigQuery to update a Target's light curve (each one carries its recent history).
 UPDATE_MAX_RESULTS = 100
+#: The query parameter naming the user a query runs for: TOM Toolkit's view serves its cached rows again when a
+#: query's parameters equal the last one's, whoever ran it; with the user in the parameters, one user never gets
+#: rows fetched with another's Google account.
+FOR_USER = "for_user"
 #: Keys of ``settings.DATA_SERVICES["Pitt-Google"]`` (all optional): the form's initial survey and route.
 CONFIGURATION_KEYS = ("survey", "route")
 #: What this route's query reads from the form, besides the survey and the route.
@@ -63,6 +69,11 @@ _ROUTE_FIELDS = {
     PUBSUB: ("subscription_name", "max_results", "timeout", "classtar_threshold", "classtar_gt_lt",
              "reliability_threshold"),
 }
+
+
+class ResultOfAnotherQueryError(NotImplementedError):
+    """A cached result row fetched for another user (a ``NotImplementedError``: the error TOM Toolkit's *Create
+    Targets* view shows as a message)."""
 
 
 def _configured(key: str, default: Any = None) -> Any:
@@ -138,11 +149,22 @@ class PittGoogleDataService(DataService):
 
     def build_query_parameters(self, parameters: Mapping[str, Any], **kwargs: Any) -> dict:
         """The route's fields of the form's cleaned data (or a saved query's parameters)."""
+        if not isinstance(parameters, Mapping):  # a saved query edited in the admin
+            raise QueryServiceError(
+                f"{self.name}: the query's stored parameters are a {type(parameters).__name__}, not named values: "
+                "save the query again from its form."
+            )
         route = parameters.get("route") or BIGQUERY
         query = {"survey": parameters.get("survey") or "ztf", "route": route}
-        query.update({key: parameters.get(key) for key in _ROUTE_FIELDS.get(route, ())})
+        # An unknown route keeps only the survey and the route, which query_service's validation then names.
+        fields = _ROUTE_FIELDS.get(route, ()) if isinstance(route, str) else ()
+        query.update({key: parameters.get(key) for key in fields})
+        query[FOR_USER] = self._user_pk()
         if route == PUBSUB:
-            query["subscription_name"], _ = subscription_and_survey(query)
+            try:
+                query["subscription_name"], _ = subscription_and_survey(query)
+            except (PittGoogleError, TypeError):  # an unknown survey: query_service's validation names it
+                pass
             # RunQueryView shows its cached rows again when the parameters equal the last query's; a pull must
             # pull anew each time (the alerts it showed were acknowledged), so each run's parameters differ.
             query["run"] = uuid.uuid4().hex
@@ -157,9 +179,19 @@ class PittGoogleDataService(DataService):
         return {"survey": survey, "route": BIGQUERY, "objectId": object_id, "candid": None,
                 "max_results": UPDATE_MAX_RESULTS}
 
+    def _user_pk(self) -> Any:
+        user = getattr(self, "user", None)
+        return user.pk if user is not None and user.is_authenticated else None
+
     def query_service(self, query_parameters: Mapping[str, Any], **kwargs: Any) -> list[dict]:
-        """The lightened alerts of the query; a failure is a ``QueryServiceError`` the results page shows."""
+        """The lightened alerts of the query; a failure is a ``QueryServiceError`` the results page shows.
+
+        Refused to a visitor who is not logged in (it uses Google credentials and a pull stores alerts), and to
+        stored parameters that no longer pass the form.
+        """
         try:
+            refuse_anonymous(f"a {self.name} query", getattr(self, "user", None))
+            query_parameters = self._revalidated(query_parameters)
             if query_parameters.get("route") == PUBSUB:
                 alerts = self._pull(query_parameters)
             else:
@@ -169,6 +201,11 @@ class PittGoogleDataService(DataService):
             raise QueryServiceError(error_html(f"{self.name}: {error}", getattr(error, "link", None))) from error
         self.query_results = alerts
         return alerts
+
+    def _revalidated(self, query_parameters: Mapping[str, Any]) -> dict:
+        """The query's parameters after the form's validation (each a value the form accepts)."""
+        cleaned = revalidate_parameters(PittGoogleQueryForm, query_parameters, data_service=self.name)
+        return {**query_parameters, **{key: cleaned[key] for key in (*query_parameters, "survey") if key in cleaned}}
 
     @staticmethod
     def _search(parameters: Mapping[str, Any]) -> list[dict]:
@@ -193,7 +230,10 @@ class PittGoogleDataService(DataService):
     def query_targets(self, query_parameters: Mapping[str, Any], **kwargs: Any) -> list[dict]:
         """One row per alert: what the results table shows, the Target's aliases, and the alert itself (its
         light curve is stored from it when a Target is created, without another query)."""
-        return [self.result_row(alert) for alert in self.query_service(query_parameters, **kwargs)]
+        rows = [self.result_row(alert) for alert in self.query_service(query_parameters, **kwargs)]
+        for row in rows:
+            row[FOR_USER] = self._user_pk()
+        return rows
 
     @staticmethod
     def result_row(alert: Mapping[str, Any]) -> dict:
@@ -218,6 +258,12 @@ class PittGoogleDataService(DataService):
         """The Target of the row's object: the TOM's own if it has one (by name or alias), else a new one."""
         from tom_targets.models import Target
 
+        if target_result.get(FOR_USER, self._user_pk()) != self._user_pk():
+            # TOM Toolkit keeps the last query's rows in one cache for everyone: these are another user's.
+            raise ResultOfAnotherQueryError(
+                "These results belong to another user's query (TOM Toolkit keeps only the last query's results): "
+                "run your query again, then create the Targets."
+            )
         alert = target_result["alert"]
         return targets.find_target(alert) or Target(
             name=targets.target_name(alert), type="SIDEREAL", ra=alert.get("ra"), dec=alert.get("dec")

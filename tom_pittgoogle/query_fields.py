@@ -96,7 +96,9 @@ def object_id_field() -> forms.CharField:
 
 
 def candid_field() -> forms.IntegerField:
-    return forms.IntegerField(required=False, min_value=0, help_text="ZTF candid, or Rubin/LSST diaSourceId")
+    # Both surveys' ids are 64-bit integers (BigQuery INT64): a larger number cannot be a source id.
+    return forms.IntegerField(required=False, min_value=0, max_value=2**63 - 1,
+                              help_text="ZTF candid, or Rubin/LSST diaSourceId")
 
 
 def clean_stream_filter(form: forms.Form, cleaned_data: dict) -> dict:
@@ -135,3 +137,34 @@ def error_html(message: str, link: str | None = None) -> str:
     if link:
         text = text.replace(str(escape(link)), str(format_html('<a href="{}">{}</a>', link, link)))
     return text
+
+
+class InvalidQueryParametersError(PittGoogleError):
+    """A stored query's parameters no longer pass its form (an old saved query, an edit in the admin)."""
+
+
+def revalidate_parameters(form_class: type[forms.Form], parameters: Any, **fixed: Any) -> dict:
+    """``parameters`` (a saved query's) run through ``form_class`` again before a run: the cleaned values.
+
+    A field the parameters do not have takes the form's initial value; ``fixed`` (the query's name, the broker)
+    overrides. Raises :class:`InvalidQueryParametersError` naming each field that does not pass.
+    """
+    if not isinstance(parameters, Mapping):
+        raise InvalidQueryParametersError(
+            f"The query's stored parameters are a {type(parameters).__name__}, not named values: save the query "
+            "again from its form."
+        )
+    blank = form_class()
+    data = {name: blank.get_initial_for_field(field, name) for name, field in blank.fields.items()
+            if name not in parameters}
+    form = form_class(data={**data, **parameters, **fixed})
+    if form.is_valid():
+        return {**parameters, **form.cleaned_data}
+    problems = []
+    for name, errors in form.errors.items():
+        text = " ".join(str(error) for error in errors)
+        problems.append(text if name == forms.forms.NON_FIELD_ERRORS else f"{name}: {text}")
+    raise InvalidQueryParametersError(
+        "The query's stored parameters do not pass its form (" + "; ".join(problems) + "). Edit the query, "
+        "correct them and save it again."
+    )
