@@ -100,7 +100,7 @@ class Command(BaseCommand):
             )
         except PittGoogleError as error:
             raise CommandError(str(error)) from None
-        self.stdout.write(f"listening to {', '.join(s.subscription for s in streams)} (Ctrl-C to stop)")
+        self.stdout.write(f"listening to {', '.join(s.name for s in streams)} (Ctrl-C to stop)")
         self.stdout.flush()
         previous = self._install_signal_handlers(ingester)
         try:
