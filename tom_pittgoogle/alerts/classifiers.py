@@ -50,7 +50,7 @@ SUPERNNOVA_CLASSES = {0: "Ia", 1: "non-Ia"}
 LSST_BANDS = ("u", "g", "r", "i", "z", "y")
 _NAME = re.compile(r"[^a-z0-9_]+")
 #: Field names that are ids (not scores) in classifier records.
-_ID_FIELD = re.compile(r"(objectid|sourceid|candid|_gaia_source)$")
+_ID_FIELD = re.compile(r"(objectid|sourceid|candid)$|^(closest|second_closest|third_closest)_gaia_source$")
 
 
 def score_name(*parts: str) -> str:
@@ -183,11 +183,6 @@ def read_classifiers(
             "model": _text(_first(block, "model", "model_name", "classifier")) or published,
             "version": _text(_first(block, "version", "model_version", "classifier_version", "module_version")),
         }
-    if "supernnova" not in classifiers:
-        # ztf-tagged's successors may carry the class only as an attribute.
-        label = attributes.get("pg_supernnova_class")
-        if label not in (None, "", "None") and any(k.startswith("supernnova") for k in scores):
-            classifiers["supernnova"] = {**_supernnova({}, attributes), "model": "SuperNNova", "version": None}
     return scores, classifiers
 
 

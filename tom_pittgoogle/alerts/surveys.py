@@ -306,6 +306,13 @@ def detect_survey(record: Mapping, hint: str | None = None, attributes: Mapping[
         if _is_survey_record(survey, core, attrs):
             return survey
     keys = ", ".join(sorted(str(key)[:40] for key in core)[:8])
+    for survey in candidates:  # the survey's main record is there, an id is not
+        if isinstance(core.get(_MAIN_RECORD[survey.name]), Mapping):
+            missing = "object_id" if _get(core, survey.object_id) is None else "source_id"
+            raise DecodeError(
+                f"not an alert of a known survey (fields: {keys}): a {survey.label} alert needs its {missing} "
+                f"({' or '.join(ATTRIBUTE_IDS[survey.name][missing])}) in the data or the message attributes"
+            )
     raise DecodeError(f"not an alert of a known survey (fields: {keys})")
 
 
