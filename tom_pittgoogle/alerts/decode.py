@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bz2
+import dataclasses
 import io
 import json
 import logging
@@ -298,7 +299,9 @@ class AlertDecoder:
     def _writer_schema(self, schema_bytes: bytes, limits: DecodeLimits) -> Any:
         parsed = self._schemas.get(schema_bytes)
         if parsed is None:
-            definition = _loads_bounded(schema_bytes, limits, "Avro writer schema")
+            # A schema is held to the depth and string limits; its size is bounded by the packet's.
+            schema_limits = dataclasses.replace(limits, max_array_items=limits.max_packet_bytes)
+            definition = _loads_bounded(schema_bytes, schema_limits, "Avro writer schema")
             zero_size = _zero_size_types(definition)
             if zero_size:
                 raise DecodeError(
