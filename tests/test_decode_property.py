@@ -121,7 +121,7 @@ def test_real_alerts_with_any_part_replaced_decode_or_raise_a_decode_error(packe
 
 @pytest.mark.parametrize("data", [b"", b"\x00", b"\x00\x00\x00\x03\xe8", b"Obj\x01", b"{", b"[]", b"null", b"{}",
                                   b'{"alert_lite": 5}', b'{"alert_lite": {"alert_lite": {"alert_lite": {}}}}',
-                                  "{\"a\": \"\\ud800\"}".encode(), b"\xff" * 50, b'{"a": 1e999999}',
+                                  b"{\"a\": \"\\ud800\"}", b"\xff" * 50, b'{"a": 1e999999}',
                                   b'{"a": ' + b"9" * 5000 + b"}"])
 def test_edge_bytes_decode_or_raise_a_decode_error(data):
     assert_only_an_alert_or_a_decode_error(data, {})
