@@ -391,3 +391,43 @@ def test_lite_and_classifier_topics_through_the_pubsub_emulator_rest_route(pubsu
         stored = Alert.objects.get(survey=alert["survey"], source_id=alert["source_id"])
         assert stored.alert["classifiers"] == alert["classifiers"]
         assert stored.alert["scores"] == alert["scores"]
+
+
+# --- shown on the results page, in the Target's extras and the brokers' score -------------------------
+
+
+@pytest.mark.django_db
+def test_results_table_shows_each_classifier_class_and_probability_escaped():
+    from django.template.loader import render_to_string
+
+    from tom_pittgoogle.dataservices import PittGoogleDataService
+
+    rows = []
+    for topic in ("ztf-SuperNNova", "lsst-xmatch", "lsst-variability"):
+        data, attributes = pgf.messages(topic, 1, seed=6)[0]
+        rows.append(PittGoogleDataService.result_row(lighten_alert(decode_alert(data), attributes=attributes)))
+    packet = json.loads(pgf.messages("lsst-xmatch", 1, seed=6)[0][0])
+    packet["xmatch_gaia"]["closest_gaia_source_class"] = "<script>alert(1)</script>"
+    packet["xmatch_gaia"]["closest_gaia_source_class_score"] = 0.25
+    rows.append(PittGoogleDataService.result_row(lighten_alert(decode_alert(json.dumps(packet).encode()))))
+    html = render_to_string("tom_pittgoogle/partials/dataservice_results_table.html", {"results": rows})
+    assert "Class (p)" in html
+    snn = rows[0]["alert"]["classifiers"]["supernnova"]
+    assert f"supernnova: {snn['class']} ({snn['probability']:.2f})" in html
+    variability = rows[2]["alert"]["classifiers"]["variability"]
+    assert f"variability: {variability['class']} ({variability['score']:.2f})" in html
+    assert "<script>alert(1)</script>" not in html
+    assert "xmatch_gaia: &lt;script&gt;alert(1)&lt;/script&gt; (0.25)" in html
+
+
+def test_target_extras_and_the_brokers_score_carry_the_classifier_output():
+    from tom_pittgoogle.broker_base import alert_to_generic_alert
+    from tom_pittgoogle.targets import target_extras
+
+    data, attributes = pgf.messages("lsst-supernnova", 1, seed=9)[0]
+    alert = lighten_alert(decode_alert(data), attributes=attributes)
+    extras = target_extras(alert)
+    snn = alert["classifiers"]["supernnova"]
+    assert extras["supernnova_class"] == snn["class"]
+    assert extras["supernnova_prob_class0"] == alert["scores"]["supernnova_prob_class0"]
+    assert alert_to_generic_alert(alert).score == snn["probability"]  # the lite alert has no reliability
