@@ -177,9 +177,10 @@ def _zero_size_types(schema: Any) -> list[str]:
     return found
 
 
-def check_limits(value: Any, limits: DecodeLimits, what: str = "packet") -> None:
+def check_limits(value: Any, limits: DecodeLimits, what: str = "packet", *, field_names: bool = True) -> None:
     """Raise :class:`DecodeError` if ``value`` (a decoded record) nests too deep or holds too long an array or
-    string. Iterative: a record nested deeper than Python's recursion limit is still checked."""
+    string. Iterative: a record nested deeper than Python's recursion limit is still checked. ``field_names``:
+    whether to check the length of field names too (an Avro record's come from its checked writer schema)."""
     max_string, max_items, max_depth = limits.max_string_bytes, limits.max_array_items, limits.max_depth
     if not isinstance(value, (Mapping, list, tuple)):
         if isinstance(value, (str, bytes, bytearray)) and len(value) > max_string:
@@ -195,18 +196,37 @@ def check_limits(value: Any, limits: DecodeLimits, what: str = "packet") -> None
                 f"{what}: {path or 'the packet'} holds {len(node)} items, more than "
                 f"PITTGOOGLE_DECODE_MAX_ARRAY_ITEMS ({max_items})"
             )
-        items = node.items() if isinstance(node, Mapping) else enumerate(node)
-        for key, child in items:
-            if isinstance(key, str) and len(key) > max_string:
-                raise DecodeError(f"{what}: a field name is longer than PITTGOOGLE_DECODE_MAX_STRING_BYTES")
-            if isinstance(child, (str, bytes, bytearray)):
-                if len(child) > max_string:
-                    raise DecodeError(
-                        f"{what}: {_child_path(path, key)} is {len(child)} long, more than "
-                        f"PITTGOOGLE_DECODE_MAX_STRING_BYTES ({max_string})"
-                    )
-            elif isinstance(child, (Mapping, list, tuple)):
-                stack.append((child, depth + 1, _child_path(path, key)))
+        # Exact type tests: JSON and fastavro give plain dicts, lists, str and bytes, and this loop visits every
+        # value of every packet (isinstance against the abstract Mapping costs three times as much).
+        if type(node) is dict or isinstance(node, Mapping):
+            for key, child in node.items():
+                kind = type(child)
+                if kind in _SCALARS:
+                    pass
+                elif kind is dict or kind is list:
+                    stack.append((child, depth + 1, _child_path(path, key)))
+                elif (kind is str or kind is bytes) and len(child) > max_string:
+                    _too_long(what, _child_path(path, key), len(child), max_string)
+                elif kind is not str and kind is not bytes and isinstance(child, (Mapping, list, tuple)):
+                    stack.append((child, depth + 1, _child_path(path, key)))
+                if field_names and type(key) is str and len(key) > max_string:
+                    _too_long(what, f"a field name in {path or 'the packet'}", len(key), max_string)
+        else:
+            for index, child in enumerate(node):
+                kind = type(child)
+                if kind in _SCALARS:
+                    continue
+                if kind is dict or kind is list or (kind is not str and isinstance(child, (Mapping, list, tuple))):
+                    stack.append((child, depth + 1, _child_path(path, index)))
+                elif (kind is str or kind is bytes or kind is bytearray) and len(child) > max_string:
+                    _too_long(what, _child_path(path, index), len(child), max_string)
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _too_long(what: str, where: str, size: int, limit: int) -> None:
+    raise DecodeError(f"{what}: {where} is {size} long, more than PITTGOOGLE_DECODE_MAX_STRING_BYTES ({limit})")
 
 
 def _child_path(path: str, key: Any) -> str:
@@ -242,7 +262,8 @@ class AlertDecoder:
         where = f" from {topic}" if topic else ""
         try:
             record = self._decode(data, where, limits)
-            check_limits(record, limits)
+            # An Avro record's field names come from its writer schema, checked before use; JSON's from the data.
+            check_limits(record, limits, field_names=not isinstance(data, bytes) or data[:1] not in (b"O", b"\x00"))
             return record
         except DecodeError:
             raise
@@ -379,7 +400,7 @@ def _load_lsst_schema(schema_id: int) -> Any:
     return fastavro.parse_schema(Schema.from_file(str(path)).definition)
 
 
-def _loads_bounded(data: bytes, limits: DecodeLimits, what: str = "JSON packet") -> Any:
+def _loads_bounded(data: bytes, limits: DecodeLimits, what: str) -> Any:
     try:
         value = json.loads(data)
     except RecursionError:
@@ -391,7 +412,12 @@ def _loads_bounded(data: bytes, limits: DecodeLimits, what: str = "JSON packet")
 
 
 def _decode_json(data: bytes, limits: DecodeLimits) -> dict:
-    record = _loads_bounded(data, limits)
+    try:
+        record = json.loads(data)
+    except RecursionError:
+        raise DecodeError("JSON packet is nested deeper than can be read") from None
+    except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError, and ints of over 4300 digits
+        raise DecodeError(f"malformed JSON packet: {str(error)[:200]}") from None
     if not isinstance(record, dict):
         raise DecodeError("JSON packet is not an object")
     return record
