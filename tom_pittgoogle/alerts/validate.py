@@ -208,7 +208,10 @@ def attributes(value: Any, *, max_items: int = 64, max_key: int = 128, max_value
     1024-byte values.
     """
     if not isinstance(value, Mapping):
-        return {}
+        try:  # gRPC's message.attributes is a protobuf ScalarMapContainer
+            value = dict(value.items()) if hasattr(value, "items") else {}
+        except Exception:
+            return {}
     out: dict[str, str] = {}
     for key in sorted(value, key=str)[:max_items]:
         text_key = _plain(str(key))[:max_key]
