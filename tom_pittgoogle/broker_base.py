@@ -90,6 +90,18 @@ class PittGoogleAlert(GenericAlert):
 _SCORE_FIELD = {"ztf": "classtar", "lsst": "reliability"}
 
 
+def _score(alert: Mapping[str, Any]) -> float | None:
+    """The survey's score column (classtar, reliability) or, on a stream without it (the lite and classifier
+    topics), the first classifier's probability or score."""
+    score = alert.get(_SCORE_FIELD.get(alert["survey"], "classtar"))
+    if score is None:
+        for summary in (alert.get("classifiers") or {}).values():
+            score = summary.get("probability") if summary.get("probability") is not None else summary.get("score")
+            if score is not None:
+                break
+    return score
+
+
 def alert_to_generic_alert(alert: Mapping[str, Any]) -> PittGoogleAlert:
     """Map an alert (lightened, or a full survey record) to TOM Toolkit's ``GenericAlert``.
 
@@ -106,7 +118,7 @@ def alert_to_generic_alert(alert: Mapping[str, Any]) -> PittGoogleAlert:
         ra=alert.get("ra"),
         dec=alert.get("dec"),
         mag=alert.get("mag"),
-        score=alert.get(_SCORE_FIELD.get(alert["survey"], "classtar")),
+        score=_score(alert),
         survey=alert["survey"],
         extras=targets.target_extras(alert),
         aliases=targets.target_aliases(alert),
@@ -118,7 +130,8 @@ class PittGoogleBroker(GenericBroker):
 
     score_description = (
         "ZTF: star/galaxy score (classtar), near 1 for a star, near 0 for a galaxy. Rubin/LSST: reliability, "
-        "the probability that the source is real."
+        "the probability that the source is real. On classifier streams without them (ztf-lite, lsst-supernnova, "
+        "...): the classifier's probability (or score) of its predicted class."
     )
 
     def fetch_alerts(self, parameters: dict) -> Iterator[dict]:

@@ -64,6 +64,18 @@ DEFAULTS: dict[str, Any] = {
     # Username whose connected Google account a command (outside a web request) acts as; None: the site's
     # credentials. Usually given in the environment for one command: PITTGOOGLE_AS_USER=alice manage.py ...
     "PITTGOOGLE_AS_USER": None,
+    # --- Decoding limits: a packet over any of them is a DecodeError, found in bounded time and memory ---
+    # The largest message data accepted (Pub/Sub carries at most 10 MB; real alerts are 10-100 KB).
+    "PITTGOOGLE_DECODE_MAX_PACKET_BYTES": 10 * 1024 * 1024,
+    # The largest block an Avro container's codec may decompress to (streamed, stopped at the cap).
+    "PITTGOOGLE_DECODE_MAX_DECOMPRESSED_BYTES": 32 * 1024 * 1024,
+    # The Avro container codecs read; others (bzip2, xz, snappy, zstandard) are refused unless listed here.
+    "PITTGOOGLE_DECODE_CODECS": ("null", "deflate"),
+    # The longest array (prv_candidates, prvDiaForcedSources...) and string or bytes value (cutouts) accepted.
+    "PITTGOOGLE_DECODE_MAX_ARRAY_ITEMS": 100_000,
+    "PITTGOOGLE_DECODE_MAX_STRING_BYTES": 4 * 1024 * 1024,
+    # The deepest nesting of JSON objects and arrays (a real alert nests 4 deep).
+    "PITTGOOGLE_DECODE_MAX_DEPTH": 32,
 }
 
 # Google's client libraries read the emulator hosts from the environment, so the environment wins for those
