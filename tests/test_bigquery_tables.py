@@ -1,8 +1,9 @@
 """The BigQuery route over every alerts table of a survey, on the BigQuery emulator.
 
-Each test reads tables of its own Pitt-Google project (``PITTGOOGLE_PROJECT_ID`` / ``PITTGOOGLE_LSST_PROJECT_ID``
-set per module), shaped as Pitt-Google's: ZTF ``alerts_v4_02`` and older versions with fewer columns, LSST
-``alerts_v10_0`` ... ``alerts_v11_1`` with healpix and publish-time columns, partitioned and clustered.
+Each test reads datasets of this module's own (``PITTGOOGLE_BIGQUERY_DATASET`` /
+``PITTGOOGLE_LSST_BIGQUERY_DATASET``), shaped as Pitt-Google's: ZTF ``alerts_v4_02`` and older versions with
+fewer columns, LSST ``alerts_v10_0`` ... ``alerts_v11_1``
+with healpix and publish-time columns, partitioned and clustered.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ from tom_pittgoogle.demo.sample_lsst import lsst_alert_schema, make_lsst_alert
 from tom_pittgoogle.exceptions import ConfigurationError, QueryTooLargeError
 from tom_pittgoogle.filters import ConeFilter
 
-ZTF_PROJECT = f"pg-ztf-{uuid.uuid4().hex[:8]}"
-LSST_PROJECT = f"pg-lsst-{uuid.uuid4().hex[:8]}"
+# The emulator keeps datasets by name whatever their project: each module's datasets have names of their own.
+ZTF_PROJECT, ZTF_DATASET = "ardent-cycling-243415", f"ztf_{uuid.uuid4().hex[:8]}"
+LSST_PROJECT, LSST_DATASET = "pitt-alert-broker", f"lsst_{uuid.uuid4().hex[:8]}"
 #: ZTF tables, newest first, and the JD at which each one's alerts start (older tables hold older alerts).
 ZTF_VERSIONS = {(4, 2): 2460300.5, (3, 3): 2459800.5, (3, 1): 2459300.5, (1, 8): 2458700.5}
 LSST_VERSIONS = [(11, 1), (11, 0), (10, 0)]
@@ -94,12 +96,13 @@ def ztf_tables(bigquery_emulator) -> dict[str, list[dict]]:
     tables = {}
     for (major, minor), start_jd in ZTF_VERSIONS.items():
         name = f"alerts_v{major}_{minor:02d}" if (major, minor) == (4, 2) else f"alerts_v{major}_{minor}"
-        table = create_alerts_table(client, f"{ZTF_PROJECT}.ztf.{name}",
+        table = create_alerts_table(client, f"{ZTF_PROJECT}.{ZTF_DATASET}.{name}",
                                     ztf_schema_of_version(ZTF_ALERT_SCHEMA, major, minor))
         records = ztf_records((major, minor), start_jd)
         load_alerts(client, table, records)
         tables[name] = records
-    create_alerts_table(client, f"{ZTF_PROJECT}.ztf.objects_summary", ztf_schema_of_version(ZTF_ALERT_SCHEMA, 4, 2))
+    create_alerts_table(client, f"{ZTF_PROJECT}.{ZTF_DATASET}.objects_summary",
+                        ztf_schema_of_version(ZTF_ALERT_SCHEMA, 4, 2))
     return tables
 
 
@@ -109,7 +112,8 @@ def lsst_tables(bigquery_emulator) -> dict[str, list[dict]]:
     tables = {}
     for major, minor in LSST_VERSIONS:
         name = f"alerts_v{major}_{minor}"
-        table = create_lsst_alerts_table(client, f"{LSST_PROJECT}.lsst.{name}", lsst_alert_schema(major, minor))
+        table = create_lsst_alerts_table(client, f"{LSST_PROJECT}.{LSST_DATASET}.{name}",
+                                         lsst_alert_schema(major, minor))
         records = lsst_records((major, minor))
         load_alerts(client, table, records, extra=lsst_table_columns)
         tables[name] = records
@@ -118,8 +122,8 @@ def lsst_tables(bigquery_emulator) -> dict[str, list[dict]]:
 
 @pytest.fixture(autouse=True)
 def _projects(settings):
-    settings.PITTGOOGLE_PROJECT_ID = ZTF_PROJECT
-    settings.PITTGOOGLE_LSST_PROJECT_ID = LSST_PROJECT
+    settings.PITTGOOGLE_BIGQUERY_DATASET = f"{ZTF_PROJECT}.{ZTF_DATASET}"
+    settings.PITTGOOGLE_LSST_BIGQUERY_DATASET = f"{LSST_PROJECT}.{LSST_DATASET}"
     clear_caches()
 
 
@@ -182,7 +186,7 @@ def test_a_named_table_is_the_only_one_read(ztf_tables, settings):
     by_argument = ConsumerDatabasePython("alerts_v3_3").query_alerts({"objectId": OBJECT, "max_results": 10})
     by_form = list(BrokerDatabasePython().fetch_alerts(
         {"objectId": OBJECT, "max_results": 10, "table_name": "alerts_v3_3", "survey": "ztf"}))
-    settings.PITTGOOGLE_BIGQUERY_TABLE = f"{ZTF_PROJECT}.ztf.alerts_v3_3"
+    settings.PITTGOOGLE_BIGQUERY_TABLE = f"{ZTF_PROJECT}.{ZTF_DATASET}.alerts_v3_3"
     by_setting = ConsumerDatabasePython().query_alerts({"objectId": OBJECT, "max_results": 10})
 
     for alerts in (by_argument, by_form, by_setting):
@@ -190,9 +194,9 @@ def test_a_named_table_is_the_only_one_read(ztf_tables, settings):
 
 
 def test_the_tables_listed_in_settings_are_the_ones_read(ztf_tables, settings):
-    settings.PITTGOOGLE_BIGQUERY_TABLES = ["alerts_v1_8", f"{ZTF_PROJECT}.ztf.alerts_v3_1"]
+    settings.PITTGOOGLE_BIGQUERY_TABLES = ["alerts_v1_8", f"{ZTF_PROJECT}.{ZTF_DATASET}.alerts_v3_1"]
     consumer = ConsumerDatabasePython()
-    assert consumer.tables == [f"{ZTF_PROJECT}.ztf.alerts_v3_1", f"{ZTF_PROJECT}.ztf.alerts_v1_8"]
+    assert consumer.tables == [f"{ZTF_PROJECT}.{ZTF_DATASET}.alerts_v3_1", f"{ZTF_PROJECT}.{ZTF_DATASET}.alerts_v1_8"]
     alerts = consumer.query_alerts({"objectId": OBJECT, "max_results": 10})
     assert tables_of(alerts, ztf_tables) == {"alerts_v3_1", "alerts_v1_8"}
 
@@ -370,7 +374,7 @@ def test_the_refusal_is_shown_on_the_page_and_by_runbrokerquery(ztf_tables, sett
 def test_a_row_that_cannot_be_read_is_skipped_and_reported_and_the_others_returned(bigquery_emulator, settings,
                                                                                     caplog):
     client = bigquery_client(bigquery_emulator.endpoint, LSST_PROJECT)
-    name = f"{LSST_PROJECT}.lsst_bad.alerts_v11_1"
+    name = f"{LSST_PROJECT}.{LSST_DATASET}_bad.alerts_v11_1"
     table = create_lsst_alerts_table(client, name, lsst_alert_schema(11, 1))
     good = lsst_records((11, 1))[:3]
     bad = make_lsst_alert(11, 1, index=9)
@@ -391,7 +395,7 @@ def test_a_row_that_cannot_be_read_is_skipped_and_reported_and_the_others_return
 
 def test_a_ztf_row_without_ids_is_skipped_by_unpack_query(bigquery_emulator, settings):
     client = bigquery_client(bigquery_emulator.endpoint, ZTF_PROJECT)
-    name = f"{ZTF_PROJECT}.ztf_bad.alerts_v4_02"
+    name = f"{ZTF_PROJECT}.{ZTF_DATASET}_bad.alerts_v4_02"
     table = create_alerts_table(client, name, ZTF_ALERT_SCHEMA)
     records = ztf_records((4, 2), 2460400.5)[:2]
     nameless = {**records[0], "objectId": None, "candid": None,
@@ -412,3 +416,16 @@ def test_distances_in_this_file_agree_with_the_filters_haversine():
         ra, dec = offset(*CONE, arcsec, 120.0)
         assert cone.passes({"ra": ra, "dec": dec}) is (arcsec <= 5.0)
         assert math.isclose(distance_arcsec(ra, dec), arcsec, rel_tol=1e-9)
+
+
+def test_an_alert_a_table_holds_twice_is_returned_once(bigquery_emulator, settings):
+    # Pitt-Google's BigQuery subscriptions deliver at least once, so its tables can hold a row twice.
+    client = bigquery_client(bigquery_emulator.endpoint, ZTF_PROJECT)
+    name = f"{ZTF_PROJECT}.{ZTF_DATASET}_twice.alerts_v4_02"
+    table = create_alerts_table(client, name, ZTF_ALERT_SCHEMA)
+    records = ztf_records((4, 2), 2460500.5)[6:]
+    load_alerts(client, table, records + records[:1])
+
+    alerts = ConsumerDatabasePython(name).query_alerts({"objectId": OBJECT, "max_results": 10})
+
+    assert source_ids(alerts) == newest_first([lighten_alert(r) for r in records])

@@ -24,12 +24,16 @@ DEFAULTS: dict[str, Any] = {
     # list PITTGOOGLE_BIGQUERY_TABLES. (The original's `ztf_alerts.alerts` table no longer exists.)
     "PITTGOOGLE_BIGQUERY_TABLE": None,
     "PITTGOOGLE_BIGQUERY_TABLES": None,
+    # The dataset whose alerts_vX_Y tables are searched, and where a bare table name is (project.dataset).
+    # None: Pitt-Google's, `<PITTGOOGLE_PROJECT_ID>.ztf`.
+    "PITTGOOGLE_BIGQUERY_DATASET": None,
     "PITTGOOGLE_DEFAULT_SUBSCRIPTION": "ztf-loop",
     # Rubin/LSST: the same three settings for Pitt-Google's LSST project.
     "PITTGOOGLE_LSST_PROJECT_ID": PITTGOOGLE_LSST_PROJECT_ID,
     # None: every `alerts_vX_Y` table of Pitt-Google's `lsst` dataset (one per schema version), or this list.
     "PITTGOOGLE_LSST_BIGQUERY_TABLE": None,
     "PITTGOOGLE_LSST_BIGQUERY_TABLES": None,
+    "PITTGOOGLE_LSST_BIGQUERY_DATASET": None,  # None: `<PITTGOOGLE_LSST_PROJECT_ID>.lsst`
     "PITTGOOGLE_LSST_DEFAULT_SUBSCRIPTION": "lsst-alerts",
     "PITTGOOGLE_PUBSUB_ENDPOINT": "https://pubsub.googleapis.com",
     "PITTGOOGLE_BIGQUERY_ENDPOINT": None,  # None: the client library's default endpoint
@@ -158,6 +162,7 @@ def survey_table(survey: str | None = None) -> str | None:
 
 #: Per survey: the setting listing its BigQuery tables (None: found in the survey's dataset).
 SURVEY_TABLE_LISTS = {"ztf": "PITTGOOGLE_BIGQUERY_TABLES", "lsst": "PITTGOOGLE_LSST_BIGQUERY_TABLES"}
+SURVEY_DATASETS = {"ztf": "PITTGOOGLE_BIGQUERY_DATASET", "lsst": "PITTGOOGLE_LSST_BIGQUERY_DATASET"}
 
 
 def survey_tables(survey: str | None = None) -> list[str] | None:
@@ -172,8 +177,9 @@ def survey_tables(survey: str | None = None) -> list[str] | None:
 
 
 def survey_dataset(survey: str | None = None) -> str:
-    """Pitt-Google's BigQuery dataset of ``survey``'s alerts tables (``project.dataset``)."""
-    return f"{survey_project(survey)}.{survey or 'ztf'}"
+    """The BigQuery dataset of ``survey``'s alerts tables (``project.dataset``): Pitt-Google's unless set."""
+    project = survey_project(survey)
+    return get(SURVEY_DATASETS[survey or "ztf"]) or f"{project}.{survey or 'ztf'}"
 
 
 def survey_default_subscription(survey: str | None = None) -> str:

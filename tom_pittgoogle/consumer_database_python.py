@@ -102,14 +102,17 @@ def clear_caches() -> None:
 
 
 def _cached(cache: dict, key: str, load: Callable[[], Any]) -> Any:
+    # Keyed on the endpoint too: an emulator's tables are not BigQuery's.
+    key = f"{conf.bigquery_emulator_endpoint() or conf.get('PITTGOOGLE_BIGQUERY_ENDPOINT') or ''} {key}"
     now = time.monotonic()
     with _cache_lock:
         hit = cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
     value = load()
-    with _cache_lock:
-        cache[key] = (now + float(conf.get("PITTGOOGLE_BIGQUERY_CACHE_SECONDS")), value)
+    if value:  # an empty dataset is asked again next time: its first table may be on its way
+        with _cache_lock:
+            cache[key] = (now + float(conf.get("PITTGOOGLE_BIGQUERY_CACHE_SECONDS")), value)
     return value
 
 
@@ -124,13 +127,13 @@ def _newest_first(tables: Iterable[str]) -> list[str]:
 
 
 def _table_path(table_name: str | None, survey: str = "ztf") -> str:
-    """``project.dataset.table``; shorter names are in the survey's Pitt-Google project (and its survey dataset)."""
+    """``project.dataset.table``; a bare name is in the survey's dataset, ``dataset.table`` in its project."""
     name = table_name or conf.survey_table(survey)
     if not name:
         raise ConfigurationError(f"no BigQuery table named for {survey.upper()}")
     parts = name.split(".")
     if len(parts) == 1:
-        name = f"{conf.survey_project(survey)}.{survey}.{name}"
+        name = f"{conf.survey_dataset(survey)}.{name}"
     elif len(parts) == 2:
         name = f"{conf.survey_project(survey)}.{name}"
     if not _TABLE_PATH.match(name):
@@ -656,7 +659,10 @@ class ConsumerDatabasePython:
         for query in queries:
             alerts += self._unpack(self._run(query), query.table, keep, True, {})
         alerts.sort(key=_newest_key, reverse=True)
-        alerts = alerts[: int(parameters.get("max_results") or 10)]
+        # Pitt-Google fills its tables through BigQuery subscriptions, which deliver at least once: a table may
+        # hold an alert twice. Each alert is returned once.
+        unique = {(alert.get("survey"), str(alert.get("source_id"))): alert for alert in reversed(alerts)}
+        alerts = sorted(unique.values(), key=_newest_key, reverse=True)[: int(parameters.get("max_results") or 10)]
         logger.info(
             "queried %d alerts from %s%s", len(alerts), ", ".join(q.table for q in queries),
             f" ({len(self.skipped_rows)} unreadable rows skipped)" if self.skipped_rows else "",
