@@ -4,6 +4,10 @@ The original compared with ``~`` on a Python bool (``~True == -2``, truthy), so 
 every alert through, and an alert without ``classtar`` crashed the pull. Here each comparison is explicit and
 a missing or null value fails any threshold. ``classtar`` is a ZTF field; Rubin/LSST alerts are filtered on
 ``reliability`` instead (:class:`AlertFilter` combines both; each form offers the one of its survey).
+
+Every survey's alerts can also be selected by a cone, a time window, a score and a predicted class
+(:class:`AlertSelection`, on the lightened alert's ``ra``/``dec``, ``jd`` (UTC), ``scores`` and ``classifiers``).
+The BigQuery route renders the same selection as SQL with the same arithmetic, so every route keeps the same alerts.
 """
 
 from __future__ import annotations
