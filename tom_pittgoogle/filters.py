@@ -16,6 +16,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 #: Form choice values, kept from the original so that saved queries keep working.
@@ -161,6 +162,7 @@ def utc_datetime(value: Any, name: str = "time") -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+@lru_cache(maxsize=256)  # a stream's filter is rebuilt from its parameters for each alert; astropy is slow
 def datetime_to_jd(value: datetime) -> float:
     """The UTC Julian Date of an aware datetime (the scale of a lightened alert's ``jd``)."""
     from astropy.time import Time
