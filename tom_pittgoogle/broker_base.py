@@ -34,6 +34,7 @@ from .query_fields import (  # noqa: F401  (survey_field, subscription_and_surve
     subscription_field,
     survey_field,
     validate_subscription_name,
+    with_selection_fields,
 )
 
 logger = logging.getLogger(__name__)
@@ -191,6 +192,7 @@ class GoogleAccountFormMixin:
         )
 
 
+@with_selection_fields
 class StreamFilterForm(GoogleAccountFormMixin, GenericQueryForm):
     """Fields both stream forms share: the survey, the subscription and the survey's filter."""
 

@@ -28,7 +28,7 @@ from . import conf, targets
 from .alerts import lighten_alert
 from .credentials import refuse_anonymous
 from .exceptions import PittGoogleError
-from .filters import AlertFilter
+from .filters import SELECTION_KEYS, AlertFilter
 from .query_fields import (
     candid_field,
     classtar_gt_lt_field,
@@ -43,6 +43,8 @@ from .query_fields import (
     subscription_and_survey,
     subscription_field,
     survey_field,
+    table_name_field,
+    with_selection_fields,
 )
 
 logger = logging.getLogger(__name__)
@@ -65,9 +67,9 @@ FOR_USER = "for_user"
 CONFIGURATION_KEYS = ("survey", "route")
 #: What this route's query reads from the form, besides the survey and the route.
 _ROUTE_FIELDS = {
-    BIGQUERY: ("objectId", "candid", "max_results"),
+    BIGQUERY: ("objectId", "candid", "max_results", "table_name", *SELECTION_KEYS),
     PUBSUB: ("subscription_name", "max_results", "timeout", "classtar_threshold", "classtar_gt_lt",
-             "reliability_threshold"),
+             "reliability_threshold", *SELECTION_KEYS),
 }
 
 
@@ -83,6 +85,7 @@ def _configured(key: str, default: Any = None) -> Any:
         return default
 
 
+@with_selection_fields
 class PittGoogleQueryForm(BaseQueryForm):
     """The brokers' fields in one form: survey, route, the BigQuery search and the Pub/Sub pull with its filter."""
 
@@ -97,6 +100,7 @@ class PittGoogleQueryForm(BaseQueryForm):
     classtar_threshold = classtar_threshold_field()
     classtar_gt_lt = classtar_gt_lt_field()
     reliability_threshold = reliability_threshold_field()
+    table_name = table_name_field()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -209,9 +213,12 @@ class PittGoogleDataService(DataService):
 
     @staticmethod
     def _search(parameters: Mapping[str, Any]) -> list[dict]:
-        from .consumer_database_python import ConsumerDatabasePython
+        # Every alerts table of the survey (or the one named), under the cost guard; a refusal is a PittGoogleError.
+        from .consumer_database_python import ConsumerDatabasePython, user_table_name
 
-        return ConsumerDatabasePython(survey=parameters.get("survey") or "ztf").query_alerts(parameters)
+        return ConsumerDatabasePython(
+            user_table_name(parameters.get("table_name")), survey=parameters.get("survey") or "ztf"
+        ).query_alerts(parameters)
 
     @staticmethod
     def _pull(parameters: Mapping[str, Any]) -> list[dict]:

@@ -29,7 +29,7 @@ from django.db import reset_queries, transaction
 
 from . import conf
 from .exceptions import ConfigurationError, PittGoogleError
-from .filters import AlertFilter
+from .filters import SELECTION_KEYS, AlertFilter
 from .pubsub import AlertCallback, close_client, subscriber_client, unpack_message, validate_resource_id
 from .store import AlertStore, DjangoAlertStore, RawMessage
 from .subscription import Subscription
@@ -85,7 +85,9 @@ class Stream:
         """A stream declared in settings: ``{"subscription": "ztf-loop", "filter": {...}, "create_targets": True}``.
 
         ``filter`` holds the same fields as the query forms (``classtar_threshold`` and ``classtar_gt_lt`` for
-        ZTF, ``reliability_threshold`` for LSST); ``survey`` is "ztf" (default) or "lsst".
+        ZTF, ``reliability_threshold`` for LSST; for either ``cone_ra``/``cone_dec``/``cone_radius_arcsec``,
+        ``start_time``/``end_time`` (ISO 8601, UTC), ``score_name``/``score_min``, ``predicted_class``);
+        ``survey`` is "ztf" (default) or "lsst".
         """
         if not isinstance(entry, Mapping) or "subscription" not in entry:
             raise ConfigurationError(f"a PITTGOOGLE_STREAMS entry needs a 'subscription': {entry!r}")
@@ -107,14 +109,14 @@ class Stream:
 
 def alert_filter(parameters: Mapping[str, Any]) -> AlertCallback | None:
     """The filter the forms' fields describe, as a stream callback; None when it keeps every alert."""
-    unknown = set(parameters) - {"classtar_threshold", "classtar_gt_lt", "reliability_threshold"}
+    unknown = set(parameters) - {"classtar_threshold", "classtar_gt_lt", "reliability_threshold", *SELECTION_KEYS}
     if unknown:
         raise ConfigurationError(f"unknown filter fields {sorted(unknown)}")
     try:
         spec = AlertFilter.from_parameters(parameters)
     except (TypeError, ValueError) as error:
         raise ConfigurationError(f"bad filter {dict(parameters)!r}: {error}") from None
-    if spec.classtar.threshold is None and spec.reliability.threshold is None:
+    if spec.keeps_everything:
         return None
     return spec
 
