@@ -45,10 +45,10 @@ class DatabaseUnavailableError(PittGoogleError):
 
 @dataclass(frozen=True)
 class RawMessage:
-    """What is kept of a message that could not be decoded."""
+    """What is kept of a message that could not be stored: its id, bytes and attributes."""
 
     message_id: str
-    data: bytes
+    data: bytes | None  # None: an alert given without its message (``save_alerts``)
     attributes: Mapping[str, str]
 
 
@@ -153,8 +153,8 @@ class DjangoAlertStore:
         An alert the database refuses is recorded as rejected (its JSON as the data), not raised.
         """
         message_ids = list(message_ids) or [""] * len(alerts)
-        messages = [RawMessage(message_id or "", _as_bytes(alert), {}) for alert, message_id in
-                    zip(alerts, message_ids, strict=True)]
+        # No message bytes here: a rejected alert is recorded with its JSON (made only for those).
+        messages = [RawMessage(message_id or "", None, {}) for message_id in message_ids]
         return self.save_messages(alerts, messages, subscription=subscription).new
 
     def save_messages(
@@ -221,7 +221,8 @@ class DjangoAlertStore:
             saved.rejected.update(self._conflicts(compared, keys))
             if saved.rejected:
                 self.record_rejected(
-                    [(messages[index], reason) for index, reason in sorted(saved.rejected.items())],
+                    [(_with_data(messages[index], alerts[index]), reason)
+                     for index, reason in sorted(saved.rejected.items())],
                     subscription=subscription,
                 )
         logger.debug("stored %d alerts from %s (%d new, %d rejected)", len(alerts), subscription or "a query",
@@ -326,12 +327,15 @@ class DjangoAlertStore:
                            safe_text(reason, MAX_REASON))
 
 
-def _as_bytes(alert: Mapping) -> bytes:
-    """An alert's JSON, as the data of a rejection of an alert that came without its message."""
+def _with_data(message: RawMessage, alert: Any) -> RawMessage:
+    """``message``, or for an alert that came without its message's bytes, the alert's JSON as its data."""
+    if message.data is not None:
+        return message
     try:
-        return json.dumps(alert, default=repr).encode("utf-8", "backslashreplace")
-    except Exception:  # noqa: BLE001 - e.g. a nesting too deep: keep what repr gives
-        return repr(alert).encode("utf-8", "backslashreplace")
+        data = json.dumps(alert, default=repr).encode("utf-8", "backslashreplace")
+    except Exception:  # noqa: BLE001 - e.g. a nesting too deep
+        data = safe_text(f"an alert of {type(alert).__name__} that cannot be written as JSON").encode()
+    return RawMessage(message.message_id, data, message.attributes)
 
 
 def _same_value(stored: Any, new: Any) -> bool:
