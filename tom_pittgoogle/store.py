@@ -356,6 +356,10 @@ def _same_value(stored: Any, new: Any) -> bool:
     return stored == new
 
 
+#: Keys of a lightened alert that describe its message, not the alert: a redelivery may differ in them.
+_NOT_CONTENT = frozenset({"attributes"})
+
+
 def _differing_keys(stored: Any, new: Mapping) -> list[str]:
     """The top-level keys whose values differ between the stored alert and a newcomer ([] if the same)."""
     try:
@@ -364,7 +368,7 @@ def _differing_keys(stored: Any, new: Mapping) -> list[str]:
         return ["content"]
     if not isinstance(stored, Mapping):
         return ["content"]
-    return sorted(str(key) for key in stored.keys() | new.keys()
+    return sorted(str(key) for key in (stored.keys() | new.keys()) - _NOT_CONTENT
                   if key not in stored or key not in new or not _same_value(stored[key], new[key]))
 
 
