@@ -326,3 +326,22 @@ def test_prune_rejected_deletes_only_messages_older_than_the_retention_in_batche
     assert list(RejectedMessage.objects.values_list("message_id", flat=True)) == ["new"]
     settings.PITTGOOGLE_REJECTED_RETENTION_DAYS = 0
     assert prune_rejected() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_originals_per_message_callback_records_poison_and_acknowledges_it(topic_name, publish):
+    from tom_pittgoogle.pubsub import close_client, subscriber_client
+
+    consumer = ConsumerStreamPython(topic_name)
+    poison = [POISON[name][0] for name in ("id over 64 characters", "band as a list", "JSON nested 1000 deep")]
+    publish(topic_name, GOOD_LSST + poison)
+    client = subscriber_client()
+    future = client.subscribe(consumer.subscription_path, consumer.callback)  # the original's own subscriber
+    try:
+        assert wait_until(lambda: Alert.objects.count() == len(GOOD_LSST)
+                          and RejectedMessage.objects.count() == len(poison), timeout=60)
+    finally:
+        future.cancel()
+        future.result(timeout=60)
+        close_client(client)
+    assert sorted(bytes(row.data) for row in RejectedMessage.objects.all()) == sorted(poison)  # each once
