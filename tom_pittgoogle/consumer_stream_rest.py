@@ -26,6 +26,7 @@ from typing import Any
 
 import google.auth.exceptions
 import requests
+from django.db import transaction
 from google.auth.transport.requests import AuthorizedSession
 
 from . import conf
@@ -38,7 +39,7 @@ from .exceptions import (
     TopicNotFoundError,
 )
 from .pubsub import AlertCallback, subscription_path, topic_path, unpack_message, validate_resource_id
-from .store import AlertStore, RawMessage, save_batch
+from .store import AlertStore, RawMessage, guard_database, save_batch
 
 logger = logging.getLogger(__name__)
 
@@ -253,13 +254,14 @@ class ConsumerStreamRest:
                     passed.append((raw, outcome))
             ack_ids.append(received_message["ackId"])
 
-        self.store.record_rejected(rejected, subscription=self.subscription_path)
-        saved = save_batch(
-            self.store,
-            [outcome.lightened for _, outcome in passed],  # the store keeps lightened alerts
-            [raw for raw, _ in passed],
-            subscription=self.subscription_path,
-        )
+        with guard_database(), transaction.atomic():  # the rejections and the alerts together, or neither
+            self.store.record_rejected(rejected, subscription=self.subscription_path)
+            saved = save_batch(
+                self.store,
+                [outcome.lightened for _, outcome in passed],  # the store keeps lightened alerts
+                [raw for raw, _ in passed],
+                subscription=self.subscription_path,
+            )
         self.acknowledge(ack_ids)
         # The caller gets what it asked for, of the alerts that are stored.
         return [outcome.alert for index, (_, outcome) in enumerate(passed) if index not in saved.rejected]
