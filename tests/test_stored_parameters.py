@@ -9,7 +9,7 @@ from django.urls import reverse
 from tom_alerts.models import BrokerQuery
 from tom_dataservices.models import DataServiceQuery
 
-from tom_pittgoogle.broker_base import alert_to_generic_alert, jd_to_datetime
+from tom_pittgoogle.broker_base import jd_to_datetime
 from tom_pittgoogle.broker_database_python import BrokerDatabasePython
 from tom_pittgoogle.broker_stream_python import BrokerStreamPython
 from tom_pittgoogle.broker_stream_rest import BrokerStreamRest
