@@ -14,6 +14,8 @@ from typing import Any
 import requests
 from astropy.time import Time
 from django.core.management.base import CommandError
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from tom_alerts.alerts import GenericAlert, GenericBroker, GenericQueryForm
@@ -61,16 +63,41 @@ def jd_to_datetime(jd: float | None) -> datetime | None:
 
 @dataclass
 class PittGoogleAlert(GenericAlert):
-    """TOM Toolkit's ``GenericAlert`` with what a Target made from it carries: extras and aliases."""
+    """TOM Toolkit's ``GenericAlert`` with what a Target made from it carries: extras, aliases, light curve."""
 
     survey: str = "ztf"
     extras: dict = field(default_factory=dict)
     aliases: list = field(default_factory=list)
+    #: The lightened alert: its light curve is stored on the Target when the Target is saved.
+    alert: dict | None = field(default=None, repr=False)
 
     def to_target(self):
-        """``(Target, extras, aliases)``, as TOM Toolkit's views and ``runbrokerquery`` expect."""
+        """``(Target, extras, aliases)``, as TOM Toolkit's views and ``runbrokerquery`` expect.
+
+        The Target is not saved yet, and TOM Toolkit's ``runbrokerquery`` never calls ``process_reduced_data``:
+        the Target carries the alert, and its first save stores the light curve (:func:`_store_light_curve`),
+        whoever saves it.
+        """
         target, _, _ = super().to_target()
+        if self.alert is not None:
+            target.__dict__[_ALERT_ATTRIBUTE] = self.alert
         return target, dict(self.extras), list(self.aliases)
+
+
+#: Where a Target made by :meth:`PittGoogleAlert.to_target` keeps its alert until it is saved.
+_ALERT_ATTRIBUTE = "_pittgoogle_alert"
+
+
+@receiver(post_save, dispatch_uid="tom_pittgoogle.broker_base.store_light_curve")
+def _store_light_curve(sender, instance, **kwargs) -> None:
+    """A Target made from a Pitt-Google alert gets the alert's light curve as soon as it has a primary key.
+
+    Any model's save comes here (a TOM may use its own Target model); only an instance made by
+    :meth:`PittGoogleAlert.to_target` carries the alert, and only its first save stores it.
+    """
+    alert = instance.__dict__.pop(_ALERT_ATTRIBUTE, None)
+    if alert is not None:
+        targets.save_photometry(instance, alert)
 
 
 #: The score column of the alerts table, per survey.
@@ -97,6 +124,7 @@ def alert_to_generic_alert(alert: Mapping[str, Any]) -> PittGoogleAlert:
         survey=alert["survey"],
         extras=targets.target_extras(alert),
         aliases=targets.target_aliases(alert),
+        alert=dict(alert),
     )
 
 
@@ -136,7 +164,11 @@ class PittGoogleBroker(GenericBroker):
         return alert_to_generic_alert(alert)
 
     def process_reduced_data(self, target, alert: Mapping[str, Any] | None = None) -> None:
-        """Store the alert's light curve on ``target`` as photometry the TOM's plot shows (idempotent)."""
+        """Store the alert's light curve on ``target`` as photometry the TOM's plot shows (idempotent).
+
+        TOM Toolkit's Alerts page calls this after saving the Target; the Target's save has already stored the
+        same points (see :meth:`PittGoogleAlert.to_target`), so this adds nothing new there.
+        """
         if alert:
             targets.save_photometry(target, alert)
 
