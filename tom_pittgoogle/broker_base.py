@@ -25,11 +25,12 @@ from .alerts import lighten_alert
 from .exceptions import PittGoogleError
 from .filters import AlertFilter
 from .query_fields import (  # noqa: F401  (survey_field, subscription_and_survey: the brokers' names for them)
+    UserFacingError,
     classtar_gt_lt_field,
     classtar_threshold_field,
     clean_stream_filter,
-    error_html,
     reliability_threshold_field,
+    report_failure,
     subscription_and_survey,
     subscription_field,
     survey_field,
@@ -39,19 +40,16 @@ from .query_fields import (  # noqa: F401  (survey_field, subscription_and_surve
 logger = logging.getLogger(__name__)
 
 
-class BrokerQueryError(requests.HTTPError, CommandError):
+class BrokerQueryError(UserFacingError, requests.HTTPError, CommandError):
     """A query that failed for a reason the user can act on, reported where TOM Toolkit reports things.
 
     ``RunQueryView`` shows an ``HTTPError``'s message on the results page instead of a server error, and
     ``runbrokerquery`` (a management command) prints a ``CommandError``'s message and exits 1 instead of a
-    traceback; one exception does both. The message is escaped: the page renders it as HTML.
+    traceback; one exception does both. The page gets the message as HTML (escaped, its URL a link), the
+    command line as plain text (:class:`~tom_pittgoogle.query_fields.UserFacingError`).
     """
 
     returncode = 1
-
-    def __init__(self, message: str, link: str | None = None) -> None:
-        # The URL the message quotes becomes a link (the page of a web request only).
-        super().__init__(error_html(message, link))
 
 
 def jd_to_datetime(jd: float | None) -> datetime | None:
@@ -144,7 +142,7 @@ class PittGoogleBroker(GenericBroker):
         try:
             alerts = self.request_alerts(self._clean_parameters(parameters))
         except PittGoogleError as error:
-            logger.warning("%s query failed: %s", self.name, error)
+            report_failure(logger, self.name, error)
             raise BrokerQueryError(f"{self.name}: {error}", link=getattr(error, "link", None)) from error
         return iter(alerts)
 

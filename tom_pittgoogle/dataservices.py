@@ -29,14 +29,15 @@ from .alerts import lighten_alert
 from .exceptions import PittGoogleError
 from .filters import AlertFilter
 from .query_fields import (
+    UserFacingError,
     candid_field,
     classtar_gt_lt_field,
     classtar_threshold_field,
     clean_search,
     clean_stream_filter,
-    error_html,
     object_id_field,
     reliability_threshold_field,
+    report_failure,
     rest_pull_timeout_field,
     subscription_and_survey,
     subscription_field,
@@ -63,6 +64,10 @@ _ROUTE_FIELDS = {
     PUBSUB: ("subscription_name", "max_results", "timeout", "classtar_threshold", "classtar_gt_lt",
              "reliability_threshold"),
 }
+
+
+class PittGoogleQueryServiceError(UserFacingError, QueryServiceError):
+    """A failed query: HTML on the results page, plain text in ``rundataquery``'s log line."""
 
 
 def _configured(key: str, default: Any = None) -> Any:
@@ -165,8 +170,8 @@ class PittGoogleDataService(DataService):
             else:
                 alerts = self._search(query_parameters)
         except PittGoogleError as error:
-            logger.warning("%s query failed: %s", self.name, error)
-            raise QueryServiceError(error_html(f"{self.name}: {error}", getattr(error, "link", None))) from error
+            report_failure(logger, self.name, error)
+            raise PittGoogleQueryServiceError(f"{self.name}: {error}", getattr(error, "link", None)) from error
         self.query_results = alerts
         return alerts
 

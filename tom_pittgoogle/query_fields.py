@@ -6,6 +6,7 @@ Plain Django forms only: a TOM without ``tom_alerts`` imports this (through the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -127,6 +128,28 @@ def subscription_and_survey(parameters: Mapping[str, Any]) -> tuple[str, str]:
     """The subscription a stream query reads and its survey (saved queries from before the survey field: ZTF)."""
     survey = parameters.get("survey") or "ztf"
     return parameters.get("subscription_name") or conf.survey_default_subscription(survey), survey
+
+
+class UserFacingError(Exception):
+    """Base of an error that TOM Toolkit shows: plain text on the command line, HTML on a page.
+
+    TOM Toolkit's results pages render the text of the error as HTML, and its commands print the same text;
+    the text is made when it is shown (``str()``), so each place gets its own form: on a page the message is
+    escaped and the URL it quotes (``link``) becomes a link.
+    """
+
+    def __init__(self, message: str, link: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.link = link
+
+    def __str__(self) -> str:
+        return error_html(self.message, self.link) if conf.in_web_request() else self.message
+
+
+def report_failure(log: logging.Logger, source: str, error: Exception) -> None:
+    """Log a failed query for the server's log; a command shows the error once, itself, so it is not logged there."""
+    log.log(logging.WARNING if conf.in_web_request() else logging.DEBUG, "%s query failed: %s", source, error)
 
 
 def error_html(message: str, link: str | None = None) -> str:
