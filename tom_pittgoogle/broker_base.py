@@ -25,10 +25,12 @@ from .alerts import lighten_alert
 from .exceptions import PittGoogleError
 from .filters import AlertFilter
 from .query_fields import (  # noqa: F401  (survey_field, subscription_and_survey: the brokers' names for them)
+    PULL,
     UserFacingError,
     classtar_gt_lt_field,
     classtar_threshold_field,
     clean_stream_filter,
+    nothing_matched,
     reliability_threshold_field,
     report_failure,
     subscription_and_survey,
@@ -134,17 +136,30 @@ class PittGoogleBroker(GenericBroker):
         "the probability that the source is real."
     )
 
+    #: What the query does (query_fields.SEARCH or PULL): says what an empty result means.
+    query_kind = PULL
+    #: The results page: TOM Toolkit's, saying what was searched when nothing matched.
+    template_name = "tom_pittgoogle/query_result.html"
+
     def fetch_alerts(self, parameters: dict) -> Iterator[dict]:
         """Fetch the alerts for ``parameters``; a failure is reported to the user, not raised as a crash.
 
         The whole fetch happens here, not lazily, so that TOM Toolkit sees any failure where it handles it.
         """
+        self.nothing_matched = None
         try:
             alerts = self.request_alerts(self._clean_parameters(parameters))
         except PittGoogleError as error:
             report_failure(logger, self.name, error)
             raise BrokerQueryError(f"{self.name}: {error}", link=getattr(error, "link", None)) from error
+        if not alerts:
+            # On the results page (get_broker_context_data) and, for runbrokerquery, in the log.
+            self.nothing_matched = nothing_matched(parameters, self.query_kind)
+            logger.info("%s: %s", self.name, self.nothing_matched)
         return iter(alerts)
+
+    def get_broker_context_data(self, *args: Any, **kwargs: Any) -> dict:
+        return {"nothing_matched": getattr(self, "nothing_matched", None)}
 
     def request_alerts(self, parameters: dict) -> list[dict]:
         raise NotImplementedError

@@ -10,7 +10,7 @@ from tom_alerts.alerts import GenericQueryForm
 
 from .broker_base import GoogleAccountFormMixin, PittGoogleBroker
 from .consumer_database_python import ConsumerDatabasePython
-from .query_fields import candid_field, clean_search, object_id_field, survey_field
+from .query_fields import SEARCH, candid_field, clean_search, object_id_field, survey_field
 
 
 class FilterAlertsForm(GoogleAccountFormMixin, GenericQueryForm):
@@ -30,6 +30,7 @@ class BrokerDatabasePython(PittGoogleBroker):
 
     name = "Pitt-Google DatabasePython"
     form = FilterAlertsForm
+    query_kind = SEARCH
 
     def request_alerts(self, parameters: dict) -> list[dict]:
         """Query the table with the user's filter (in the SQL, as query parameters)."""

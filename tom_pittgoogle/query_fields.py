@@ -130,6 +130,44 @@ def subscription_and_survey(parameters: Mapping[str, Any]) -> tuple[str, str]:
     return parameters.get("subscription_name") or conf.survey_default_subscription(survey), survey
 
 
+#: The two kinds of query, for :func:`nothing_matched`.
+SEARCH, PULL = "search", "pull"
+
+
+def nothing_matched(parameters: Mapping[str, Any], kind: str) -> str:
+    """What an empty result means: what was searched, and why a pull may come back empty."""
+    survey = parameters.get("survey") or "ztf"
+    survey_label = dict(SURVEY_CHOICES).get(survey, survey)
+    if kind == SEARCH:
+        object_id = (parameters.get("objectId") or "").strip()
+        candid = parameters.get("candid")
+        if object_id:
+            what = f"alerts of object {object_id}"
+        elif candid not in (None, ""):
+            what = f"the alert with source id (candid) {candid}"
+        else:
+            what = "the newest alerts"
+        return f"Nothing matched: BigQuery table {conf.survey_table(survey)} ({survey_label}) has no {what}."
+    subscription, _ = subscription_and_survey(parameters)
+    timeout = parameters.get("timeout")
+    waited = f"; the query stops after {float(timeout):g} s without a new message" if timeout not in (None, "") else ""
+    return (
+        f"Nothing matched: no alert{_filter_text(parameters, survey)} came from subscription {subscription} "
+        f"({survey_label}){waited}. A subscription receives only the alerts published after it was created, and "
+        "each alert goes to one pull: a new subscription, or one that another query has just read, stays empty "
+        "until new alerts are published. Run the query again later."
+    )
+
+
+def _filter_text(parameters: Mapping[str, Any], survey: str) -> str:
+    if survey == "ztf" and parameters.get("classtar_threshold") not in (None, ""):
+        comparison = dict(CLASSTAR_COMPARISONS).get(parameters.get("classtar_gt_lt") or LESS_THAN)
+        return f" with classtar {comparison} {parameters['classtar_threshold']}"
+    if survey == "lsst" and parameters.get("reliability_threshold") not in (None, ""):
+        return f" with reliability of at least {parameters['reliability_threshold']}"
+    return ""
+
+
 class UserFacingError(Exception):
     """Base of an error that TOM Toolkit shows: plain text on the command line, HTML on a page.
 
