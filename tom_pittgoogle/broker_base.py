@@ -16,8 +16,6 @@ from astropy.time import Time
 from django.core.management.base import CommandError
 from django.db.models.signals import post_save
 from django.dispatch import receiver
-from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html
 from tom_alerts.alerts import GenericAlert, GenericBroker, GenericQueryForm
 
 from . import conf, targets
@@ -26,6 +24,7 @@ from .exceptions import PittGoogleError
 from .filters import AlertFilter
 from .query_fields import (  # noqa: F401  (survey_field, subscription_and_survey: the brokers' names for them)
     PULL,
+    GoogleAccountFormMixin,
     UserFacingError,
     classtar_gt_lt_field,
     classtar_threshold_field,
@@ -186,30 +185,14 @@ class PittGoogleBroker(GenericBroker):
             targets.save_photometry(target, alert)
 
 
-class GoogleAccountFormMixin:
-    """Says on the form whose Google account a query uses, with a link to connect one."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        try:
-            url = reverse("tom_pittgoogle:oauth-connection")
-        except NoReverseMatch:  # the TOM did not include tom_pittgoogle.urls: no sign-in page to link to
-            return
-        self.fields["query_name"].help_text = format_html(
-            'Queries you run here use your own Google account if you connect one: <a href="{}">Connect Google '
-            "account</a> (otherwise the TOM's credentials).",
-            url,
-        )
-
-
 class StreamFilterForm(GoogleAccountFormMixin, GenericQueryForm):
     """Fields both stream forms share: the survey, the subscription and the survey's filter."""
 
     survey = survey_field()
     subscription_name = subscription_field()
     classtar_threshold = classtar_threshold_field()
-    reliability_threshold = reliability_threshold_field()
     classtar_gt_lt = classtar_gt_lt_field()
+    reliability_threshold = reliability_threshold_field()
 
     def clean(self):
         return clean_stream_filter(self, super().clean())

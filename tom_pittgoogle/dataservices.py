@@ -29,6 +29,7 @@ from .alerts import lighten_alert
 from .exceptions import PittGoogleError
 from .filters import AlertFilter
 from .query_fields import (
+    GoogleAccountFormMixin,
     UserFacingError,
     candid_field,
     classtar_gt_lt_field,
@@ -77,8 +78,11 @@ def _configured(key: str, default: Any = None) -> Any:
         return default
 
 
-class PittGoogleQueryForm(BaseQueryForm):
+class PittGoogleQueryForm(GoogleAccountFormMixin, BaseQueryForm):
     """The brokers' fields in one form: survey, route, the BigQuery search and the Pub/Sub pull with its filter."""
+
+    # The query name is shown only when the query is saved: the link goes under the survey, the first field.
+    google_account_field = "survey"
 
     survey = survey_field()
     route = forms.ChoiceField(choices=ROUTE_CHOICES, initial=lambda: _configured("route", BIGQUERY),
@@ -97,8 +101,6 @@ class PittGoogleQueryForm(BaseQueryForm):
         configured_survey = _configured("survey")
         if configured_survey:
             self.fields["survey"].initial = configured_survey
-        self.fields["objectId"].label = "Object id"
-        self.fields["candid"].label = "Source id (candid)"
         self.fields["objectId"].help_text += " (BigQuery)"
         self.fields["candid"].help_text += " (BigQuery)"
         self.fields["subscription_name"].help_text = "Pub/Sub: " + self.fields["subscription_name"].help_text

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django import forms
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import escape, format_html
 
 from . import conf
@@ -18,6 +19,29 @@ from .alerts import SURVEY_CHOICES
 from .exceptions import PittGoogleError
 from .filters import CLASSTAR_COMPARISONS, LESS_THAN
 from .pubsub import validate_resource_id
+
+
+class GoogleAccountFormMixin:
+    """Says on the form whose Google account a query uses, with a link to the page that connects one.
+
+    The sentence is added to the help text of ``google_account_field`` (a field the form shows).
+    """
+
+    google_account_field = "query_name"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        try:
+            url = reverse("tom_pittgoogle:oauth-connection")
+        except NoReverseMatch:  # the TOM did not include tom_pittgoogle.urls: no sign-in page to link to
+            return
+        field = self.fields[self.google_account_field]
+        sentence = format_html(
+            'Queries you run here use your own Google account if you connect one: <a href="{}">Connect Google '
+            "account</a> (otherwise the TOM's credentials).",
+            url,
+        )
+        field.help_text = format_html("{} {}", field.help_text, sentence) if field.help_text else sentence
 
 
 def survey_field() -> forms.ChoiceField:
@@ -84,7 +108,9 @@ def classtar_gt_lt_field() -> forms.ChoiceField:
         choices=CLASSTAR_COMPARISONS,
         initial=LESS_THAN,
         widget=forms.RadioSelect,
-        label="",
+        label="Classtar comparison",
+        help_text="ZTF only: keep alerts whose classtar is less than, or greater than or equal to, the classtar "
+        "threshold.",
     )
 
 
@@ -92,12 +118,14 @@ def object_id_field() -> forms.CharField:
     return forms.CharField(
         required=False,
         max_length=64,
+        label="Object id",
         help_text="ZTF objectId (e.g. ZTF18abfkwnk), or Rubin/LSST diaObjectId or ssObjectId (a number)",
     )
 
 
 def candid_field() -> forms.IntegerField:
-    return forms.IntegerField(required=False, min_value=0, help_text="ZTF candid, or Rubin/LSST diaSourceId")
+    return forms.IntegerField(required=False, min_value=0, label="Source id (candid)",
+                              help_text="ZTF candid, or Rubin/LSST diaSourceId")
 
 
 def clean_stream_filter(form: forms.Form, cleaned_data: dict) -> dict:
