@@ -112,6 +112,14 @@ def publish(pubsub_emulator):
     return publisher(PITTGOOGLE_PROJECT)
 
 
+@pytest.fixture
+def in_flight_packets() -> list[bytes]:
+    """Fewer alerts than the flow control admits (1000), so that all of them can be in flight at once."""
+    import time
+
+    return make_packets(300, seed=int(time.monotonic_ns() % 10**6))
+
+
 ZTF_TABLE = f"{PITTGOOGLE_PROJECT}.ztf.alerts_v4_02"
 
 

@@ -27,7 +27,6 @@ from .test_stream_ingester import (
     ROOT,
     candid_of,
     classtar_of,
-    in_flight_packets,  # noqa: F401 (a fixture)
     run_command,
     stored_source_ids,
     subscribe,

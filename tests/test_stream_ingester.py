@@ -214,12 +214,6 @@ def many_packets() -> list[bytes]:
     return make_packets(1500, seed=int(time.monotonic_ns() % 10**6))
 
 
-@pytest.fixture
-def in_flight_packets() -> list[bytes]:
-    """Fewer alerts than the flow control admits, so that all of them can be in flight at once."""
-    return make_packets(300, seed=int(time.monotonic_ns() % 10**6))
-
-
 @pytest.mark.timeout(300)
 def test_sigterm_stores_every_alert_in_flight_and_acknowledges_it(topic_name, publish, in_flight_packets,
                                                                    monkeypatch):
