@@ -274,5 +274,11 @@ class ConsumerStreamPython:
         return lighten_alert(alert)
 
     def save_alert(self, alert: Mapping) -> None:
-        """Save one alert to the TOM's database (the streaming pull stores in batches instead)."""
-        self.store.save_alerts([self._lightened(dict(alert))], subscription=self.subscription_path)
+        """Save one alert, lightened or a full record (the original saved either), to the TOM's database (the
+        streaming pull stores in batches instead)."""
+        from .alerts import lighten_alert
+
+        alert = dict(alert)
+        # A lightened alert has the common fields; a full record (decode_alert's) has not.
+        self.store.save_alerts([alert if "source_id" in alert else lighten_alert(alert)],
+                               subscription=self.subscription_path)
