@@ -4,6 +4,7 @@ Target's Update Reduced Data; on the emulators and PostgreSQL."""
 from __future__ import annotations
 
 import io
+import json
 import uuid
 
 import fastavro
@@ -95,8 +96,12 @@ def test_bigquery_history_to_targets_with_aliases_extras_and_light_curve(astrono
     assert points.count() == results[0]["points"] > 1
     assert set(points.values_list("telescope", flat=True)) == {"ZTF"}
     assert astronomer.user.has_perm("tom_targets.view_target", target)
-    # The Target page draws the light curve from those points: each one is in the plot's data, in its band.
-    assert_plot_shows(plot_of(astronomer, target), target)
+    # The Target page draws the light curve from those points: each one is in the plot's data, in its band, with
+    # the alert's own magnitude (or limit).
+    html = plot_of(astronomer, target)
+    assert_plot_shows(html, target)
+    for point in results[0]["alert"]["photometry"]:
+        assert json.dumps(point["mag"] if point["mag"] is not None else point["limit"]) in html, point
 
 
 def test_creating_the_same_object_twice_keeps_one_target(astronomer, ztf_table):

@@ -355,7 +355,7 @@ def test_an_lsst_stream_creates_targets_whose_light_curves_hold_each_alerts_poin
         assert PhotometryReducedDatum.objects.filter(target=target).count() >= len(alert["photometry"]) > 0
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(150)
 def test_pubsub_gone_under_a_running_ingester_ends_it_with_a_clear_error(settings, tmp_path, monkeypatch, packets):
     """The client library retries an unreachable endpoint forever; the ingester's health check does not."""
     from tom_pittgoogle.demo.emulators import PubSubEmulator
