@@ -123,8 +123,12 @@ def test_callback_as_a_subscribers_own_callback_stores_records_rejects_and_ackno
                                                                                         packets):
     consumer = ConsumerStreamPython(topic_name)
     publish(topic_name, packets[:3] + [b"not an alert"])
+    from google.cloud import pubsub_v1
+
     client = subscriber_client()
-    future = client.subscribe(consumer.subscription_path, consumer.callback)
+    # The product's lease (10 s), so that an unacknowledged message would come back within the check below.
+    flow_control = pubsub_v1.types.FlowControl(max_duration_per_lease_extension=10)
+    future = client.subscribe(consumer.subscription_path, consumer.callback, flow_control=flow_control)
     try:
         assert wait_until(lambda: Alert.objects.count() == 3 and RejectedMessage.objects.count() == 1, 60)
     finally:
@@ -134,7 +138,7 @@ def test_callback_as_a_subscribers_own_callback_stores_records_rejects_and_ackno
     assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, packets[:3]))
     assert bytes(RejectedMessage.objects.get().data) == b"not an alert"
     assert all(message_id for message_id in Alert.objects.values_list("message_id", flat=True))
-    assert subscription_is_empty(topic_name)  # each message was acknowledged
+    assert subscription_is_empty(topic_name, wait=25)  # each message was acknowledged: none comes back
 
 
 def test_save_alert_stores_one_alert_lightened_once(topic_name, packets):
