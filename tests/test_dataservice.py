@@ -20,7 +20,7 @@ from tom_pittgoogle.dataservices import PittGoogleDataService
 from tom_pittgoogle.demo.sample_lsst import make_lsst_packets
 from tom_pittgoogle.models import Alert
 
-from .test_lsst import assert_plot_shows, plot_of
+from .light_curves import assert_plot_shows, plot_of
 
 pytestmark = pytest.mark.django_db
 

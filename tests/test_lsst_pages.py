@@ -1,8 +1,6 @@
 """Rubin/LSST through the TOM's pages, beyond StreamRest (``test_lsst.py``): the StreamPython and DatabasePython
 brokers, the DataService's BigQuery search, and a Target's Update Reduced Data. On the emulators and PostgreSQL."""
 
-# ruff: noqa: F401, F811  (the fixtures of test_lsst.py are imported by name and requested by name)
-
 from __future__ import annotations
 
 import pytest
@@ -16,19 +14,18 @@ from tom_pittgoogle.broker_stream_python import BrokerStreamPython
 from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
 from tom_pittgoogle.targets import target_name
 
+from .light_curves import assert_plot_shows, plot_of
+from .lsst_samples import LSST_PACKETS
 from .test_dataservice import SERVICE, create_targets, form_fields
-from .test_lsst import (
-    LSST_PACKETS,
-    assert_plot_shows,
-    astronomer,
-    lsst_table,
-    lsst_topic,
-    plot_of,
-    publish_lsst,
-)
 from .test_tom_pages import create_query, run_query
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def astronomer(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("astronomer", password="not-used"))
+    return client
 
 
 def dia_object_id(record: dict) -> str:
