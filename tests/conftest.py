@@ -133,6 +133,14 @@ def publish(pubsub_emulator):
     return publisher(PITTGOOGLE_PROJECT)
 
 
+@pytest.fixture
+def in_flight_packets() -> list[bytes]:
+    """Fewer alerts than the flow control admits (1000), so that all of them can be in flight at once."""
+    import time
+
+    return make_packets(300, seed=int(time.monotonic_ns() % 10**6))
+
+
 ZTF_TABLE = f"{PITTGOOGLE_PROJECT}.ztf.alerts_v4_02"
 
 
@@ -149,5 +157,37 @@ def ztf_table(bigquery_emulator) -> list[dict]:
     records = [next(iter(fastavro.reader(io.BytesIO(packet)))) for _, packet in SAMPLE_PACKETS]
     client = bigquery_client(bigquery_emulator.endpoint, PITTGOOGLE_PROJECT)
     table = create_alerts_table(client, ZTF_TABLE, ZTF_ALERT_SCHEMA)
+    load_alerts(client, table, records)
+    return records
+
+
+# --- Rubin/LSST on the emulators (session fixtures live here only, or each importing module would load twice) --
+
+
+@pytest.fixture
+def lsst_topic(pubsub_emulator) -> str:
+    from .lsst_samples import LSST_PROJECT
+
+    return create_topic(LSST_PROJECT, "lsst-test")
+
+
+@pytest.fixture
+def publish_lsst(pubsub_emulator):
+    from .lsst_samples import LSST_PROJECT
+
+    return publisher(LSST_PROJECT)
+
+
+@pytest.fixture(scope="session")
+def lsst_table(bigquery_emulator) -> list[dict]:
+    """Pitt-Google's LSST table (v10.0 columns) on the emulator, holding every LSST sample packet."""
+    from tom_pittgoogle.demo.bigquery_tables import bigquery_client, create_alerts_table, load_alerts
+    from tom_pittgoogle.demo.sample_lsst import lsst_alert_schema
+
+    from .lsst_samples import LSST_PACKETS, LSST_PROJECT, LSST_TABLE, wire_record
+
+    records = [wire_record(packet) for _, packet in LSST_PACKETS]
+    client = bigquery_client(bigquery_emulator.endpoint, LSST_PROJECT)
+    table = create_alerts_table(client, LSST_TABLE, lsst_alert_schema(10, 0))
     load_alerts(client, table, records)
     return records

@@ -38,6 +38,10 @@ class Client(ClientMixin):
     client_id: str
     client_secret: str
     redirect_uris: list[str]
+    #: The scopes the user allows on the consent screen (None: every scope asked for), as Google's checkboxes.
+    allowed_scopes: list[str] | None = None
+    #: False: the server issues no refresh token (as Google when a user re-consents without prompt=consent).
+    issues_refresh_tokens: bool = True
 
     def get_client_id(self):
         return self.client_id
@@ -46,7 +50,9 @@ class Client(ClientMixin):
         return self.redirect_uris[0]
 
     def get_allowed_scope(self, scope):
-        return scope
+        if self.allowed_scopes is None:
+            return scope
+        return " ".join(item for item in scope.split() if item in self.allowed_scopes)
 
     def check_redirect_uri(self, redirect_uri):
         return redirect_uri in self.redirect_uris
@@ -61,7 +67,8 @@ class Client(ClientMixin):
         return response_type == "code"
 
     def check_grant_type(self, grant_type):
-        return grant_type in ("authorization_code", "refresh_token")
+        # Authlib asks about "refresh_token" to decide whether a code exchange issues a refresh token.
+        return grant_type == "authorization_code" or (grant_type == "refresh_token" and self.issues_refresh_tokens)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from tom_pittgoogle.alertstream import PittGoogleAlertStream
 from tom_pittgoogle.models import Alert, RejectedMessage
 
 from .conftest import USER_PROJECT
+from .helpers import alerts_table_locked, wait_until
 from .test_stream_ingester import (
     ROOT,
     candid_of,
@@ -30,7 +31,6 @@ from .test_stream_ingester import (
     stored_source_ids,
     subscribe,
     subscription_is_empty,
-    wait_until,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -86,25 +86,79 @@ def test_readstreams_stores_each_alert_once_records_malformed_and_creates_target
     assert subscription_is_empty(topic_name)
 
 
-def test_sigterm_stops_readstreams_cleanly_and_loses_nothing(topic_name, publish):
-    from tom_pittgoogle.demo.sample_alerts import make_packets
+@pytest.mark.timeout(300)
+def test_sigterm_stores_every_alert_in_flight_then_acknowledges_it(topic_name, publish, in_flight_packets,
+                                                                   monkeypatch):
+    """As readstreams runs it: the stream made in the main thread (which installs the SIGTERM handler), listening
+    in a thread of its own. The alerts table is locked so that every alert is received and none stored when
+    SIGTERM lands: all must be stored, none handed back."""
+    from tom_pittgoogle import alertstream
 
-    many = make_packets(600, seed=int(time.monotonic_ns() % 10**6))
+    n = len(in_flight_packets)
     subscribe(topic_name)
-    readstreams = ReadStreams(STREAMS=[{"subscription": topic_name}], PROGRESS_INTERVAL=0.5)
-    readstreams.wait_for_line(f"listening to {topic_name}")
-    publish(topic_name, many)
-    assert wait_until(lambda: Alert.objects.count() > 0)
-    readstreams.process.send_signal(signal.SIGTERM)
-    code, out, err = readstreams.finish(timeout=60)
+    publish(topic_name, in_flight_packets)
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.setattr(alertstream, "_hooks_installed", False)
+    try:
+        with alerts_table_locked() as lock:
+            stream = PittGoogleAlertStream(STREAMS=[{"subscription": topic_name}], BATCH_SIZE=1)
+            assert signal.getsignal(signal.SIGTERM) is alertstream._on_signal
+            listener = threading.Thread(target=lambda: (stream.listen(), connection.close()))
+            listener.start()
+            # The first batch (one alert) waits on the lock; every other alert is queued behind it.
+            assert wait_until(lambda: stream._ingester is not None and lock.inserts_waiting() == 1
+                              and stream._ingester.backlog == n - 1, 120)
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert wait_until(lambda: stream.stopping, 30)
+            lock.release()
+            listener.join(timeout=120)
+            assert not listener.is_alive()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    assert stream.stats.stored == n and stream.stats.handed_back == 0, stream.stats.line()
+    assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, in_flight_packets))
+    assert subscription_is_empty(topic_name)  # acknowledged once stored: nothing comes back
+
+
+@pytest.mark.timeout(300)
+def test_sigterm_stops_readstreams_with_exit_0_storing_what_it_received_and_losing_nothing(topic_name, publish,
+                                                                                           in_flight_packets):
+    subscribe(topic_name)
+    publish(topic_name, in_flight_packets)
+    with alerts_table_locked() as lock:  # nothing is stored before the signal: what is stored was in flight
+        readstreams = ReadStreams(STREAMS=[{"subscription": topic_name}], PROGRESS_INTERVAL=0.5)
+        assert wait_until(lambda: lock.inserts_waiting() == 1, 120)
+        readstreams.process.send_signal(signal.SIGTERM)
+        readstreams.wait_for_line("storing what is in flight")
+    code, out, err = readstreams.finish(timeout=120)
     assert code == 0, err
-    assert "storing what is in flight" in err
     stored = Alert.objects.count()
-    assert 0 < stored <= len(many)
+    assert stored > 0
     # What it did not store it did not acknowledge: the next listener gets exactly the rest.
-    if stored < len(many):
-        run_command("--subscription", topic_name, "--max-results", str(len(many) - stored), "--timeout", "75")
-    assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, many))
+    if stored < len(in_flight_packets):
+        run_command("--subscription", topic_name, "--max-results", str(len(in_flight_packets) - stored),
+                    "--timeout", "75")
+    assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, in_flight_packets))
+
+
+@pytest.mark.timeout(300)
+def test_a_second_signal_exits_readstreams_at_once_with_143_acknowledging_nothing_unstored(topic_name, publish,
+                                                                                            in_flight_packets):
+    subscribe(topic_name)
+    publish(topic_name, in_flight_packets)
+    with alerts_table_locked() as lock:  # the first stop cannot finish: its alerts wait on the lock
+        readstreams = ReadStreams(STREAMS=[{"subscription": topic_name}])
+        assert wait_until(lambda: lock.inserts_waiting() == 1, 120)
+        readstreams.process.send_signal(signal.SIGTERM)
+        readstreams.wait_for_line("storing what is in flight")  # the first signal was handled
+        readstreams.process.send_signal(signal.SIGTERM)
+        code, _, err = readstreams.finish()
+        assert Alert.objects.count() == 0
+    assert code == 128 + signal.SIGTERM, err
+    assert "SIGTERM again: exiting without storing what is in flight" in err
+    run_command("--subscription", topic_name, "--max-results", str(len(in_flight_packets)), "--timeout", "75")
+    assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, in_flight_packets))
 
 
 received: list[dict] = []

@@ -4,6 +4,7 @@ Target's Update Reduced Data; on the emulators and PostgreSQL."""
 from __future__ import annotations
 
 import io
+import json
 import uuid
 
 import fastavro
@@ -18,6 +19,8 @@ from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
 from tom_pittgoogle.dataservices import PittGoogleDataService
 from tom_pittgoogle.demo.sample_lsst import make_lsst_packets
 from tom_pittgoogle.models import Alert
+
+from .light_curves import assert_plot_shows, plot_of
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +78,8 @@ def test_pittgoogle_is_offered_on_the_data_services_pages(astronomer):
 
 
 def test_bigquery_history_to_targets_with_aliases_extras_and_light_curve(astronomer, ztf_table):
-    record = ztf_table[0]
+    # An object with earlier detections: its light curve has magnitudes besides the latest one (an extra).
+    record = next(r for r in ztf_table if any(p.get("magpsf") is not None for p in r.get("prv_candidates") or []))
     page = run_query(astronomer, objectId=record["objectId"], max_results=5)
     results = page.context["results"]
     assert results and {row["name"] for row in results} == {record["objectId"]}
@@ -93,9 +97,12 @@ def test_bigquery_history_to_targets_with_aliases_extras_and_light_curve(astrono
     assert points.count() == results[0]["points"] > 1
     assert set(points.values_list("telescope", flat=True)) == {"ZTF"}
     assert astronomer.user.has_perm("tom_targets.view_target", target)
-    # The Target page draws the light curve from those points.
-    detail = astronomer.get(reverse("tom_targets:detail", kwargs={"pk": target.pk}) + "?tab=photometry")
-    assert detail.status_code == 200
+    # The Target page draws the light curve from those points: each one is in the plot's data, in its band, with
+    # the alert's own magnitude (or limit).
+    html = plot_of(astronomer, target)
+    assert_plot_shows(html, target)
+    for point in results[0]["alert"]["photometry"]:
+        assert json.dumps(point["mag"] if point["mag"] is not None else point["limit"]) in html, point
 
 
 def test_creating_the_same_object_twice_keeps_one_target(astronomer, ztf_table):

@@ -15,7 +15,6 @@ import math
 import fastavro
 import pytest
 from django.urls import reverse
-from lsst.alert.packet import Schema, get_schema_path
 from tom_dataproducts.models import PhotometryReducedDatum
 from tom_targets.models import Target, TargetExtra, TargetName
 
@@ -32,9 +31,7 @@ from tom_pittgoogle.consumer_database_python import ConsumerDatabasePython
 from tom_pittgoogle.consumer_stream_python import ConsumerStreamPython
 from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
 from tom_pittgoogle.demo.sample_lsst import (
-    lsst_alert_schema,
     make_lsst_alert,
-    make_lsst_packets,
     serialize_wire_format,
     to_json_packet,
     ztf_supernnova_json,
@@ -43,18 +40,9 @@ from tom_pittgoogle.exceptions import DecodeError
 from tom_pittgoogle.models import Alert
 from tom_pittgoogle.targets import create_or_update_target, save_photometry, target_name
 
-from .conftest import SAMPLE_PACKETS, USER_PROJECT, create_topic, publisher
-
-LSST_PROJECT = "pitt-alert-broker"
-LSST_TABLE = f"{LSST_PROJECT}.lsst.alerts_v10_0"
-LSST_PACKETS = make_lsst_packets()
-
-
-def wire_record(packet: bytes) -> dict:
-    """The reference decode: lsst-alert-packet's own Schema for the packet's schema id."""
-    major, minor = divmod(int.from_bytes(packet[1:5], "big"), 100)
-    schema = Schema.from_file(f"{get_schema_path(major, minor)}/lsst.v{major}_{minor}.alert.avsc")
-    return schema.deserialize(packet[5:])
+from .conftest import SAMPLE_PACKETS, USER_PROJECT
+from .light_curves import assert_plot_shows, plot_of
+from .lsst_samples import LSST_PACKETS, LSST_PROJECT, LSST_TABLE, wire_record
 
 
 def ztf_record(packet: bytes) -> dict:
@@ -192,28 +180,6 @@ def test_lsst_points_are_every_source_forced_measurement_and_limit_of_the_packet
 # --- the three routes -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def lsst_topic(pubsub_emulator) -> str:
-    return create_topic(LSST_PROJECT, "lsst-test")
-
-
-@pytest.fixture
-def publish_lsst(pubsub_emulator):
-    return publisher(LSST_PROJECT)
-
-
-@pytest.fixture(scope="session")
-def lsst_table(bigquery_emulator) -> list[dict]:
-    """Pitt-Google's LSST table (v10.0 columns) on the emulator, holding every LSST sample packet."""
-    from tom_pittgoogle.demo.bigquery_tables import bigquery_client, create_alerts_table, load_alerts
-
-    records = [wire_record(packet) for _, packet in LSST_PACKETS]
-    client = bigquery_client(bigquery_emulator.endpoint, LSST_PROJECT)
-    table = create_alerts_table(client, LSST_TABLE, lsst_alert_schema(10, 0))
-    load_alerts(client, table, records)
-    return records
-
-
 def packets_of_every_kind() -> list[bytes]:
     """LSST wire format of every version, LSST JSON, ZTF Avro: one subscription may carry any of them."""
     return [p for _, p in LSST_PACKETS] + [to_json_packet(make_lsst_alert(10, 0, index=7))]
@@ -300,23 +266,6 @@ def test_forms_offer_the_filter_of_the_chosen_survey():
 def astronomer(client, django_user_model):
     client.force_login(django_user_model.objects.create_user("astronomer", password="not-used"))
     return client
-
-
-def plot_of(client, target) -> str:
-    page = client.get(reverse("targets:detail", kwargs={"pk": target.pk}))
-    assert page.status_code == 200
-    return page.content.decode()
-
-
-def assert_plot_shows(html: str, target) -> None:
-    """Every stored point's magnitude or limit is in the plot's data, per band series."""
-    datums = PhotometryReducedDatum.objects.filter(target=target)
-    assert datums.exists()
-    for datum in datums:
-        value = datum.brightness if datum.brightness is not None else datum.limit
-        assert json.dumps(value) in html, (datum.bandpass, value)
-    for band in set(datums.values_list("bandpass", flat=True)):
-        assert f'"name":"{band}"' in html or f'"name":"{band} non-detection"' in html
 
 
 @pytest.mark.django_db

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
-import threading
 import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import google.auth._helpers
@@ -35,6 +32,7 @@ from tom_pittgoogle.models import GoogleConnection
 from tom_pittgoogle.oauth.crypto import InvalidToken
 
 from .oauth_server import Account, OAuthServer
+from .refusing_proxies import ForwardingHTTPProxy
 from .test_tom_pages import STREAM_FILTER, create_query, run_query
 
 pytestmark = pytest.mark.django_db
@@ -87,46 +85,22 @@ def no_site_credentials(monkeypatch, tmp_path):
     monkeypatch.setenv("NO_GCE_CHECK", "True")
 
 
-class RecordingProxy:
+class RecordingProxy(ForwardingHTTPProxy):
     """A Google API as Google serves it: forwards to an emulator's REST endpoint what carries a bearer token the
     OAuth server issued and that is still good (else HTTP 401), and records every request's Authorization."""
 
     def __init__(self, upstream: str, oauth_server: OAuthServer) -> None:
         self.seen: list[tuple[str, str, str]] = []
-        proxy = self
+        self.oauth_server = oauth_server
+        super().__init__(upstream)
 
-        class Handler(BaseHTTPRequestHandler):
-            def _forward(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                authorization = self.headers.get("Authorization", "")
-                proxy.seen.append((self.command, self.path, authorization))
-                token = authorization.removeprefix("Bearer ") if authorization.startswith("Bearer ") else ""
-                if oauth_server.valid_access_token(token) is None:
-                    self._answer(401, json.dumps({"error": {"code": 401, "status": "UNAUTHENTICATED"}}).encode())
-                    return
-                headers = {"Content-Type": self.headers.get("Content-Type", "application/json")}
-                response = requests.request(self.command, upstream + self.path, data=body or None, headers=headers,
-                                            timeout=30)
-                self._answer(response.status_code, response.content, response.headers.get("Content-Type"))
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815
-
-            def _answer(self, status, data, content_type=None):
-                self.send_response(status)
-                self.send_header("Content-Type", content_type or "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
+    def intercept(self, command: str, path: str, headers) -> tuple[int, dict] | None:
+        authorization = headers.get("Authorization", "")
+        self.seen.append((command, path, authorization))
+        token = authorization.removeprefix("Bearer ") if authorization.startswith("Bearer ") else ""
+        if self.oauth_server.valid_access_token(token) is None:
+            return 401, {"code": 401, "status": "UNAUTHENTICATED"}
+        return None
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import time
 
 import fastavro
 import pytest
+from django.db import connection
 
 from tom_pittgoogle.broker_base import BrokerQueryError
 from tom_pittgoogle.broker_stream_python import BrokerStreamPython, FilterAlertsForm
@@ -23,6 +24,10 @@ pytestmark = pytest.mark.django_db
 
 def candid_of(packet: bytes) -> int:
     return next(iter(fastavro.reader(io.BytesIO(packet))))["candid"]
+
+
+def classtar_of(packet: bytes):
+    return next(iter(fastavro.reader(io.BytesIO(packet))))["candidate"]["classtar"]
 
 
 def test_missing_subscription_is_created_on_the_pittgoogle_topic(topic_name):
@@ -78,11 +83,26 @@ def test_message_ids_are_stored_unless_save_metadata_is_no(topic_name, publish, 
     assert Alert.objects.get(subscription=without_metadata.subscription_path).message_id == ""
 
 
+@pytest.mark.django_db(transaction=True)  # the listener runs in a thread of its own, with its own connection
 def test_stops_after_timeout_seconds_without_a_message(topic_name, publish, packets):
     consumer = ConsumerStreamPython(topic_name)
     publish(topic_name, packets[:3])
-    alerts = consumer.stream_alerts(lighten_alerts=True, parameters={"max_results": None, "timeout": 2})
-    assert len(alerts) == 3
+    outcome: dict = {}
+
+    def listen() -> None:
+        try:
+            outcome["alerts"] = consumer.stream_alerts(lighten_alerts=True,
+                                                       parameters={"max_results": None, "timeout": 2})
+        finally:
+            connection.close()
+
+    # With no max_results only the timeout can end the pull: if it broke, the listener would never return, and
+    # this test fails at the join's bound instead of hanging.
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    listener.join(timeout=120)
+    assert not listener.is_alive(), "stream_alerts did not stop after 2 s without a message"
+    assert len(outcome["alerts"]) == 3
 
 
 def test_at_least_one_stopping_condition_is_required(topic_name):
@@ -105,8 +125,10 @@ def test_filter_applies_and_filtered_out_messages_are_acknowledged(topic_name, p
     parameters = {"max_results": None, "timeout": 2, "classtar_threshold": 0.9, "classtar_gt_lt": "lt"}
     alerts = consumer.stream_alerts(lighten_alerts=True, user_filter=BrokerStreamPython.user_filter,
                                     parameters=parameters)
-    assert all(a["classtar"] is not None and a["classtar"] < 0.9 for a in alerts)
-    assert Alert.objects.count() == len(alerts)
+    passing = [p for p in packets if classtar_of(p) is not None and classtar_of(p) < 0.9]
+    assert 0 < len(passing) < len(packets)  # the sample packets have scores on both sides
+    assert sorted(int(a["source_id"]) for a in alerts) == sorted(map(candid_of, passing))
+    assert sorted(int(s) for s in Alert.objects.values_list("source_id", flat=True)) == sorted(map(candid_of, passing))
     assert ConsumerStreamRest(topic_name).pull() == []
 
 

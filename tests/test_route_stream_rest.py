@@ -92,10 +92,26 @@ def test_the_originals_documented_workflow_still_works(topic_name, publish, pack
     assert len(alerts) == 2 and {"objectId", "candid", "jd", "ra", "dec", "magpsf", "classtar"} <= set(alerts[0])
 
 
-def test_an_empty_subscription_returns_what_there_is_after_the_bounded_wait(topic_name, publish, packets):
+@pytest.mark.timeout(120)  # if the wait were unbounded, the pull would go on for the 48 missing alerts: a hang
+def test_a_subscription_that_runs_dry_returns_what_there_is_instead_of_waiting_for_max_results(
+    topic_name, publish, packets
+):
     consumer = ConsumerStreamRest(topic_name)
     publish(topic_name, packets[:2])
-    assert len(consumer.pull_alerts(max_results=50, max_wait=0.5)) == 2
+    alerts = consumer.pull_alerts(max_results=50, max_wait=0.5)
+    assert sorted(a["candid"] for a in alerts) == sorted(
+        next(iter(fastavro.reader(io.BytesIO(p))))["candid"] for p in packets[:2])
+
+
+@pytest.mark.timeout(120)
+def test_the_broker_returns_with_the_alerts_there_are_when_fewer_than_asked_arrive(topic_name, publish, packets,
+                                                                                    settings):
+    settings.PITTGOOGLE_REST_MAX_WAIT = 0.5
+    ConsumerStreamRest(topic_name)
+    publish(topic_name, packets[:2])
+    alerts = list(BrokerStreamRest().fetch_alerts(
+        {"subscription_name": topic_name, "max_results": 50, "classtar_threshold": None, "classtar_gt_lt": "lt"}))
+    assert len(alerts) == 2
 
 
 def test_a_deleted_subscription_is_a_clear_error(topic_name):

@@ -26,6 +26,7 @@ from tom_pittgoogle.models import Alert, RejectedMessage
 from tom_pittgoogle.pubsub import subscriber_client
 
 from .conftest import USER_PROJECT
+from .helpers import alerts_table_locked, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -178,10 +179,11 @@ class Ingester:
         )
         self.wait_for_line("listening to")
 
-    def wait_for_line(self, text: str, timeout: float = 60) -> None:
+    def wait_for_line(self, text: str, timeout: float = 60, stream: str = "stdout") -> None:
+        pipe = getattr(self.process, stream)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
+            line = pipe.readline()
             if text in line:
                 return
             if not line and self.process.poll() is not None:
@@ -196,13 +198,14 @@ class Ingester:
         return self.process.returncode, out, err
 
 
-def wait_until(condition, timeout: float = 90, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
+def summary_counts(output: str) -> dict[str, int]:
+    """The counts of the ingester's last line: received, stored, duplicates, filtered out, rejected, handed back."""
+    line = output.strip().splitlines()[-1]
+    counts = {}
+    for name in ("received", "stored", "duplicates", "filtered out", "rejected", "handed back"):
+        found = re.search(rf"{name} (\d+)", line)
+        counts[name] = int(found.group(1)) if found else 0
+    return counts
 
 
 @pytest.fixture
@@ -211,21 +214,48 @@ def many_packets() -> list[bytes]:
     return make_packets(1500, seed=int(time.monotonic_ns() % 10**6))
 
 
-def test_sigterm_mid_stream_stores_what_is_in_flight_and_exits_0_losing_nothing(topic_name, publish, many_packets):
-    ingester = Ingester("--subscription", topic_name)
-    publish(topic_name, many_packets)
-    assert wait_until(lambda: Alert.objects.count() > 0)
-    ingester.send(signal.SIGTERM)
-    code, out, err = ingester.finish()
-    assert code == 0, err
-    assert "storing what is in flight" in err
-    stored_before_restart = Alert.objects.count()
-    assert 0 < stored_before_restart <= len(many_packets)
-    # Whatever the first ingester did not store, it did not acknowledge: a new one gets it (the emulator takes
-    # up to a few leases to hand back what it had routed to the stream that ended).
-    run_command("--subscription", topic_name, "--max-results", str(len(many_packets) - stored_before_restart),
-                "--timeout", "75")
-    assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, many_packets))
+@pytest.mark.timeout(300)
+def test_sigterm_stores_every_alert_in_flight_and_acknowledges_it(topic_name, publish, in_flight_packets,
+                                                                   monkeypatch):
+    """The command in this process (its own signal handler, in the main thread); the alerts table is locked so
+    that every alert is received and none stored when SIGTERM lands: all of them must be stored, none handed back."""
+    import threading
+
+    from tom_pittgoogle.management.commands import pittgoogle_stream
+
+    made: list = []
+
+    class Recorded(pittgoogle_stream.StreamIngester):  # the product's own class; the test only keeps a handle
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(pittgoogle_stream, "StreamIngester", Recorded)
+    n = len(in_flight_packets)
+    subscribe(topic_name)
+    publish(topic_name, in_flight_packets)
+    failures: list[str] = []
+
+    with alerts_table_locked() as lock:
+        def signal_when_all_are_in_flight() -> None:
+            # The first batch (one alert) waits on the lock; every other alert is queued behind it.
+            if not wait_until(lambda: made and lock.inserts_waiting() == 1 and made[0].backlog == n - 1, 120):
+                failures.append(f"not all in flight: {made and made[0].stats.line(backlog=made[0].backlog)}")
+            os.kill(os.getpid(), signal.SIGTERM)
+            if not wait_until(lambda: made[0].stopping, 30):
+                failures.append("SIGTERM did not reach the ingester")
+            lock.release()
+
+        helper = threading.Thread(target=signal_when_all_are_in_flight)
+        helper.start()
+        out = run_command("--subscription", topic_name, "--batch-size", "1", "--max-backlog", "1000")
+        helper.join()
+    assert failures == []
+    counts = summary_counts(out)
+    assert counts["stored"] == n and counts["handed back"] == 0, out.splitlines()[-1]
+    assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, in_flight_packets))
+    # Acknowledged once stored: nothing comes back after the lease.
+    assert subscription_is_empty(topic_name)
 
 
 def test_kill_9_mid_stream_then_restart_stores_every_alert_exactly_once(topic_name, publish, many_packets):
@@ -235,29 +265,39 @@ def test_kill_9_mid_stream_then_restart_stores_every_alert_exactly_once(topic_na
     ingester.send(signal.SIGKILL)
     code, _, _ = ingester.finish()
     assert code == -signal.SIGKILL
-    assert Alert.objects.count() < len(many_packets)
+    stored_before_kill = Alert.objects.count()
+    assert stored_before_kill < len(many_packets)
     restarted = Ingester("--subscription", topic_name)
     assert wait_until(lambda: Alert.objects.count() == len(many_packets), timeout=120)
     restarted.send(signal.SIGINT)
     code, out, err = restarted.finish()
     assert code == 0, err
     assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, many_packets))
-    assert "duplicates" in out.splitlines()[-1]
+    counts = summary_counts(out)
+    # The restarted ingester stored exactly what the killed one had not; each redelivery of an alert the killed
+    # one had stored (but not acknowledged) is counted as a duplicate, not stored twice.
+    assert counts["stored"] == len(many_packets) - stored_before_kill, out.splitlines()[-1]
+    assert counts["duplicates"] == counts["received"] - counts["stored"] - counts["handed back"], out.splitlines()[-1]
 
 
-def test_a_second_signal_exits_at_once_and_the_next_ingester_gets_the_rest(topic_name, publish, many_packets):
-    ingester = Ingester("--subscription", topic_name)
-    publish(topic_name, many_packets)
-    assert wait_until(lambda: Alert.objects.count() > 0)
-    ingester.send(signal.SIGTERM)
-    ingester.send(signal.SIGTERM)
-    code, _, err = ingester.finish()
-    assert code in (0, 128 + signal.SIGTERM), err  # 0 if the first stop finished before the second signal
-    restarted = Ingester("--subscription", topic_name)
-    assert wait_until(lambda: Alert.objects.count() == len(many_packets), timeout=120)
-    restarted.send(signal.SIGTERM)
-    assert restarted.finish()[0] == 0
-    assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, many_packets))
+@pytest.mark.timeout(300)
+def test_a_second_signal_exits_at_once_with_143_and_the_next_ingester_gets_every_alert(topic_name, publish,
+                                                                                        in_flight_packets):
+    subscribe(topic_name)
+    publish(topic_name, in_flight_packets)
+    with alerts_table_locked() as lock:  # the first stop cannot finish: its alerts wait on the lock
+        ingester = Ingester("--subscription", topic_name)
+        assert wait_until(lambda: lock.inserts_waiting() == 1, 120)
+        ingester.send(signal.SIGTERM)
+        ingester.wait_for_line("storing what is in flight", stream="stderr")  # the first signal was handled
+        ingester.send(signal.SIGTERM)
+        code, _, err = ingester.finish()
+    assert code == 128 + signal.SIGTERM, err
+    assert "SIGTERM again: exiting without storing what is in flight" in err
+    assert Alert.objects.count() == 0  # its transaction never committed
+    # It acknowledged nothing it had not stored: a new ingester gets every alert.
+    run_command("--subscription", topic_name, "--max-results", str(len(in_flight_packets)), "--timeout", "75")
+    assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, in_flight_packets))
 
 
 def test_two_ingesters_on_one_subscription_share_it_and_store_each_alert_once(topic_name, publish, many_packets):
@@ -265,13 +305,13 @@ def test_two_ingesters_on_one_subscription_share_it_and_store_each_alert_once(to
     second = Ingester("--subscription", topic_name, "--max-backlog", "200")
     publish(topic_name, many_packets)
     assert wait_until(lambda: Alert.objects.count() == len(many_packets), timeout=120)
-    time.sleep(1)  # let the last acknowledgements go out
-    first.send(signal.SIGTERM)
+    first.send(signal.SIGTERM)  # a clean stop acknowledges what it stored before it exits
     second.send(signal.SIGTERM)
     results = [first.finish(), second.finish()]
     assert [code for code, _, _ in results] == [0, 0], [err for _, _, err in results]
-    new_rows = [int(re.search(r"stored (\d+),", out.splitlines()[-1]).group(1)) for _, out, _ in results]
-    assert sum(new_rows) == len(many_packets)
+    counts = [summary_counts(out) for _, out, _ in results]
+    assert all(c["received"] > 0 and c["stored"] > 0 for c in counts), counts  # Pub/Sub shared the stream out
+    assert sum(c["stored"] for c in counts) == len(many_packets)
     assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, many_packets))
 
 
@@ -315,6 +355,7 @@ def test_an_lsst_stream_creates_targets_whose_light_curves_hold_each_alerts_poin
         assert PhotometryReducedDatum.objects.filter(target=target).count() >= len(alert["photometry"]) > 0
 
 
+@pytest.mark.timeout(150)
 def test_pubsub_gone_under_a_running_ingester_ends_it_with_a_clear_error(settings, tmp_path, monkeypatch, packets):
     """The client library retries an unreachable endpoint forever; the ingester's health check does not."""
     from tom_pittgoogle.demo.emulators import PubSubEmulator
@@ -330,17 +371,22 @@ def test_pubsub_gone_under_a_running_ingester_ends_it_with_a_clear_error(setting
     try:
         monkeypatch.setenv("PUBSUB_EMULATOR_HOST", own.host)
         publisher_client().create_topic(name=f"projects/{PITTGOOGLE_PROJECT}/topics/ztf-doomed")
-        ingester = StreamIngester([Stream("ztf-doomed")], health_check_interval=1)
+        stored: list = []
+
+        def stop_pubsub_once_both_are_stored(stream, alerts) -> None:
+            stored.extend(alerts)
+            if len(stored) == 2:
+                own.stop()  # Pub/Sub goes away under the running ingester, after its two alerts were stored
+
+        ingester = StreamIngester([Stream("ztf-doomed")], health_check_interval=1,
+                                  on_stored=stop_pubsub_once_both_are_stored)
         for future in [publisher_client().publish(f"projects/{PITTGOOGLE_PROJECT}/topics/ztf-doomed", p)
                        for p in packets[:2]]:
             future.result(timeout=30)
-        import threading
-
-        threading.Timer(3, own.stop).start()
-        started = time.monotonic()
+        # No stopping condition but the fatal error: if the health check missed it, run() would never return
+        # (pytest-timeout fails the test then).
         with pytest.raises(EndpointError, match="Pub/Sub is unreachable"):
             ingester.run()
-        assert time.monotonic() - started < 60
         assert Alert.objects.count() == 2  # what arrived before was stored
     finally:
         own.stop()

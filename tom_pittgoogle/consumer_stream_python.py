@@ -172,5 +172,6 @@ class ConsumerStreamPython:
         message.ack()
 
     def save_alert(self, alert: Mapping) -> None:
-        """Save one alert to the TOM's database (the streaming pull stores in batches instead)."""
+        """Save one alert, lightened or a full record (the original saved either), to the TOM's database (the
+        streaming pull stores in batches instead)."""
         self.store.save_alerts([lighten_alert(dict(alert))], subscription=self.subscription_path)
