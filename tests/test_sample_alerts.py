@@ -116,6 +116,9 @@ def test_alerts_of_a_night_in_time_order_with_unique_ids_and_classtar_nulls_wher
     assert nulls == list(range(4, len(ALERTS) + 1, 4))
     scores = [c["classtar"] for c in candidates if c["classtar"] is not None]
     assert all(0 <= s <= 1 for s in scores) and min(scores) < 0.9 < max(scores)
+    for seed in range(5):  # what the filter tests rely on: from 3 alerts on, scores on both sides of 0.9
+        scores = [alert["candidate"]["classtar"] for alert in make_alerts(3, seed=seed)]
+        assert min(scores) < 0.9 < max(scores)
     assert make_alerts(0) == [] and len(make_alerts(3, seed=1)) == 3
     with pytest.raises(ValueError):
         make_alerts(-1)

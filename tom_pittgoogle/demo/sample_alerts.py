@@ -193,42 +193,50 @@ _AXIS = np.arange(_STAMP, dtype=np.float64)
 class _Object:
     """One source on the sky: where it is, how its flux varies, and ZTF's history of it so far."""
 
-    def __init__(self, gen: np.random.Generator, night_jd: float, alerts_tonight: int, taken_ids: set[str]):
+    def __init__(self, gen: np.random.Generator, night_jd: float, alerts_tonight: int, taken_ids: set[str],
+                 kind: str | None = None):
         self.gen = gen
         u = gen.uniform
         # Asteroids move on: only an object seen once tonight may be one.
         weights = (0.5, 0.4, 0.1) if alerts_tonight == 1 else (0.55, 0.45, 0.0)
-        self.kind = str(gen.choice(["transient", "variable", "asteroid"], p=weights))
+        self.kind = kind or str(gen.choice(["transient", "variable", "asteroid"], p=weights))
         self.ra = u(0.0, 360.0)
         self.dec = min(math.degrees(math.asin(u(-0.5, 1.0))), 89.0)  # uniform on the sky Palomar sees
         self.field, self.rcid = int(gen.integers(245, 881)), int(gen.integers(0, 64))
         self.colour = {1: u(-0.3, 0.5), 2: 0.0, 3: -u(0.0, 0.4)}  # magnitude in filter fid minus r [mag]
         self.ssnamenr, years_known, self.ndethist = "null", 0, 0
-        if self.kind == "transient":  # a supernova in a galaxy: the PS1 source nearby is the host
+        # near_*: the nearest source of the reference image (and of PS1): distance [arcsec], magnitude, extent [pixels]
+        if self.kind == "transient":  # a supernova: its host galaxy is the nearest source
             self.mag, self.rise, self.decline = u(16.5, 19.5), u(8.0, 18.0), u(0.02, 0.08)
-            self.classtar, self.sgscore, self.host = float(np.clip(gen.normal(0.85, 0.15), 0, 1)), u(0, 0.3), u(0.5, 6)
+            self.classtar, self.sgscore = u(0.3, 0.85), u(0.0, 0.3)  # blended with its host: not star-like
+            self.near_dist, self.near_mag, self.near_width = u(0.5, 6.0), u(17.0, 21.5), 2.0
         elif self.kind == "variable":  # a star, brighter and fainter than in the reference image
             self.mag, self.period, self.phase = u(15.5, 19.5), u(0.2, 40.0), u(0.0, 2 * math.pi)
-            self.classtar, self.sgscore, self.host = u(0.9, 1.0), u(0.9, 1.0), u(0.05, 0.8)
+            self.classtar, self.sgscore = u(0.95, 1.0), u(0.9, 1.0)
+            self.near_dist, self.near_mag, self.near_width = u(0.05, 0.8), self.mag - u(0.0, 2.0), 0.0
             years_known, self.ndethist = int(gen.integers(1, 7)), int(gen.integers(50, 600))
         else:  # a known asteroid, tonight only
             self.mag, self.ssnamenr = u(17.5, 20.5), str(gen.integers(1000, 600000))
-            self.classtar, self.sgscore, self.host = u(0.9, 1.0), u(0.0, 1.0), u(3.0, 15.0)
+            self.classtar, self.sgscore = u(0.95, 1.0), u(0.0, 1.0)
+            self.near_dist, self.near_mag, self.near_width = u(3.0, 15.0), u(17.0, 21.5), 0.0
         self.ncovhist = self.ndethist + int(gen.integers(300, 1500))
         self.night_jd = night_jd
-        self.angle = u(0, 2 * math.pi)  # where the nearest reference-image source is, self.host arcsec away
-        ranr = self.ra + self.host * math.cos(self.angle) / 3600 / math.cos(math.radians(self.dec))
-        decnr = self.dec + self.host * math.sin(self.angle) / 3600
-        self.reference = {"ranr": round(ranr % 360, 7), "decnr": round(decnr, 7)}
+        self.angle = u(0, 2 * math.pi)  # the direction of the nearest source
+        ranr = self.ra + self.near_dist * math.cos(self.angle) / 3600 / math.cos(math.radians(self.dec))
+        decnr = self.dec + self.near_dist * math.sin(self.angle) / 3600
+        self.reference = {"ranr": round(ranr % 360, 7), "decnr": round(decnr, 7), "distnr": self.near_dist,
+                          "magnr": self.near_mag}
         year = max(Time(night_jd, format="jd").datetime.year - years_known, 2017)
         self.object_id = _object_id(gen, year, taken_ids)
         self.prv: list[dict[str, Any]] = []
         self.fp: list[dict[str, Any]] = []
+        # 5 to 24 exposures in the 30 nights before tonight, leaving room for tonight's alerts.
+        self._observe_history(int(gen.integers(5, _MAX_PRV - 4 - min(alerts_tonight, 5))))
 
-        # The 30 nights before tonight, leaving room for tonight's alerts.
-        n = int(gen.integers(5, _MAX_PRV - 4 - min(alerts_tonight, 5)))
-        jds = np.sort(night_jd - gen.integers(1, 31, n) + u(*_NIGHT, n))
-        self.t_start = u(jds[0] + 1e-3, jds[-1])  # a transient's first light: limits first, then detections
+    def _observe_history(self, n: int) -> None:
+        gen = self.gen
+        jds = np.sort(self.night_jd - gen.integers(1, 31, n) + gen.uniform(*_NIGHT, n))
+        self.t_start = gen.uniform(jds[0] + 1e-3, jds[-1])  # a transient's first light: limits, then detections
         for i, jd in enumerate(jds):
             # The mix the consumers are written for: an upper limit first, a detection last (an asteroid was
             # elsewhere: upper limits only).
@@ -278,7 +286,7 @@ class _Object:
     def _detection(self, exposure: dict, flux: float, unc: float, classtar: Any, tblid: int) -> dict[str, Any]:
         gen = self.gen
         if classtar is RANDOM:
-            classtar = float(np.clip(self.classtar + gen.normal(0.0, 0.02), 0.0, 1.0))
+            classtar = float(np.clip(self.classtar + gen.normal(0.0, 0.01), 0.0, 1.0))
         dra, ddec = gen.normal(0.0, 0.1 / 3600, 2)  # 0.1 arcsec of astrometric scatter
         return {
             **exposure, **self.reference, "candid": exposure["pid"] * 10**6 + 10000 + tblid, "tblid": tblid,
@@ -286,7 +294,7 @@ class _Object:
             "isdiffpos": "t" if flux > 0 else "f", "magpsf": exposure["magzpsci"] - 2.5 * math.log10(abs(flux)),
             "sigmapsf": max(1.0857 * unc / abs(flux), 0.01),  # the error of a magnitude from its flux's S/N
             "classtar": classtar, "rb": gen.beta(5.0, 1.5), "drb": gen.beta(6.0, 1.0), "sgscore1": self.sgscore,
-            "distpsnr1": self.host, "ssnamenr": self.ssnamenr, "programpi": "Kulkarni", "exptime": 30.0,
+            "distpsnr1": self.near_dist, "ssnamenr": self.ssnamenr, "programpi": "Kulkarni", "exptime": 30.0,
         }
 
     def _remember(self, exposure: dict[str, Any], flux: float, unc: float, detection: dict[str, Any] | None) -> None:
@@ -325,9 +333,9 @@ class _Object:
         sigma = float(np.clip(gen.normal(2.2, 0.4), 1.4, 4.0)) / 2.355  # seeing [pixels]
         noise = unc / (math.sqrt(4 * math.pi) * sigma)  # per pixel, for a PSF-fit flux error of unc
         x, y = (_STAMP - 1) / 2 + gen.uniform(-0.5, 0.5, 2)
-        # The reference source (a galaxy, extended, for a transient; the star itself for a variable), ~1"/pixel.
-        neighbour = _psf(x + self.host * math.cos(self.angle), y + self.host * math.sin(self.angle),
-                         math.hypot(sigma, 2.0 if self.kind == "transient" else 0.0), 10 ** (0.4 * (zp - self.mag)))
+        offset = self.near_dist / 1.012  # [pixels]
+        neighbour = _psf(x + offset * math.cos(self.angle), y + offset * math.sin(self.angle),
+                         math.hypot(sigma, self.near_width), 10 ** (0.4 * (zp - self.near_mag)))
         sign = 1.0 if candidate["isdiffpos"] == "t" else -1.0
         source = _psf(x, y, sigma, sign * 10 ** (0.4 * (zp - candidate["magpsf"])))
         sci = gen.normal(gen.uniform(60.0, 350.0), noise * 0.9, (_STAMP, _STAMP)) + neighbour + source
@@ -437,19 +445,21 @@ def make_alerts(
     counts = np.ones((n + 1) // 2, dtype=np.int64)
     np.add.at(counts, gen.integers(0, len(counts), size=n - len(counts)), 1)
     taken_ids: set[str] = set()
-    objects = [_Object(gen, night_jd, int(count), taken_ids) for count in counts]
+    # The first two objects are a transient and a variable star: from 3 alerts on, classtar is on both sides of 0.9.
+    kinds = ["transient", "variable", *[None] * (len(counts) - 2)]
+    objects = [_Object(gen, night_jd, int(count), taken_ids, kind) for count, kind in zip(counts, kinds, strict=False)]
     schedule = []
     for index, count in enumerate(counts):
         gaps = 0.021 * np.arange(count)  # ZTF revisits a field after 30 min or more
         times = np.maximum.accumulate(np.sort(gen.uniform(*_NIGHT, count)) - gaps) + gaps
         schedule += [(round(night_jd + float(t), 7), index) for t in times]
     schedule.sort()
-    return [
+    alerts = []
+    for position, (jd, index) in enumerate(schedule, start=1):
+        null = null_classtar_every > 0 and position % null_classtar_every == 0
         # tblid = the alert's place in the night keeps candid (pid, then tblid) unique within the night.
-        objects[index].alert(jd, tblid=position, classtar=None if null_classtar_every and
-                             position % null_classtar_every == 0 else RANDOM)
-        for position, (jd, index) in enumerate(schedule, start=1)
-    ]
+        alerts.append(objects[index].alert(jd, tblid=position, classtar=None if null else RANDOM))
+    return alerts
 
 
 def serialize_alert(record: dict[str, Any]) -> bytes:
