@@ -226,6 +226,16 @@ class _Object:
         decnr = self.dec + self.near_dist * math.sin(self.angle) / 3600
         self.reference = {"ranr": round(ranr % 360, 7), "decnr": round(decnr, 7), "distnr": self.near_dist,
                           "magnr": self.near_mag}
+        # PS1's three closest sources (what Pitt-Google's xmatch reads): the nearest one, then two further out.
+        ps1_id = int((self.dec + 90) * 120) * 10**13 + int(self.ra * 1e6) * 10**4  # zone, RA, then 4 digits
+        dists, scores = [self.near_dist, *np.sort(u(1.5, 20.0, 2))], [self.sgscore, *u(0.0, 1.0, 2)]
+        self.ps1 = {}
+        for k in (1, 2, 3):
+            self.ps1 |= {f"objectidps{k}": ps1_id + int(gen.integers(0, 10**4)), f"distpsnr{k}": dists[k - 1],
+                         f"sgscore{k}": scores[k - 1]}
+        # The solar-system cross-match: -999 where there is none, as in ZTF's candidates.
+        self.ss = {"ssnamenr": self.ssnamenr, "ssdistnr": u(0.0, 3.0) if self.kind == "asteroid" else -999.0,
+                   "ssmagnr": self.mag if self.kind == "asteroid" else -999.0}
         year = max(Time(night_jd, format="jd").datetime.year - years_known, 2017)
         self.object_id = _object_id(gen, year, taken_ids)
         self.prv: list[dict[str, Any]] = []
@@ -263,7 +273,7 @@ class _Object:
 
         ``must_detect``: the flux is at least 5 sigma (an alert is a detection, even of a source below the limit).
         """
-        gen = self.gen
+        gen, u = self.gen, self.gen.uniform
         fid = int(gen.choice([1, 2, 3], p=[0.47, 0.47, 0.06]))
         nid = math.floor(jd - _NID_EPOCH_JD)
         fracday = min(round(((jd - 0.5) % 1.0) * 1e6), 999999)
@@ -274,7 +284,7 @@ class _Object:
             "rfid": self.field * 10**6 + 120000 + fid * 100 + self.rcid,
             "programid": int(gen.choice([1, 2, 3], p=[0.75, 0.2, 0.05])),
             "diffmaglim": float(np.clip(gen.normal(20.3 if fid < 3 else 19.8, 0.45), 18.8, 21.4)),
-            "magzpsci": _ZEROPOINT[fid] + gen.normal(0.0, 0.1),
+            "magzpsci": _ZEROPOINT[fid] + gen.normal(0.0, 0.1), "magzpsciunc": 10 ** u(-6.0, -4.8),
         }
         # diffmaglim is the 5-sigma limit of the difference image: the flux error is a fifth of its flux.
         unc = 10 ** (0.4 * (exposure["magzpsci"] - exposure["diffmaglim"])) / 5
@@ -293,8 +303,11 @@ class _Object:
             "ra": round((self.ra + dra / math.cos(math.radians(self.dec))) % 360, 7), "dec": round(self.dec + ddec, 7),
             "isdiffpos": "t" if flux > 0 else "f", "magpsf": exposure["magzpsci"] - 2.5 * math.log10(abs(flux)),
             "sigmapsf": max(1.0857 * unc / abs(flux), 0.01),  # the error of a magnitude from its flux's S/N
-            "classtar": classtar, "rb": gen.beta(5.0, 1.5), "drb": gen.beta(6.0, 1.0), "sgscore1": self.sgscore,
-            "distpsnr1": self.near_dist, "ssnamenr": self.ssnamenr, "programpi": "Kulkarni", "exptime": 30.0,
+            "classtar": classtar, "rb": gen.beta(5.0, 1.5), "drb": gen.beta(6.0, 1.0), **self.ps1, **self.ss,
+            # The image-quality fields of Pitt-Google's is_pure tag: seeing, shape, bad pixels, magap - magpsf.
+            "fwhm": float(np.clip(gen.normal(2.2, 0.4), 1.4, 4.0)), "elong": gen.uniform(1.0, 1.4),
+            "nbad": 0 if gen.random() < 0.9 else int(gen.integers(1, 4)), "magdiff": gen.normal(0.05, 0.1),
+            "programpi": "Kulkarni", "exptime": 30.0,
         }
 
     def _remember(self, exposure: dict[str, Any], flux: float, unc: float, detection: dict[str, Any] | None) -> None:
@@ -302,7 +315,8 @@ class _Object:
         if detection is not None:
             self.ndethist += 1
         self.ncovhist += 1
-        prv = dict(detection, ssnamenr=None) if detection is not None else {**exposure, "programpi": "Kulkarni"}
+        no_ss = {"ssnamenr": None, "ssdistnr": None, "ssmagnr": None}  # null in real histories
+        prv = {**detection, **no_ss} if detection is not None else {**exposure, "programpi": "Kulkarni"}
         self.prv.append(_fill("prv_candidate", prv))
         self.fp.append(_fill("fp_hist", {**exposure, **self.reference, "forcediffimflux": flux,
                                           "forcediffimfluxunc": unc, "procstatus": "0", "exptime": 30.0}))
@@ -330,7 +344,7 @@ class _Object:
     def _cutouts(self, candidate: dict[str, Any], unc: float) -> dict[str, dict[str, Any]]:
         """Science, template and difference stamps: sky noise, the nearest reference source, the candidate's PSF."""
         gen, zp = self.gen, candidate["magzpsci"]
-        sigma = float(np.clip(gen.normal(2.2, 0.4), 1.4, 4.0)) / 2.355  # seeing [pixels]
+        sigma = candidate["fwhm"] / 2.355  # seeing [pixels]
         noise = unc / (math.sqrt(4 * math.pi) * sigma)  # per pixel, for a PSF-fit flux error of unc
         x, y = (_STAMP - 1) / 2 + gen.uniform(-0.5, 0.5, 2)
         offset = self.near_dist / 1.012  # [pixels]
