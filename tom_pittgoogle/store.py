@@ -44,6 +44,7 @@ class DjangoAlertStore:
     ) -> int:
         """Store ``alerts`` in one transaction; return how many were new (the rest were stored before)."""
         from .models import Alert
+        from .stored_alerts import indexed_columns
 
         if not alerts:
             return 0
@@ -62,6 +63,7 @@ class DjangoAlertStore:
                 subscription=subscription,
                 message_id=message_id or "",
                 alert=dict(alert),
+                **indexed_columns(alert),
             )
             for alert, message_id in zip(alerts, message_ids, strict=True)
         ]
