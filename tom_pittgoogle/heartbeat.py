@@ -58,15 +58,13 @@ class Heartbeat:
             host=host, pid=os.getpid(), kind=self.kind, streams=self.streams,
             progress_interval=self.progress_interval, started_at=now, last_heartbeat=now,
         )
-        # A run of the same streams on this host replaces one that died without a last word (kill -9, a crash):
-        # that one is marked stopped, so that it does not keep the status late forever.
-        for old in model.objects.filter(host=host, streams=self.streams, stopped_at__isnull=True).exclude(
-            pk=self.row.pk
-        ):
-            if is_late(old, now):
+        # A run that died on this host without a last word (kill -9, a crash, a reboot) is marked stopped when the
+        # next one starts here, so that it does not keep the status late once it has been replaced.
+        for old in model.objects.filter(host=host, stopped_at__isnull=True).exclude(pk=self.row.pk):
+            if _process_gone(old.pid):
                 old.stopped_at = now
                 old.last_error = (old.last_error + "\n" if old.last_error else "") + (
-                    f"stopped without a last heartbeat; replaced by pid {self.row.pid}"
+                    f"its process ended without a last heartbeat; replaced by pid {self.row.pid}"
                 )
                 old.save(update_fields=["stopped_at", "last_error"])
 
@@ -114,6 +112,17 @@ class Heartbeat:
             write()
         except Exception:  # noqa: BLE001 - the night's alerts matter more than the heartbeat
             logger.exception("could not write the ingester's heartbeat")
+
+
+def _process_gone(pid: int) -> bool:
+    """True if no process of this host has id ``pid`` (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists (another user's, or not ours to signal)
+        return False
+    return False
 
 
 def late_seconds(row) -> float:
