@@ -2,8 +2,34 @@
 
 from django.db import migrations, models
 
+#: Alerts read and updated per transaction by the backfill.
+BACKFILL_BATCH = 2000
+
+
+def fill_indexed_columns(apps, schema_editor):
+    """The stored route's columns of the alerts stored before this migration, in short batches by id."""
+    from django.db import transaction
+
+    from tom_pittgoogle.stored_alerts import indexed_columns
+
+    Alert = apps.get_model("tom_pittgoogle", "Alert")
+    last_id = 0
+    while True:
+        with transaction.atomic(using=schema_editor.connection.alias):
+            rows = list(Alert.objects.filter(id__gt=last_id).order_by("id").only("id", "alert")[:BACKFILL_BATCH])
+            if not rows:
+                return
+            for row in rows:
+                for name, value in indexed_columns(row.alert or {}).items():
+                    setattr(row, name, value)
+            Alert.objects.bulk_update(rows, ["best_score", "classes"])
+        last_id = rows[-1].id
+
 
 class Migration(migrations.Migration):
+
+    # Not one transaction: the backfill commits batch by batch, so a large table is not locked throughout.
+    atomic = False
 
     dependencies = [
         ('tom_pittgoogle', '0003_alert_json_plain_insert'),
@@ -67,4 +93,5 @@ class Migration(migrations.Migration):
             model_name='alert',
             index=models.Index(fields=['stored_at'], name='tom_pittgoogle_alert_stored_at'),
         ),
+        migrations.RunPython(fill_indexed_columns, migrations.RunPython.noop, elidable=True),
     ]
