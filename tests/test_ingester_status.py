@@ -127,3 +127,16 @@ def test_status_with_no_ingester_says_so_and_passes():
     code, out = status()
     assert code == 0
     assert "No ingester has run yet" in out and "Rejected messages: 0 kept." in out
+
+
+def test_the_alert_stream_writes_its_heartbeat_too(topic_name, publish, packets):
+    from .test_alertstream import listen_in_a_thread
+
+    subscribe(topic_name)
+    publish(topic_name, packets)
+    stream = listen_in_a_thread(STREAMS=[{"subscription": topic_name}], MAX_RESULTS=len(packets), TIMEOUT=20,
+                                PROGRESS_INTERVAL=0.5)
+    row = IngesterHeartbeat.objects.get(kind="alert stream")
+    assert row.streams == [topic_name] and row.stopped_at is not None and row.last_error == ""
+    assert (row.received, row.stored, row.rejected) == (stream.stats.received, len(packets), 0)
+    assert row.last_stored_at is not None
