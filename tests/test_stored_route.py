@@ -221,3 +221,15 @@ def test_the_stored_route_refuses_half_a_filter_on_the_form(astronomer):
 def test_the_form_links_to_the_ingester_status_page(astronomer):
     page = astronomer.get(reverse("dataservices:create") + "?data_service=Pitt-Google")
     assert reverse("tom_pittgoogle:status") in page.content.decode()
+
+
+def test_beyond_the_count_limit_pages_still_lead_to_every_alert():
+    bulk_rows(2950)
+    seen, number = [], 1
+    while number is not None:
+        page = stored_alerts.search({"survey": "ztf", "max_results": 100, "page": number}, count_limit=1000)
+        assert page.more and page.total == 1000 and page.pages > page.page
+        seen += [alert["source_id"] for alert in page.alerts]
+        number = page.next_page
+    assert page.page == 30 and len(page.alerts) == 50
+    assert len(seen) == len(set(seen)) == 2950

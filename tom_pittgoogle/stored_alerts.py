@@ -268,18 +268,24 @@ def _select(rows: QuerySet, selection: Selection) -> QuerySet:
     return rows
 
 
+#: The most matching alerts counted for the pager: counting all of a night of Rubin's (millions) would take
+#: seconds, so beyond this the page says "more than" and offers the next page while pages are full.
+COUNT_LIMIT = 100_000
+
+
 @dataclass
 class StoredPage:
     """One page of the stored alerts: the lightened alerts, and where it is in the whole."""
 
     alerts: list[dict]
-    total: int
+    total: int  # the number of matching alerts, or COUNT_LIMIT when there are more (``more`` is then True)
     page: int
     per_page: int
+    more: bool = False
 
     @property
     def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
+        return max(1, math.ceil(self.total / self.per_page), self.page + (1 if self.more else 0))
 
     @property
     def first(self) -> int:
@@ -296,18 +302,20 @@ class StoredPage:
 
     @property
     def next_page(self) -> int | None:
-        return self.page + 1 if self.page < self.pages else None
+        full = len(self.alerts) == self.per_page
+        return self.page + 1 if self.page < self.pages and (full or not self.more) else None
 
 
-def search(parameters: Mapping[str, Any], *, default_per_page: int = 10) -> StoredPage:
+def search(parameters: Mapping[str, Any], *, default_per_page: int = 10, count_limit: int = COUNT_LIMIT) -> StoredPage:
     """Page ``page`` (from 1) of ``max_results`` stored alerts the filter keeps, in the ``sort`` order."""
     rows = stored_alerts(parameters)
     per_page = max(1, int(parameters.get("max_results") or default_per_page))
     page = max(1, int(parameters.get("page") or 1))
-    total = rows.count()
+    counted = rows.order_by()[: count_limit + 1].count()
     start = (page - 1) * per_page
     alerts = [dict(alert) for alert in rows.values_list("alert", flat=True)[start:start + per_page]]
-    return StoredPage(alerts=alerts, total=total, page=page, per_page=per_page)
+    return StoredPage(alerts=alerts, total=min(counted, count_limit), page=page, per_page=per_page,
+                      more=counted > count_limit)
 
 
 # --- the form --------------------------------------------------------------------------------------------------
