@@ -14,7 +14,7 @@ from django.urls import reverse
 from tom_dataproducts.models import PhotometryReducedDatum
 from tom_targets.models import Target
 
-from tom_pittgoogle import stored_alerts
+from tom_pittgoogle import alert_columns, stored_alerts
 from tom_pittgoogle.consumer_stream_python import ConsumerStreamPython
 from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
 from tom_pittgoogle.demo.sample_alerts import make_packets
@@ -123,7 +123,7 @@ def test_each_sort_orders_the_stored_alerts(astronomer, night):
     brightest = run_stored(astronomer, max_results=100, sort="brightest").context["results"]
     assert [r["mag"] for r in brightest] == sorted(a["mag"] for a in ztf)
     best = run_stored(astronomer, max_results=100, sort="score").context["results"]
-    scores = [stored_alerts.best_score(r["alert"]) for r in best]
+    scores = [alert_columns.best_score(r["alert"]) for r in best]
     assert scores == sorted(scores, key=lambda s: (s is None, -(s or 0)))
     assert scores[0] == max(a["scores"]["drb"] for a in ztf if a["scores"].get("drb") is not None)
 
@@ -179,7 +179,7 @@ def bulk_rows(n: int, seed: int = 5) -> list[Alert]:
         alert["classtar"] = None
         rows.append(Alert(survey="ztf", source_id=alert["source_id"], object_id=alert["object_id"], jd=jd,
                           ra=alert["ra"], dec=alert["dec"], band="g", mag=mag, mag_err=0.05, alert=alert,
-                          **stored_alerts.indexed_columns(alert)))
+                          **alert_columns.indexed_columns(alert)))
     Alert.objects.bulk_create(rows, batch_size=1000)
     return rows
 

@@ -147,7 +147,7 @@ class PittGoogleAlertStream(AlertStream):
             streams = [Stream.from_setting(entry) for entry in self.streams]
         else:
             streams = streams_from_settings()
-        named = {stream.subscription for stream in streams}
+        named = {stream.name for stream in streams}
         streams += [Stream(name) for name in self.topic_handlers if name != "*" and name not in named]
         return streams or [Stream(conf.get("PITTGOOGLE_DEFAULT_SUBSCRIPTION"))]
 
@@ -182,8 +182,8 @@ class PittGoogleAlertStream(AlertStream):
             connection.close()  # this thread's own connection
 
     def _listen(self) -> IngestStats:
-        names = ", ".join(stream.subscription for stream in self.stream_specs)
-        heartbeat = Heartbeat([stream.subscription for stream in self.stream_specs],
+        names = ", ".join(stream.name for stream in self.stream_specs)
+        heartbeat = Heartbeat([stream.name for stream in self.stream_specs],
                               progress_interval=float(self.progress_interval), kind="alert stream")
         error = None
         try:
@@ -215,14 +215,14 @@ class PittGoogleAlertStream(AlertStream):
 
     def _dispatch(self, stream: Stream, alerts: list) -> None:
         # Called after the alerts are stored and acknowledged: a handler that fails loses no alert.
-        handler: Callable | None = self.alert_handler.get(stream.subscription) or self.alert_handler.get("*")
+        handler: Callable | None = self.alert_handler.get(stream.name) or self.alert_handler.get("*")
         if handler is None:
             return
         for alert in alerts:
             try:
                 handler(alert)
             except Exception:
-                logger.exception("TOPIC_HANDLERS[%r] failed on %s %s", stream.subscription, alert.get("survey"),
+                logger.exception("TOPIC_HANDLERS[%r] failed on %s %s", stream.name, alert.get("survey"),
                                  alert.get("source_id"))
 
     def _target_maker(self) -> Callable[[Mapping[str, Any]], Any]:

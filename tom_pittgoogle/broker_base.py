@@ -20,6 +20,7 @@ from tom_alerts.alerts import GenericAlert, GenericBroker, GenericQueryForm
 
 from . import conf, targets
 from .alerts import lighten_alert
+from .credentials import refuse_anonymous
 from .exceptions import PittGoogleError
 from .filters import AlertFilter
 from .query_fields import (  # noqa: F401  (survey_field, subscription_and_survey: the brokers' names for them)
@@ -28,10 +29,12 @@ from .query_fields import (  # noqa: F401  (survey_field, subscription_and_surve
     clean_stream_filter,
     error_html,
     reliability_threshold_field,
+    revalidate_parameters,
     subscription_and_survey,
     subscription_field,
     survey_field,
     validate_subscription_name,
+    with_selection_fields,
 )
 
 logger = logging.getLogger(__name__)
@@ -52,11 +55,22 @@ class BrokerQueryError(requests.HTTPError, CommandError):
         super().__init__(error_html(message, link))
 
 
+#: Julian Dates a datetime can hold: 0001-01-01 to 9999-12-31.
+_JD_RANGE = (1721425.5, 5373484.5)
+
+
 def jd_to_datetime(jd: float | None) -> datetime | None:
-    """A Julian Date as an aware UTC datetime."""
-    if jd is None:
+    """A Julian Date as an aware UTC datetime; None for no date, or one no datetime can hold (1e308, NaN)."""
+    try:
+        jd = float(jd)
+    except (TypeError, ValueError, OverflowError):
         return None
-    return Time(jd, format="jd", scale="utc").to_datetime(timezone=UTC)
+    if not _JD_RANGE[0] <= jd < _JD_RANGE[1]:  # False for NaN too
+        return None
+    try:
+        return Time(jd, format="jd", scale="utc").to_datetime(timezone=UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 @dataclass
@@ -77,6 +91,18 @@ class PittGoogleAlert(GenericAlert):
 _SCORE_FIELD = {"ztf": "classtar", "lsst": "reliability"}
 
 
+def _score(alert: Mapping[str, Any]) -> float | None:
+    """The survey's score column (classtar, reliability) or, on a stream without it (the lite and classifier
+    topics), the first classifier's probability or score."""
+    score = alert.get(_SCORE_FIELD.get(alert["survey"], "classtar"))
+    if score is None:
+        for summary in (alert.get("classifiers") or {}).values():
+            score = summary.get("probability") if summary.get("probability") is not None else summary.get("score")
+            if score is not None:
+                break
+    return score
+
+
 def alert_to_generic_alert(alert: Mapping[str, Any]) -> PittGoogleAlert:
     """Map an alert (lightened, or a full survey record) to TOM Toolkit's ``GenericAlert``.
 
@@ -93,7 +119,7 @@ def alert_to_generic_alert(alert: Mapping[str, Any]) -> PittGoogleAlert:
         ra=alert.get("ra"),
         dec=alert.get("dec"),
         mag=alert.get("mag"),
-        score=alert.get(_SCORE_FIELD.get(alert["survey"], "classtar")),
+        score=_score(alert),
         survey=alert["survey"],
         extras=targets.target_extras(alert),
         aliases=targets.target_aliases(alert),
@@ -105,7 +131,8 @@ class PittGoogleBroker(GenericBroker):
 
     score_description = (
         "ZTF: star/galaxy score (classtar), near 1 for a star, near 0 for a galaxy. Rubin/LSST: reliability, "
-        "the probability that the source is real."
+        "the probability that the source is real. On classifier streams without them (ztf-lite, lsst-supernnova, "
+        "...): the classifier's probability (or score) of its predicted class."
     )
 
     def fetch_alerts(self, parameters: dict) -> Iterator[dict]:
@@ -114,7 +141,10 @@ class PittGoogleBroker(GenericBroker):
         The whole fetch happens here, not lazily, so that TOM Toolkit sees any failure where it handles it.
         """
         try:
-            alerts = self.request_alerts(self._clean_parameters(parameters))
+            # A visitor who is not logged in never runs a query with the TOM's credentials (TOM Toolkit's view
+            # requires a login today; this holds whatever view calls it).
+            refuse_anonymous(f"a {self.name} query")
+            alerts = self.request_alerts(self._clean_parameters(self._revalidated(parameters)))
         except PittGoogleError as error:
             logger.warning("%s query failed: %s", self.name, error)
             raise BrokerQueryError(f"{self.name}: {error}", link=getattr(error, "link", None)) from error
@@ -122,6 +152,11 @@ class PittGoogleBroker(GenericBroker):
 
     def request_alerts(self, parameters: dict) -> list[dict]:
         raise NotImplementedError
+
+    def _revalidated(self, parameters: Any) -> dict:
+        """The saved query's parameters through the broker's form again (an old query, an edit in the admin)."""
+        query_name = parameters.get("query_name") if isinstance(parameters, Mapping) else None
+        return revalidate_parameters(self.form, parameters, query_name=query_name or self.name, broker=self.name)
 
     def _clean_parameters(self, parameters: Mapping[str, Any]) -> dict:
         return dict(parameters)
@@ -157,6 +192,7 @@ class GoogleAccountFormMixin:
         )
 
 
+@with_selection_fields
 class StreamFilterForm(GoogleAccountFormMixin, GenericQueryForm):
     """Fields both stream forms share: the survey, the subscription and the survey's filter."""
 

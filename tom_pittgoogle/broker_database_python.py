@@ -9,28 +9,40 @@ from django import forms
 from tom_alerts.alerts import GenericQueryForm
 
 from .broker_base import GoogleAccountFormMixin, PittGoogleBroker
-from .consumer_database_python import ConsumerDatabasePython
-from .query_fields import candid_field, clean_search, object_id_field, survey_field
+from .consumer_database_python import ConsumerDatabasePython, user_table_name
+from .query_fields import (
+    candid_field,
+    clean_search,
+    object_id_field,
+    survey_field,
+    table_name_field,
+    with_selection_fields,
+)
 
 
+@with_selection_fields
 class FilterAlertsForm(GoogleAccountFormMixin, GenericQueryForm):
-    """Form for a BigQuery search of the survey's table: by object id or by source id (not both), newest first."""
+    """Form for a BigQuery search of the survey's tables: by object id or by source id (not both), in a cone, in
+    a time window, above a score; newest first."""
 
     survey = survey_field()
     objectId = object_id_field()
     candid = candid_field()
     max_results = forms.IntegerField(required=True, initial=10, min_value=1, max_value=1000)
+    table_name = table_name_field()
 
     def clean(self):
         return clean_search(self, super().clean())
 
 
 class BrokerDatabasePython(PittGoogleBroker):
-    """Pitt-Google broker that queries the BigQuery alert table (history, not a stream)."""
+    """Pitt-Google broker that queries the BigQuery alert tables (history, not a stream)."""
 
     name = "Pitt-Google DatabasePython"
     form = FilterAlertsForm
 
     def request_alerts(self, parameters: dict) -> list[dict]:
-        """Query the table with the user's filter (in the SQL, as query parameters)."""
-        return ConsumerDatabasePython(survey=parameters.get("survey") or "ztf").query_alerts(parameters)
+        """Query the tables with the user's filter (in the SQL, as query parameters), under the cost guard."""
+        return ConsumerDatabasePython(
+            user_table_name(parameters.get("table_name")), survey=parameters.get("survey") or "ztf"
+        ).query_alerts(parameters)

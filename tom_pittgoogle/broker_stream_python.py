@@ -11,6 +11,12 @@ from django import forms
 from .broker_base import PittGoogleBroker, StreamFilterForm, subscription_and_survey
 from .consumer_stream_python import DEFAULT_MAX_BACKLOG, ConsumerStreamPython
 
+#: Bounds of the form's numbers: a query answers a web request (a night's stream is `manage.py
+#: pittgoogle_stream`'s), and gRPC refuses flow-control limits past 2**31 without saying so.
+MAX_RESULTS_LIMIT = 10_000
+TIMEOUT_LIMIT = 3600
+MAX_BACKLOG_LIMIT = 10_000
+
 
 class FilterAlertsForm(StreamFilterForm):
     """Form for a StreamPython query; at least one stopping condition (max_results, timeout) is required."""
@@ -19,18 +25,21 @@ class FilterAlertsForm(StreamFilterForm):
         required=False,
         initial=100,
         min_value=1,
+        max_value=MAX_RESULTS_LIMIT,
         help_text="Stop after this many alerts passed the filter and were stored.",
     )
     timeout = forms.IntegerField(
         required=False,
         initial=30,
         min_value=1,
+        max_value=TIMEOUT_LIMIT,
         help_text="Stop after this many seconds without a new message.",
     )
     max_backlog = forms.IntegerField(
         required=False,
         initial=DEFAULT_MAX_BACKLOG,
         min_value=1,
+        max_value=MAX_BACKLOG_LIMIT,
         help_text=(
             "Flow control: the most messages pulled but not yet processed. Lower it with a small 'Max "
             "results' to avoid leasing many messages that will only be handed back."

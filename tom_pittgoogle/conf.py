@@ -19,15 +19,29 @@ DEFAULTS: dict[str, Any] = {
     # The user's project: subscriptions are created there, BigQuery jobs are billed there.
     "GOOGLE_CLOUD_PROJECT": None,
     "PITTGOOGLE_PROJECT_ID": PITTGOOGLE_PROJECT_ID,
-    # The original's `ztf_alerts.alerts` table no longer exists; this is Pitt-Google's current ZTF table.
-    "PITTGOOGLE_BIGQUERY_TABLE": f"{PITTGOOGLE_PROJECT_ID}.ztf.alerts_v4_02",
+    # One BigQuery table every ZTF search reads (project.dataset.table). None: every `alerts_vX_Y` table of
+    # Pitt-Google's `ztf` dataset (alerts_v4_02 since October 2023, alerts_v3_3 ... alerts_v1_8 before), or the
+    # list PITTGOOGLE_BIGQUERY_TABLES. (The original's `ztf_alerts.alerts` table no longer exists.)
+    "PITTGOOGLE_BIGQUERY_TABLE": None,
+    "PITTGOOGLE_BIGQUERY_TABLES": None,
+    # The dataset whose alerts_vX_Y tables are searched, and where a bare table name is (project.dataset).
+    # None: Pitt-Google's, `<PITTGOOGLE_PROJECT_ID>.ztf`.
+    "PITTGOOGLE_BIGQUERY_DATASET": None,
     "PITTGOOGLE_DEFAULT_SUBSCRIPTION": "ztf-loop",
     # Rubin/LSST: the same three settings for Pitt-Google's LSST project.
     "PITTGOOGLE_LSST_PROJECT_ID": PITTGOOGLE_LSST_PROJECT_ID,
-    "PITTGOOGLE_LSST_BIGQUERY_TABLE": f"{PITTGOOGLE_LSST_PROJECT_ID}.lsst.alerts_v10_0",
+    # None: every `alerts_vX_Y` table of Pitt-Google's `lsst` dataset (one per schema version), or this list.
+    "PITTGOOGLE_LSST_BIGQUERY_TABLE": None,
+    "PITTGOOGLE_LSST_BIGQUERY_TABLES": None,
+    "PITTGOOGLE_LSST_BIGQUERY_DATASET": None,  # None: `<PITTGOOGLE_LSST_PROJECT_ID>.lsst`
     "PITTGOOGLE_LSST_DEFAULT_SUBSCRIPTION": "lsst-alerts",
     "PITTGOOGLE_PUBSUB_ENDPOINT": "https://pubsub.googleapis.com",
     "PITTGOOGLE_BIGQUERY_ENDPOINT": None,  # None: the client library's default endpoint
+    # Cost guard: the most bytes one search may scan (and be billed for) over all the tables it reads; a dry run
+    # estimates it first, and every job carries it as maximum_bytes_billed. 10 GB is about $0.06 on demand.
+    "PITTGOOGLE_BIGQUERY_MAX_BYTES": 10 * 10**9,
+    # How long the list of a dataset's alerts tables, and each table's columns, are kept (seconds).
+    "PITTGOOGLE_BIGQUERY_CACHE_SECONDS": 3600,
     # How long a REST pull waits for messages to arrive before it stops with what it has (seconds).
     "PITTGOOGLE_REST_MAX_WAIT": 10.0,
     # Lease of a message pulled by the streaming route (renewed while it is processed); messages held by a
@@ -72,6 +86,18 @@ DEFAULTS: dict[str, Any] = {
     # Username whose connected Google account a command (outside a web request) acts as; None: the site's
     # credentials. Usually given in the environment for one command: PITTGOOGLE_AS_USER=alice manage.py ...
     "PITTGOOGLE_AS_USER": None,
+    # --- Decoding limits: a packet over any of them is a DecodeError, found in bounded time and memory ---
+    # The largest message data accepted (Pub/Sub carries at most 10 MB; real alerts are 10-100 KB).
+    "PITTGOOGLE_DECODE_MAX_PACKET_BYTES": 10 * 1024 * 1024,
+    # The largest block an Avro container's codec may decompress to (streamed, stopped at the cap).
+    "PITTGOOGLE_DECODE_MAX_DECOMPRESSED_BYTES": 32 * 1024 * 1024,
+    # The Avro container codecs read; others (bzip2, xz, snappy, zstandard) are refused unless listed here.
+    "PITTGOOGLE_DECODE_CODECS": ("null", "deflate"),
+    # The longest array (prv_candidates, prvDiaForcedSources...) and string or bytes value (cutouts) accepted.
+    "PITTGOOGLE_DECODE_MAX_ARRAY_ITEMS": 100_000,
+    "PITTGOOGLE_DECODE_MAX_STRING_BYTES": 4 * 1024 * 1024,
+    # The deepest nesting of JSON objects and arrays (a real alert nests 4 deep).
+    "PITTGOOGLE_DECODE_MAX_DEPTH": 32,
 }
 
 # Google's client libraries read the emulator hosts from the environment, so the environment wins for those
@@ -149,9 +175,31 @@ def survey_project(survey: str | None = None) -> str:
     return _survey_setting(survey, 0)
 
 
-def survey_table(survey: str | None = None) -> str:
-    """Pitt-Google's BigQuery alert table for ``survey`` (``project.dataset.table``)."""
+def survey_table(survey: str | None = None) -> str | None:
+    """The one BigQuery alert table set for ``survey`` (``project.dataset.table``), or None: every table."""
     return _survey_setting(survey, 1)
+
+
+#: Per survey: the setting listing its BigQuery tables (None: found in the survey's dataset).
+SURVEY_TABLE_LISTS = {"ztf": "PITTGOOGLE_BIGQUERY_TABLES", "lsst": "PITTGOOGLE_LSST_BIGQUERY_TABLES"}
+SURVEY_DATASETS = {"ztf": "PITTGOOGLE_BIGQUERY_DATASET", "lsst": "PITTGOOGLE_LSST_BIGQUERY_DATASET"}
+
+
+def survey_tables(survey: str | None = None) -> list[str] | None:
+    """The tables listed for ``survey`` in settings, or None (then they are found in the survey's dataset)."""
+    survey_project(survey)  # checks the survey
+    tables = get(SURVEY_TABLE_LISTS[survey or "ztf"])
+    if tables is None:
+        return None
+    if isinstance(tables, str):
+        tables = [tables]
+    return [str(table) for table in tables]
+
+
+def survey_dataset(survey: str | None = None) -> str:
+    """The BigQuery dataset of ``survey``'s alerts tables (``project.dataset``): Pitt-Google's unless set."""
+    project = survey_project(survey)
+    return get(SURVEY_DATASETS[survey or "ztf"]) or f"{project}.{survey or 'ztf'}"
 
 
 def survey_default_subscription(survey: str | None = None) -> str:

@@ -20,43 +20,22 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import google.auth.exceptions
-from google.api_core import exceptions as gexc
-from google.api_core.retry import Retry, if_exception_type
-
-from . import conf
-from .credentials import credentials_error_for
-from .exceptions import (
-    ConfigurationError,
-    CredentialsError,
-    EndpointError,
-    PermissionDeniedError,
-    PittGoogleError,
-    SubscriptionNotFoundError,
-    TopicNotFoundError,
-)
-from .ingest import DEFAULT_MAX_BACKLOG
-from .pubsub import (
-    AlertCallback,
-    close_client,
-    subscriber_client,
-    subscription_path,
-    topic_path,
-    unpack_message,
-    validate_resource_id,
-)
-from .store import AlertStore, RawMessage
+from .exceptions import ConfigurationError, PittGoogleError
+from .ingest import DEFAULT_MAX_BACKLOG, Stream, StreamIngester
+from .pubsub import AlertCallback, unpack_message
+from .store import AlertStore, DjangoAlertStore, RawMessage
+from .subscription import Subscription
 
 logger = logging.getLogger(__name__)
-
 
 
 class ConsumerStreamPython:
     """Manage a Pub/Sub subscription with the Python client and store the alerts it delivers.
 
-    Constructing the consumer checks the subscription, creating it in the user's project (attached to the
-    Pitt-Google topic of the same name, in the project serving ``survey``) if it does not exist; pass
-    ``touch=False`` to skip that.
+    A thin adapter: the subscription is a :class:`~tom_pittgoogle.subscription.Subscription` (gRPC), the pull
+    runs on :class:`~tom_pittgoogle.ingest.StreamIngester`. Constructing the consumer checks the subscription,
+    creating it in the user's project (attached to the Pitt-Google topic of the same name, in the project
+    serving ``survey``) if it does not exist; pass ``touch=False`` to skip that.
     """
 
     def __init__(
@@ -69,15 +48,12 @@ class ConsumerStreamPython:
         touch: bool = True,
         survey: str | None = None,
     ) -> None:
-        self.subscription_name = validate_resource_id(subscription_name)
-        # Which Pitt-Google project a new subscription's topic is in: ZTF's, or LSST's (pitt-alert-broker).
-        self.survey = survey or "ztf"
-        self.project = project or conf.user_project()
-        self.subscription_path = subscription_path(subscription_name, self.project)
-        self.topic_path = topic_path(subscription_name, survey=self.survey)
-        self.timeout = float(conf.get("PITTGOOGLE_REQUEST_TIMEOUT"))
-        self._client = client
-        self._owns_client = client is None
+        self.subscription = Subscription(subscription_name, project=project, survey=survey, client=client)
+        self.subscription_name = self.subscription.name
+        self.survey = self.subscription.survey
+        self.project = self.subscription.project
+        self.subscription_path = self.subscription.path
+        self.timeout = self.subscription.timeout
         self._store = store
         self._callback_settings: dict[str, Any] = {}
         self._save_metadata = True
@@ -90,96 +66,35 @@ class ConsumerStreamPython:
     @property
     def client(self):
         """The ``SubscriberClient`` (created on first use; emulator-aware)."""
-        if self._client is None:
-            self._client = subscriber_client()
-        return self._client
+        return self.subscription.client
+
+    @property
+    def topic_path(self) -> str:
+        """The Pitt-Google topic: the one a new subscription attaches to, or the one it is attached to."""
+        return self.subscription.topic_path
 
     @property
     def store(self) -> AlertStore:
         if self._store is None:
-            from .store import DjangoAlertStore
-
             self._store = DjangoAlertStore()
         return self._store
 
-    def _retry(self) -> Retry:
-        # The library's default retries an unreachable endpoint for 60 s; a person is waiting on a page.
-        return Retry(
-            predicate=if_exception_type(gexc.ServiceUnavailable, gexc.DeadlineExceeded),
-            initial=0.25,
-            maximum=2.0,
-            timeout=self.timeout,
-        )
-
     def _translate(self, error: Exception) -> PittGoogleError:
-        """This app's error for a client-library error, with a message that holds no secret."""
-        if isinstance(error, PittGoogleError):
-            return error
-        if isinstance(error, google.auth.exceptions.RefreshError):
-            return credentials_error_for(error)
-        if isinstance(error, gexc.NotFound):
-            return SubscriptionNotFoundError(f"Subscription {self.subscription_path} does not exist.")
-        if isinstance(error, gexc.PermissionDenied):
-            return PermissionDeniedError(
-                f"Pub/Sub refused access to {self.subscription_path}: check that your Google account or "
-                f"service account may use Pub/Sub in project {self.project}."
-            )
-        if isinstance(error, gexc.Unauthenticated):
-            return CredentialsError(f"Pub/Sub did not accept the credentials for {self.subscription_path}.")
-        if isinstance(error, gexc.RetryError | gexc.ServiceUnavailable | gexc.DeadlineExceeded):
-            return EndpointError(f"Pub/Sub is unreachable ({type(error).__name__}) for {self.subscription_path}.")
-        if isinstance(error, gexc.GoogleAPICallError):
-            return EndpointError(f"Pub/Sub error on {self.subscription_path}: {error.message}")
-        return EndpointError(f"Pub/Sub error on {self.subscription_path}: {type(error).__name__}")
+        return self.subscription.translate(error)
 
     # --- the subscription -------------------------------------------------------------------------------
 
     def touch_subscription(self) -> None:
         """Make sure the subscription exists and we can connect; create it if needed."""
-        try:
-            try:
-                subscription = self.client.get_subscription(
-                    subscription=self.subscription_path, retry=self._retry(), timeout=self.timeout
-                )
-            except gexc.NotFound:
-                self._create_subscription()
-            else:
-                self.topic_path = subscription.topic
-                logger.info("subscription %s exists, attached to %s", self.subscription_path, self.topic_path)
-        except (gexc.GoogleAPIError, google.auth.exceptions.GoogleAuthError) as error:
-            raise self._translate(error) from None
-
-    def _create_subscription(self) -> None:
-        try:
-            self.client.create_subscription(
-                name=self.subscription_path, topic=self.topic_path, retry=self._retry(), timeout=self.timeout
-            )
-        except gexc.NotFound:
-            raise TopicNotFoundError(
-                f"Subscription {self.subscription_name!r} does not exist in project {self.project}, and it "
-                f"cannot be created: Pitt-Google publishes no topic {self.topic_path}."
-            ) from None
-        except gexc.AlreadyExists:  # created meanwhile by another process: fine
-            pass
-        logger.info("created subscription %s attached to %s", self.subscription_path, self.topic_path)
+        self.subscription.touch()
 
     def delete_subscription(self) -> None:
         """Delete the subscription (never called automatically; unused subscriptions expire after 31 days)."""
-        try:
-            self.client.delete_subscription(subscription=self.subscription_path, timeout=self.timeout)
-        except gexc.NotFound:
-            logger.info("nothing to delete: %s does not exist", self.subscription_path)
-        except (gexc.GoogleAPIError, google.auth.exceptions.GoogleAuthError) as error:
-            raise self._translate(error) from None
-        else:
-            logger.info("deleted subscription %s", self.subscription_path)
+        self.subscription.delete()
 
     def check_subscription(self) -> None:
         """Raise this app's error if the subscription is gone, refused, or Pub/Sub is unreachable."""
-        try:
-            self.client.get_subscription(subscription=self.subscription_path, retry=self._retry(), timeout=self.timeout)
-        except (gexc.GoogleAPIError, google.auth.exceptions.GoogleAuthError) as error:
-            raise self._translate(error) from None
+        self.subscription.check()
 
     # --- streaming --------------------------------------------------------------------------------------
 
@@ -200,8 +115,6 @@ class ConsumerStreamPython:
         The work is done by :class:`~tom_pittgoogle.ingest.StreamIngester`, the night-long ingester, with one
         stream; this method keeps the original's call and returns what was stored, for a web request.
         """
-        from .ingest import Stream, StreamIngester
-
         parameters = dict(parameters or {})
         max_results = parameters.get("max_results") or None
         timeout = parameters.get("timeout") or None
@@ -216,13 +129,11 @@ class ConsumerStreamPython:
         }
         self._save_metadata = parameters.get("save_metadata", "yes") != "no"
         stream = Stream(
-            self.subscription_name,
+            self.subscription,
             callback=user_filter,
             callback_kwargs=self._callback_settings["callback_kwargs"],
             lighten=lighten_alerts,
             save_metadata=self._save_metadata,
-            project=self.project,
-            survey=self.survey,
         )
         stored: list[dict] = []
         try:
@@ -236,15 +147,9 @@ class ConsumerStreamPython:
             )
             ingester.run(max_results=max_results, timeout=timeout)
         finally:
-            self._close_own_client()
+            self.subscription.close()
         logger.info("stored %d alerts from %s", len(stored), self.subscription_path)
         return stored
-
-    def _close_own_client(self) -> None:
-        """Close the client if this consumer made it (see :func:`~tom_pittgoogle.pubsub.close_client`)."""
-        if self._owns_client and self._client is not None:
-            close_client(self._client)
-            self._client = None
 
     def callback(self, message) -> None:
         """Process one message as the original did: decode, filter, store, then acknowledge.

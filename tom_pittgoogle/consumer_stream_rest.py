@@ -24,47 +24,26 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import google.auth.exceptions
 import requests
+from google.api_core import exceptions as gexc
 from google.auth.transport.requests import AuthorizedSession
 
 from . import conf
-from .credentials import credentials_error_for, get_credentials
-from .exceptions import (
-    CredentialsError,
-    EndpointError,
-    PermissionDeniedError,
-    SubscriptionNotFoundError,
-    TopicNotFoundError,
-)
-from .pubsub import AlertCallback, subscription_path, topic_path, unpack_message, validate_resource_id
-from .store import AlertStore, RawMessage
+from .pubsub import AlertCallback, unpack_message
+from .store import AlertStore, DjangoAlertStore, RawMessage
+from .subscription import MAX_MESSAGES_PER_PULL, Subscription
 
 logger = logging.getLogger(__name__)
 
-#: The most messages one pull returns (the service's cap, whatever maxMessages says).
-MAX_MESSAGES_PER_PULL = 100
-
-
-class _JSONSession(AuthorizedSession):
-    """An ``AuthorizedSession`` that sends a dict given as ``data`` as JSON.
-
-    Google's REST APIs read JSON bodies only (the emulator answers a form-encoded POST with a plain-text
-    404); the original documented ``consumer.oauth2.post(url, data={...})``, which this keeps working.
-    """
-
-    def request(self, method, url, data=None, headers=None, **kwargs):
-        if isinstance(data, Mapping) and kwargs.get("json") is None:
-            kwargs["json"], data = dict(data), None
-        return super().request(method, url, data=data, headers=headers, **kwargs)
+__all__ = ["MAX_MESSAGES_PER_PULL", "ConsumerStreamRest"]
 
 
 class ConsumerStreamRest:
     """Manage a Pub/Sub subscription over REST and turn its messages into stored alerts.
 
-    Constructing the consumer checks the subscription, creating it in the user's project (attached to the
-    Pitt-Google topic of the same name, in the project serving ``survey``) if it does not exist; pass
-    ``touch=False`` to skip that.
+    A thin adapter over a REST :class:`~tom_pittgoogle.subscription.Subscription`. Constructing the consumer
+    checks the subscription, creating it in the user's project (attached to the Pitt-Google topic of the same
+    name, in the project serving ``survey``) if it does not exist; pass ``touch=False`` to skip that.
     """
 
     def __init__(
@@ -77,20 +56,15 @@ class ConsumerStreamRest:
         touch: bool = True,
         survey: str | None = None,
     ) -> None:
-        self.subscription_name = validate_resource_id(subscription_name)
-        # Which Pitt-Google project a new subscription's topic is in: ZTF's, or LSST's (pitt-alert-broker).
-        self.survey = survey or "ztf"
-        self.project = project or conf.user_project()
-        self.subscription_path = subscription_path(subscription_name, self.project)
-        # The topic a new subscription attaches to; replaced by the real one when the subscription exists.
-        self.topic_path = topic_path(subscription_name, survey=self.survey)
-        emulator = conf.pubsub_emulator_host()
-        endpoint = f"http://{emulator}" if emulator else conf.get("PITTGOOGLE_PUBSUB_ENDPOINT").rstrip("/")
-        self.subscription_url = f"{endpoint}/v1/{self.subscription_path}"
-        self.topic_url = f"{endpoint}/v1/{self.topic_path}"
-        self.timeout = float(conf.get("PITTGOOGLE_REQUEST_TIMEOUT"))
-        self._credentials = credentials
-        self._session: AuthorizedSession | None = None
+        self.subscription = Subscription(
+            subscription_name, project=project, survey=survey, transport="rest", credentials=credentials
+        )
+        self.subscription_name = self.subscription.name
+        self.survey = self.subscription.survey
+        self.project = self.subscription.project
+        self.subscription_path = self.subscription.path
+        self.subscription_url = self.subscription.url
+        self.timeout = self.subscription.timeout
         self._store = store
         if touch:
             self.touch_subscription()
@@ -98,15 +72,19 @@ class ConsumerStreamRest:
     def __repr__(self) -> str:
         return f"<ConsumerStreamRest {self.subscription_path}>"
 
-    # --- connection -------------------------------------------------------------------------------------
+    @property
+    def topic_path(self) -> str:
+        """The Pitt-Google topic: the one a new subscription attaches to, or the one it is attached to."""
+        return self.subscription.topic_path
+
+    @property
+    def topic_url(self) -> str:
+        return f"{self.subscription.endpoint}/v1/{self.topic_path}"
 
     @property
     def session(self) -> AuthorizedSession:
         """The HTTP session (created on first use); it adds and refreshes the access token."""
-        if self._session is None:
-            credentials = self._credentials or get_credentials("pubsub")
-            self._session = _JSONSession(credentials)
-        return self._session
+        return self.subscription.session
 
     #: The original's name for the HTTP session.
     oauth2 = session
@@ -114,103 +92,34 @@ class ConsumerStreamRest:
     @property
     def store(self) -> AlertStore:
         if self._store is None:
-            from .store import DjangoAlertStore
-
             self._store = DjangoAlertStore()
         return self._store
 
-    def _request(self, method: str, url: str, body: Mapping | None = None) -> requests.Response:
-        """Send one request; turn transport and auth failures into this app's errors."""
-        try:
-            response = self.session.request(method, url, json=body, timeout=self.timeout)
-        except google.auth.exceptions.RefreshError as error:
-            raise credentials_error_for(error) from None
-        except google.auth.exceptions.GoogleAuthError as error:
-            raise CredentialsError(f"Google credentials could not be used: {type(error).__name__}") from None
-        except requests.RequestException as error:
-            raise EndpointError(
-                f"Pub/Sub is unreachable at {url.split('/v1/')[0]} ({type(error).__name__})"
-            ) from None
-        if response.status_code in (401, 403):
-            error_class = CredentialsError if response.status_code == 401 else PermissionDeniedError
-            raise error_class(
-                f"Pub/Sub refused the request on {self.subscription_path} (HTTP {response.status_code}: "
-                f"{_error_status(response)}): check that your Google account or service account may use "
-                f"Pub/Sub in project {self.project}."
-            )
-        return response
-
-    def _raise_for_status(self, response: requests.Response, action: str) -> None:
-        if response.status_code >= 400:
-            raise EndpointError(
-                f"Pub/Sub could not {action} {self.subscription_path}: HTTP {response.status_code} "
-                f"{_error_status(response)}"
-            )
-
     # --- the subscription -------------------------------------------------------------------------------
 
-    def touch_subscription(self) -> dict:
+    def touch_subscription(self) -> None:
         """Make sure the subscription exists and we can connect; create it if needed.
 
         A new subscription is attached to the Pitt-Google topic of the same name; messages published
         before it was created are not available to it.
         """
-        response = self._request("GET", self.subscription_url)
-        if response.status_code == 404:
-            return self._create_subscription()
-        self._raise_for_status(response, "read")
-        subscription = response.json()
-        self.topic_path = subscription.get("topic", self.topic_path)
-        logger.info("subscription %s exists, attached to %s", self.subscription_path, self.topic_path)
-        return subscription
+        self.subscription.touch()
 
     #: The original's earlier name.
     get_create_subscription = touch_subscription
 
-    def _create_subscription(self) -> dict:
-        response = self._request("PUT", self.subscription_url, {"topic": self.topic_path})
-        if response.status_code == 404:
-            raise TopicNotFoundError(
-                f"Subscription {self.subscription_name!r} does not exist in project {self.project}, and it "
-                f"cannot be created: Pitt-Google publishes no topic {self.topic_path}."
-            )
-        if response.status_code == 409:  # created meanwhile by another process: fine
-            return self.touch_subscription()
-        self._raise_for_status(response, "create")
-        logger.info("created subscription %s attached to %s", self.subscription_path, self.topic_path)
-        return response.json()
-
     def delete_subscription(self) -> None:
         """Delete the subscription (never called automatically; unused subscriptions expire after 31 days)."""
-        response = self._request("DELETE", self.subscription_url)
-        if response.status_code == 404:
-            logger.info("nothing to delete: %s does not exist", self.subscription_path)
-            return
-        self._raise_for_status(response, "delete")
-        logger.info("deleted subscription %s", self.subscription_path)
+        self.subscription.delete()
 
     # --- messages -----------------------------------------------------------------------------------------
 
     def pull(self, max_messages: int = MAX_MESSAGES_PER_PULL) -> list[dict]:
         """One pull of up to ``max_messages`` (at most 100); returns at once, possibly with none."""
-        response = self._request(
-            "POST",
-            f"{self.subscription_url}:pull",
-            # Without returnImmediately an empty subscription holds the request open for about 90 s.
-            {"maxMessages": max(1, min(max_messages, MAX_MESSAGES_PER_PULL)), "returnImmediately": True},
-        )
-        if response.status_code == 404:
-            raise SubscriptionNotFoundError(
-                f"Subscription {self.subscription_path} no longer exists (was it deleted?)."
-            )
-        self._raise_for_status(response, "pull from")
-        return response.json().get("receivedMessages", [])
+        return self.subscription.pull(max_messages)
 
     def acknowledge(self, ack_ids: list[str]) -> None:
-        if not ack_ids:
-            return
-        response = self._request("POST", f"{self.subscription_url}:acknowledge", {"ackIds": ack_ids})
-        self._raise_for_status(response, "acknowledge messages of")
+        self.subscription.acknowledge(ack_ids)
 
     def unpack_and_ack_messages(
         self,
@@ -225,8 +134,9 @@ class ConsumerStreamRest:
         None. Filtered-out alerts are acknowledged without being stored; a message that is not a readable
         alert is recorded as rejected, then acknowledged. Nothing is acknowledged before it is stored.
         """
-        if isinstance(response, requests.Response):
-            self._raise_for_status(response, "pull from")
+        if isinstance(response, requests.Response):  # the original's own pull, through consumer.oauth2
+            if response.status_code >= 400:
+                raise self.subscription.translate(gexc.from_http_response(response))
             response = response.json()
         received = response.get("receivedMessages", []) if isinstance(response, Mapping) else response
 
@@ -299,12 +209,3 @@ class ConsumerStreamRest:
             backoff = min(backoff * 2, 2.0)
         logger.info("pulled %d alerts from %s", len(alerts), self.subscription_path)
         return alerts
-
-
-def _error_status(response: requests.Response) -> str:
-    """The API's error status and message, without echoing request headers or tokens."""
-    try:
-        error = response.json().get("error", {})
-        return f"{error.get('status', '')} {error.get('message', '')}".strip()[:300]
-    except ValueError:
-        return response.reason or ""

@@ -33,6 +33,7 @@ import google.auth
 import google.auth.exceptions
 import google.auth.transport.requests
 import google.oauth2.credentials
+from django.views.decorators.debug import sensitive_variables
 from google.auth.credentials import AnonymousCredentials, Credentials
 
 from . import conf
@@ -133,15 +134,103 @@ def _user_named(user: Any) -> Any:
 
 
 def current_actor() -> Actor | None:
-    """Who the routes act for now: the request's or command's user, else ``PITTGOOGLE_AS_USER``, else nobody."""
+    """Who the routes act for now: the request's or command's user, else ``PITTGOOGLE_AS_USER``, else nobody.
+
+    ``PITTGOOGLE_AS_USER`` is for commands: while this process serves a web request (with or without the
+    middleware) it is refused, so that no web visitor ever gets the named user's Google account.
+    """
     actor = _actor.get()
     if actor is not None:
         return actor
-    # Only outside a web request: a web user without a connection must never get another user's account.
     username = conf.get("PITTGOOGLE_AS_USER")
     if username:
+        if in_web_request():
+            raise CredentialsError(
+                "PITTGOOGLE_AS_USER is set where this TOM serves web pages: it is for management commands only "
+                "(a web request acts for its own user). Its administrator removes it from the web server's "
+                "settings and environment, and adds tom_pittgoogle.middleware.CurrentUserMiddleware to MIDDLEWARE."
+            )
         return Actor(named_user=_user_named(username), required=True)
     return None
+
+
+# --- web requests in flight ---------------------------------------------------------------------------------
+#
+# Django's request_started/request_finished signals are sent by its WSGI and ASGI handlers (and by the test
+# client) whether or not the middleware is installed. They mark the request's own context, and count the
+# requests in flight in the process, so that a thread a request started (which does not inherit the request's
+# context) is covered too.
+
+_serving_request: ContextVar[bool] = ContextVar("tom_pittgoogle_serving_request", default=False)
+_requests_in_flight = 0
+_requests_lock = threading.Lock()
+
+
+def _request_started(**kwargs: Any) -> None:
+    global _requests_in_flight
+    _serving_request.set(True)
+    with _requests_lock:
+        _requests_in_flight += 1
+
+
+def _request_finished(**kwargs: Any) -> None:
+    global _requests_in_flight
+    if not _serving_request.get():
+        return
+    _serving_request.set(False)
+    with _requests_lock:
+        _requests_in_flight = max(0, _requests_in_flight - 1)
+
+
+def connect_request_signals() -> None:
+    """Follow Django's request signals (called by the app's ``ready``)."""
+    from django.core.signals import request_finished, request_started
+
+    request_started.connect(_request_started, dispatch_uid="tom_pittgoogle_request_started")
+    request_finished.connect(_request_finished, dispatch_uid="tom_pittgoogle_request_finished")
+
+
+def in_web_request() -> bool:
+    """True while this context (or, for a thread a request started, this process) serves a web request."""
+    actor = _actor.get()
+    return (actor is not None and actor.request is not None) or _serving_request.get() or _requests_in_flight > 0
+
+
+class LoginRequiredError(CredentialsError):
+    """A web visitor who is not logged in asked for a query that uses Google credentials or stores alerts."""
+
+
+def refuse_anonymous(what: str, user: Any = None) -> None:
+    """Raise :class:`LoginRequiredError` if a visitor who is not logged in is running ``what`` from a web page.
+
+    ``user``: the request's user when the caller knows it (a DataService is given it by TOM Toolkit's views);
+    otherwise the middleware's. Commands and scripts (no web request) are not refused.
+    """
+    if not in_web_request():
+        return
+    actor = _actor.get()
+    if user is None and actor is not None and actor.request is not None:
+        user = getattr(actor.request, "user", None)
+    # user None: a web request without the middleware, whose user is unknown here (TOM Toolkit's broker views
+    # require a login themselves).
+    if user is None or getattr(user, "is_authenticated", False):
+        return
+    login = _login_url()
+    raise LoginRequiredError(
+        f"Log in to run {what}: it uses the TOM's Google credentials and stores the alerts it gets, so visitors "
+        f"who are not logged in may not run it{f' (log in at {login})' if login else ''}.",
+        link=login,
+    )
+
+
+def _login_url() -> str | None:
+    from django.conf import settings
+    from django.shortcuts import resolve_url
+
+    try:
+        return str(resolve_url(settings.LOGIN_URL))
+    except Exception:  # noqa: BLE001 - an unresolvable LOGIN_URL only loses the link
+        return None
 
 
 # --- the resolver -------------------------------------------------------------------------------------------
@@ -200,6 +289,7 @@ def _no_credentials_error(service: Service, actor: Actor | None) -> CredentialsE
     )
 
 
+@sensitive_variables()
 def user_credentials(service: Service, actor: Actor) -> Credentials | None:
     """The credentials of ``actor.user``'s connected Google account, fresh; None if they have none.
 
@@ -240,8 +330,9 @@ def user_credentials(service: Service, actor: Actor) -> Credentials | None:
         access_token, refresh_token = connection.access_token, connection.refresh_token
     except InvalidToken:
         reason = "the stored tokens cannot be decrypted (the TOM's encryption key changed)"
-        _mark_broken(connection.pk, reason)
+        mark_broken(connection.pk, reason)
         raise _reconnect_error(reason, link) from None
+    _reencrypt_if_rotated(connection)
 
     credentials = UserCredentials(
         token=access_token or None,
@@ -271,6 +362,22 @@ def user_credentials(service: Service, actor: Actor) -> Credentials | None:
                 link=link,
             ) from None
     return credentials
+
+
+def _reencrypt_if_rotated(connection: Any) -> None:
+    """Key rotation: tokens decrypted with an older key are stored again under the first one, both of them."""
+    if not connection.tokens_need_reencryption():
+        return
+    from .models import GoogleConnection
+
+    read = connection.refresh_token_encrypted
+    connection.reencrypt_tokens()
+    # Unless a refresh or a reconnection replaced the tokens meanwhile.
+    GoogleConnection.objects.filter(pk=connection.pk, refresh_token_encrypted=read).update(
+        access_token_encrypted=connection.access_token_encrypted,
+        refresh_token_encrypted=connection.refresh_token_encrypted,
+    )
+    logger.info("re-encrypted the tokens of Google connection %s under the first key", connection.pk)
 
 
 def _reconnect_error(reason: str, link: str | None) -> CredentialsError:
@@ -309,6 +416,7 @@ class UserCredentials(google.oauth2.credentials.Credentials):
     def __repr__(self) -> str:
         return f"<UserCredentials connection={self._connection_id} valid={self.valid}>"
 
+    @sensitive_variables()
     def refresh(self, request: Any) -> None:
         used_refresh_token = self.refresh_token
         try:
@@ -316,7 +424,7 @@ class UserCredentials(google.oauth2.credentials.Credentials):
         except google.auth.exceptions.RefreshError as error:
             if self._connection_id is not None and _is_invalid_grant(error):
                 reason = "Google refused it: the access was revoked or has expired"
-                self._in_db(_mark_broken, self._connection_id, reason)
+                self._in_db(mark_broken, self._connection_id, reason)
                 logger.warning("the Google connection %s was refused at refresh: marked broken", self._connection_id)
                 message = _reconnect_error(reason, self._connect_url).args[0]
                 raise ConnectionRevokedError(message, self._connect_url) from None
@@ -347,6 +455,7 @@ def _is_invalid_grant(error: google.auth.exceptions.RefreshError) -> bool:
     return bool(error.args) and str(error.args[0]).startswith("invalid_grant")
 
 
+@sensitive_variables()
 def _save_refreshed(
     connection_id: int, used_refresh_token: str, token: str, expiry: datetime | None, refresh_token: str | None
 ) -> None:
@@ -358,10 +467,12 @@ def _save_refreshed(
         return
     new_refresh_token = refresh_token if refresh_token != used_refresh_token else None
     connection.store_tokens(token, expiry.replace(tzinfo=UTC) if expiry else None, new_refresh_token)
+    if connection.tokens_need_reencryption():  # the refresh token too, not only the new access token
+        connection.reencrypt_tokens()
     connection.save()
 
 
-def _mark_broken(connection_id: int, reason: str) -> None:
+def mark_broken(connection_id: int, reason: str) -> None:
     from .models import GoogleConnection
 
     GoogleConnection.objects.filter(pk=connection_id).update(broken=True, broken_reason=reason[:200])

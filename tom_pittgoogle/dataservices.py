@@ -26,8 +26,9 @@ from tom_dataservices.forms import BaseQueryForm
 
 from . import conf, stored_alerts, targets
 from .alerts import lighten_alert
+from .credentials import refuse_anonymous
 from .exceptions import PittGoogleError
-from .filters import AlertFilter
+from .filters import SELECTION_KEYS, AlertFilter
 from .query_fields import (
     candid_field,
     classtar_gt_lt_field,
@@ -38,9 +39,12 @@ from .query_fields import (
     object_id_field,
     reliability_threshold_field,
     rest_pull_timeout_field,
+    revalidate_parameters,
     subscription_and_survey,
     subscription_field,
     survey_field,
+    table_name_field,
+    with_selection_fields,
 )
 from .stored_alerts import STORED_FIELDS, clean_stored, with_stored_route_fields
 
@@ -57,13 +61,17 @@ ROUTE_CHOICES = [
 MAX_RESULTS = 100
 #: Alerts read from BigQuery to update a Target's light curve (each one carries its recent history).
 UPDATE_MAX_RESULTS = 100
+#: The query parameter naming the user a query runs for: TOM Toolkit's view serves its cached rows again when a
+#: query's parameters equal the last one's, whoever ran it; with the user in the parameters, one user never gets
+#: rows fetched with another's Google account.
+FOR_USER = "for_user"
 #: Keys of ``settings.DATA_SERVICES["Pitt-Google"]`` (all optional): the form's initial survey and route.
 CONFIGURATION_KEYS = ("survey", "route")
 #: What this route's query reads from the form, besides the survey and the route.
 _ROUTE_FIELDS = {
-    BIGQUERY: ("objectId", "candid", "max_results"),
+    BIGQUERY: ("objectId", "candid", "max_results", "table_name", *SELECTION_KEYS),
     PUBSUB: ("subscription_name", "max_results", "timeout", "classtar_threshold", "classtar_gt_lt",
-             "reliability_threshold"),
+             "reliability_threshold", *SELECTION_KEYS),
     STORED: STORED_FIELDS,
 }
 
@@ -80,6 +88,11 @@ def _status_link() -> str:
     return format_html('Stored alerts: is the ingester running? See <a href="{}">its status</a>.', url)
 
 
+class ResultOfAnotherQueryError(NotImplementedError):
+    """A cached result row fetched for another user (a ``NotImplementedError``: the error TOM Toolkit's *Create
+    Targets* view shows as a message)."""
+
+
 def _configured(key: str, default: Any = None) -> Any:
     try:
         return PittGoogleDataService.get_configuration(key, default) or default
@@ -88,6 +101,7 @@ def _configured(key: str, default: Any = None) -> Any:
 
 
 @with_stored_route_fields
+@with_selection_fields
 class PittGoogleQueryForm(BaseQueryForm):
     """The brokers' fields in one form: survey, route, the BigQuery search and the Pub/Sub pull with its filter."""
 
@@ -102,6 +116,7 @@ class PittGoogleQueryForm(BaseQueryForm):
     classtar_threshold = classtar_threshold_field()
     classtar_gt_lt = classtar_gt_lt_field()
     reliability_threshold = reliability_threshold_field()
+    table_name = table_name_field()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -157,11 +172,22 @@ class PittGoogleDataService(DataService):
 
     def build_query_parameters(self, parameters: Mapping[str, Any], **kwargs: Any) -> dict:
         """The route's fields of the form's cleaned data (or a saved query's parameters)."""
+        if not isinstance(parameters, Mapping):  # a saved query edited in the admin
+            raise QueryServiceError(
+                f"{self.name}: the query's stored parameters are a {type(parameters).__name__}, not named values: "
+                "save the query again from its form."
+            )
         route = parameters.get("route") or BIGQUERY
         query = {"survey": parameters.get("survey") or "ztf", "route": route}
-        query.update({key: parameters.get(key) for key in _ROUTE_FIELDS.get(route, ())})
+        # An unknown route keeps only the survey and the route, which query_service's validation then names.
+        fields = _ROUTE_FIELDS.get(route, ()) if isinstance(route, str) else ()
+        query.update({key: parameters.get(key) for key in fields})
+        query[FOR_USER] = self._user_pk()
         if route == PUBSUB:
-            query["subscription_name"], _ = subscription_and_survey(query)
+            try:
+                query["subscription_name"], _ = subscription_and_survey(query)
+            except (PittGoogleError, TypeError):  # an unknown survey: query_service's validation names it
+                pass
             # RunQueryView shows its cached rows again when the parameters equal the last query's; a pull must
             # pull anew each time (the alerts it showed were acknowledged), so each run's parameters differ.
             query["run"] = uuid.uuid4().hex
@@ -178,9 +204,19 @@ class PittGoogleDataService(DataService):
         return {"survey": survey, "route": BIGQUERY, "objectId": object_id, "candid": None,
                 "max_results": UPDATE_MAX_RESULTS}
 
+    def _user_pk(self) -> Any:
+        user = getattr(self, "user", None)
+        return user.pk if user is not None and user.is_authenticated else None
+
     def query_service(self, query_parameters: Mapping[str, Any], **kwargs: Any) -> list[dict]:
-        """The lightened alerts of the query; a failure is a ``QueryServiceError`` the results page shows."""
+        """The lightened alerts of the query; a failure is a ``QueryServiceError`` the results page shows.
+
+        Refused to a visitor who is not logged in (it uses Google credentials and a pull stores alerts), and to
+        stored parameters that no longer pass the form.
+        """
         try:
+            refuse_anonymous(f"a {self.name} query", getattr(self, "user", None))
+            query_parameters = self._revalidated(query_parameters)
             if query_parameters.get("route") == STORED:
                 self.stored_page = stored_alerts.search(query_parameters)
                 alerts = self.stored_page.alerts
@@ -194,11 +230,19 @@ class PittGoogleDataService(DataService):
         self.query_results = alerts
         return alerts
 
+    def _revalidated(self, query_parameters: Mapping[str, Any]) -> dict:
+        """The query's parameters after the form's validation (each a value the form accepts)."""
+        cleaned = revalidate_parameters(PittGoogleQueryForm, query_parameters, data_service=self.name)
+        return {**query_parameters, **{key: cleaned[key] for key in (*query_parameters, "survey") if key in cleaned}}
+
     @staticmethod
     def _search(parameters: Mapping[str, Any]) -> list[dict]:
-        from .consumer_database_python import ConsumerDatabasePython
+        # Every alerts table of the survey (or the one named), under the cost guard; a refusal is a PittGoogleError.
+        from .consumer_database_python import ConsumerDatabasePython, user_table_name
 
-        return ConsumerDatabasePython(survey=parameters.get("survey") or "ztf").query_alerts(parameters)
+        return ConsumerDatabasePython(
+            user_table_name(parameters.get("table_name")), survey=parameters.get("survey") or "ztf"
+        ).query_alerts(parameters)
 
     @staticmethod
     def _pull(parameters: Mapping[str, Any]) -> list[dict]:
@@ -217,7 +261,10 @@ class PittGoogleDataService(DataService):
     def query_targets(self, query_parameters: Mapping[str, Any], **kwargs: Any) -> list[dict]:
         """One row per alert: what the results table shows, the Target's aliases, and the alert itself (its
         light curve is stored from it when a Target is created, without another query)."""
-        return [self.result_row(alert) for alert in self.query_service(query_parameters, **kwargs)]
+        rows = [self.result_row(alert) for alert in self.query_service(query_parameters, **kwargs)]
+        for row in rows:
+            row[FOR_USER] = self._user_pk()
+        return rows
 
     @staticmethod
     def result_row(alert: Mapping[str, Any]) -> dict:
@@ -242,6 +289,12 @@ class PittGoogleDataService(DataService):
         """The Target of the row's object: the TOM's own if it has one (by name or alias), else a new one."""
         from tom_targets.models import Target
 
+        if target_result.get(FOR_USER, self._user_pk()) != self._user_pk():
+            # TOM Toolkit keeps the last query's rows in one cache for everyone: these are another user's.
+            raise ResultOfAnotherQueryError(
+                "These results belong to another user's query (TOM Toolkit keeps only the last query's results): "
+                "run your query again, then create the Targets."
+            )
         alert = target_result["alert"]
         return targets.find_target(alert) or Target(
             name=targets.target_name(alert), type="SIDEREAL", ra=alert.get("ra"), dec=alert.get("dec")

@@ -47,3 +47,16 @@ class EndpointError(PittGoogleError):
 
 class DecodeError(PittGoogleError):
     """A message's bytes are not an alert packet this app can read."""
+
+
+class QueryTooLargeError(PittGoogleError):
+    """A BigQuery search would scan more bytes than ``PITTGOOGLE_BIGQUERY_MAX_BYTES`` allows; nothing was run."""
+
+    def __init__(self, message: str, *, estimated_bytes: int | None = None, max_bytes: int | None = None) -> None:
+        super().__init__(message)
+        self.estimated_bytes = estimated_bytes
+        self.max_bytes = max_bytes
+
+
+class FilterNotSupportedError(ConfigurationError):
+    """A filter the route cannot apply (e.g. a classifier's output on an alerts table that has none)."""

@@ -10,8 +10,9 @@ worker threads. Those only decode and filter, and queue what passes. The thread 
 alerts or ``batch_seconds``), stores each batch in one transaction, then acknowledges it. Flow control
 (``max_backlog`` messages leased per subscription) bounds the queue, so memory stays flat all night.
 
-:class:`~tom_pittgoogle.consumer_stream_python.ConsumerStreamPython` runs one stream through this module; the
-``pittgoogle_stream`` management command runs one or several all night.
+:class:`~tom_pittgoogle.subscription.Subscription` objects are what it pulls through; it knows nothing of the
+routes above it: :class:`~tom_pittgoogle.consumer_stream_python.ConsumerStreamPython` runs one stream through
+this module, the ``pittgoogle_stream`` command and the tom-alertstreams adapter run one or several all night.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from django.db import reset_queries, transaction
 
 from . import conf
 from .exceptions import ConfigurationError, PittGoogleError
-from .filters import AlertFilter
-from .pubsub import AlertCallback, close_client, unpack_message, validate_resource_id
-from .store import AlertStore, RawMessage
+from .filters import SELECTION_KEYS, AlertFilter
+from .pubsub import AlertCallback, close_client, subscriber_client, unpack_message, validate_resource_id
+from .store import AlertStore, DjangoAlertStore, RawMessage
+from .subscription import Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +51,15 @@ TargetMaker = Callable[[Mapping[str, Any]], Any]
 class Stream:
     """One subscription to listen to, and what to do with its alerts.
 
+    ``subscription`` is its name (the engine makes the :class:`~tom_pittgoogle.subscription.Subscription`, in
+    ``project`` and attached to ``survey``'s topic), or a ``Subscription`` the caller already has.
     ``callback`` follows the original's filter contract: called as ``callback(alert, **callback_kwargs)``, it
     returns the alert if it passes, else None. ``lighten`` decides what the callback sees and what
     ``on_stored`` receives: the lightened alert (common fields) or the full record. What is stored is always
     the lightened alert.
     """
 
-    subscription: str
+    subscription: str | Subscription
     callback: AlertCallback | None = None
     callback_kwargs: Mapping[str, Any] | None = None
     lighten: bool = True
@@ -65,7 +69,13 @@ class Stream:
     survey: str | None = None  # which Pitt-Google project a new subscription's topic is in (ZTF's by default)
 
     def __post_init__(self) -> None:
-        validate_resource_id(self.subscription)
+        if not isinstance(self.subscription, Subscription):
+            validate_resource_id(self.subscription)
+
+    @property
+    def name(self) -> str:
+        """The subscription's name (what settings, handlers and progress lines call the stream)."""
+        return self.subscription.name if isinstance(self.subscription, Subscription) else self.subscription
 
     #: Keys a stream declared in ``settings.PITTGOOGLE_STREAMS`` may have.
     SETTING_KEYS = frozenset({"subscription", "survey", "filter", "create_targets", "save_metadata", "project"})
@@ -75,7 +85,9 @@ class Stream:
         """A stream declared in settings: ``{"subscription": "ztf-loop", "filter": {...}, "create_targets": True}``.
 
         ``filter`` holds the same fields as the query forms (``classtar_threshold`` and ``classtar_gt_lt`` for
-        ZTF, ``reliability_threshold`` for LSST); ``survey`` is "ztf" (default) or "lsst".
+        ZTF, ``reliability_threshold`` for LSST; for either ``cone_ra``/``cone_dec``/``cone_radius_arcsec``,
+        ``start_time``/``end_time`` (ISO 8601, UTC), ``score_name``/``score_min``, ``predicted_class``);
+        ``survey`` is "ztf" (default) or "lsst".
         """
         if not isinstance(entry, Mapping) or "subscription" not in entry:
             raise ConfigurationError(f"a PITTGOOGLE_STREAMS entry needs a 'subscription': {entry!r}")
@@ -97,14 +109,14 @@ class Stream:
 
 def alert_filter(parameters: Mapping[str, Any]) -> AlertCallback | None:
     """The filter the forms' fields describe, as a stream callback; None when it keeps every alert."""
-    unknown = set(parameters) - {"classtar_threshold", "classtar_gt_lt", "reliability_threshold"}
+    unknown = set(parameters) - {"classtar_threshold", "classtar_gt_lt", "reliability_threshold", *SELECTION_KEYS}
     if unknown:
         raise ConfigurationError(f"unknown filter fields {sorted(unknown)}")
     try:
         spec = AlertFilter.from_parameters(parameters)
     except (TypeError, ValueError) as error:
         raise ConfigurationError(f"bad filter {dict(parameters)!r}: {error}") from None
-    if spec.classtar.threshold is None and spec.reliability.threshold is None:
+    if spec.keeps_everything:
         return None
     return spec
 
@@ -163,16 +175,16 @@ ProgressReporter = Callable[[IngestStats, str], None]
 
 
 class _Subscribed:
-    """A stream while it runs: its consumer (subscription checks, error translation) and pull future."""
+    """A stream while it runs: its subscription (checks, error translation) and its streaming pull's future."""
 
-    def __init__(self, stream: Stream, consumer) -> None:
+    def __init__(self, stream: Stream, subscription: Subscription) -> None:
         self.stream = stream
-        self.consumer = consumer
+        self.subscription = subscription
         self.future = None
 
     @property
     def path(self) -> str:
-        return self.consumer.subscription_path
+        return self.subscription.path
 
 
 class StreamIngester:
@@ -204,19 +216,9 @@ class StreamIngester:
             raise ConfigurationError("no stream to listen to")
         if any(stream.create_targets for stream in streams) and target_maker is None:
             raise ConfigurationError("create_targets needs a target maker (the TOM adapter supplies one)")
-        from .consumer_stream_python import ConsumerStreamPython
-
         self._owns_client = client is None
-        if client is None:
-            from .pubsub import subscriber_client
-
-            client = subscriber_client()
-        self.client = client
-        self.store = store
-        if self.store is None:
-            from .store import DjangoAlertStore
-
-            self.store = DjangoAlertStore()
+        self.client = subscriber_client() if client is None else client
+        self.store = DjangoAlertStore() if store is None else store
         self.max_backlog = int(max_backlog)
         self.batch_size = max(1, int(batch_size))
         self.batch_seconds = float(batch_seconds)
@@ -231,23 +233,19 @@ class StreamIngester:
         self._stopping = threading.Event()
         self._last_message_at = time.monotonic()
         try:
-            self._subscribed = [
-                _Subscribed(
-                    stream,
-                    ConsumerStreamPython(
-                        stream.subscription,
-                        project=stream.project,
-                        survey=stream.survey,
-                        client=client,
-                        store=self.store,
-                        touch=touch,
-                    ),
-                )
-                for stream in streams
-            ]
+            self._subscribed = [_Subscribed(stream, self._subscription(stream)) for stream in streams]
+            if touch:
+                for subscribed in self._subscribed:
+                    subscribed.subscription.touch()
         except BaseException:
             self._close_own_client()
             raise
+
+    def _subscription(self, stream: Stream) -> Subscription:
+        if isinstance(stream.subscription, Subscription):
+            return stream.subscription
+        # One client for every stream: one channel, one pool of callback threads.
+        return Subscription(stream.subscription, project=stream.project, survey=stream.survey, client=self.client)
 
     def __repr__(self) -> str:
         return f"<StreamIngester {[s.path for s in self._subscribed]}>"
@@ -285,7 +283,7 @@ class StreamIngester:
         storage_failed = False
         try:
             for subscribed in self._subscribed:
-                subscribed.future = self.client.subscribe(
+                subscribed.future = subscribed.subscription.client.subscribe(
                     subscribed.path,
                     lambda message, subscribed=subscribed: self._on_message(subscribed, message),
                     flow_control=flow_control,
@@ -353,13 +351,13 @@ class StreamIngester:
                 error = future.exception()
                 if error is None:
                     raise PittGoogleError(f"the streaming pull on {subscribed.path} stopped unexpectedly")
-                raise subscribed.consumer._translate(error) from None
+                raise subscribed.subscription.translate(error) from None
 
     def _check_subscriptions(self) -> None:
         for subscribed in self._subscribed:
             # Bounded by PITTGOOGLE_REQUEST_TIMEOUT; raises this app's error for a missing subscription,
             # refused access or an unreachable endpoint.
-            subscribed.consumer.check_subscription()
+            subscribed.subscription.check()
 
     # --- storing ----------------------------------------------------------------------------------------
 
@@ -457,7 +455,7 @@ class StreamIngester:
                 lighten_alerts=stream.lighten,
                 callback=stream.callback,
                 callback_kwargs=stream.callback_kwargs,
-                topic=subscribed.consumer.topic_path,
+                topic=subscribed.subscription.topic_path,
             )
         except Exception:  # a bug in the user's filter: keep the message, say what happened
             logger.exception("the filter failed on message %s; it will be redelivered", message.message_id)

@@ -7,6 +7,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import models
 from django.db.models import F
+from django.views.decorators.debug import sensitive_variables
 
 
 class AlertJSONField(models.JSONField):
@@ -37,15 +38,13 @@ class Alert(models.Model):
     message_id = models.CharField(max_length=128, blank=True)
     alert = AlertJSONField(help_text="The lightened alert: common fields plus the survey's kept fields.")
     stored_at = models.DateTimeField(auto_now_add=True)
-    # Copied from the alert when it is stored (tom_pittgoogle.stored_alerts.indexed_columns), so that the stored
+    # Copied from the alert when it is stored (tom_pittgoogle.alert_columns.indexed_columns), so that the stored
     # route sorts and filters on indexed columns rather than reading every row's JSON.
     best_score = models.FloatField(
         null=True, blank=True,
         help_text="The highest classifier probability, else the survey's real/bogus score (ZTF drb, LSST reliability).",
     )
-    classes = models.CharField(
-        max_length=255, blank=True, help_text="Every classifier's predicted class, case-folded, as |a|b|."
-    )
+    classes = models.TextField(blank=True, help_text="Every classifier's predicted class, case-folded, as |a|b|.")
 
     class Meta:
         constraints = [
@@ -148,24 +147,28 @@ class GoogleConnection(models.Model):
         return f"<GoogleConnection user_id={self.user_id} email={self.email!r} broken={self.broken}>"
 
     @property
+    @sensitive_variables()
     def access_token(self) -> str:
         from .oauth.crypto import decrypt
 
         return decrypt(self.access_token_encrypted)
 
     @access_token.setter
+    @sensitive_variables()
     def access_token(self, value: str) -> None:
         from .oauth.crypto import encrypt
 
         self.access_token_encrypted = encrypt(value or "")
 
     @property
+    @sensitive_variables()
     def refresh_token(self) -> str:
         from .oauth.crypto import decrypt
 
         return decrypt(self.refresh_token_encrypted)
 
     @refresh_token.setter
+    @sensitive_variables()
     def refresh_token(self, value: str) -> None:
         from .oauth.crypto import encrypt
 
@@ -175,6 +178,7 @@ class GoogleConnection(models.Model):
     def scope_list(self) -> list[str]:
         return self.scopes.split()
 
+    @sensitive_variables()
     def store_tokens(self, access_token: str, expiry: datetime | None, refresh_token: str | None = None) -> None:
         """Set new tokens (a refresh token only if Google sent a new one) and clear any broken state."""
         self.access_token = access_token
@@ -183,3 +187,16 @@ class GoogleConnection(models.Model):
             self.refresh_token = refresh_token
         self.broken = False
         self.broken_reason = ""
+
+    def tokens_need_reencryption(self) -> bool:
+        """True if a token is encrypted with a key other than the first of ``PITTGOOGLE_TOKEN_ENCRYPTION_KEY``."""
+        from .oauth.crypto import needs_rotation
+
+        return needs_rotation(self.access_token_encrypted) or needs_rotation(self.refresh_token_encrypted)
+
+    def reencrypt_tokens(self) -> None:
+        """Encrypt both tokens under the first key (raises ``InvalidToken`` if no key opens one); not saved."""
+        from .oauth.crypto import rotate
+
+        self.access_token_encrypted = rotate(self.access_token_encrypted)
+        self.refresh_token_encrypted = rotate(self.refresh_token_encrypted)

@@ -6,16 +6,19 @@ Plain Django forms only: a TOM without ``tom_alerts`` imports this (through the 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 from django import forms
+from django.core.validators import RegexValidator
+from django.utils import timezone
 from django.utils.html import escape, format_html
 
 from . import conf
 from .alerts import SURVEY_CHOICES
 from .exceptions import PittGoogleError
-from .filters import CLASSTAR_COMPARISONS, LESS_THAN
+from .filters import CLASSTAR_COMPARISONS, CONE_KEYS, LESS_THAN, utc_datetime
 from .pubsub import validate_resource_id
 
 
@@ -96,7 +99,9 @@ def object_id_field() -> forms.CharField:
 
 
 def candid_field() -> forms.IntegerField:
-    return forms.IntegerField(required=False, min_value=0, help_text="ZTF candid, or Rubin/LSST diaSourceId")
+    # Both surveys' ids are 64-bit integers (BigQuery INT64): a larger number cannot be a source id.
+    return forms.IntegerField(required=False, min_value=0, max_value=2**63 - 1,
+                              help_text="ZTF candid, or Rubin/LSST diaSourceId")
 
 
 def clean_stream_filter(form: forms.Form, cleaned_data: dict) -> dict:
@@ -109,7 +114,7 @@ def clean_stream_filter(form: forms.Form, cleaned_data: dict) -> dict:
         form.add_error("reliability_threshold", "reliability is a Rubin/LSST field: for ZTF filter on classtar.")
     if not cleaned_data.get("subscription_name"):
         cleaned_data["subscription_name"] = conf.survey_default_subscription(survey)
-    return cleaned_data
+    return clean_selection(form, cleaned_data)
 
 
 def clean_search(form: forms.Form, cleaned_data: dict) -> dict:
@@ -120,7 +125,10 @@ def clean_search(form: forms.Form, cleaned_data: dict) -> dict:
     object_id = (cleaned_data.get("objectId") or "").strip()
     if cleaned_data.get("survey") == "lsst" and object_id and not object_id.isdigit():
         form.add_error("objectId", "A Rubin/LSST object id (diaObjectId or ssObjectId) is a number.")
-    return cleaned_data
+    if cleaned_data.get("predicted_class"):
+        form.add_error("predicted_class", "Pitt-Google's alerts tables hold no classifier results: filter on a "
+                                          "predicted class on a classifier stream.")
+    return clean_selection(form, cleaned_data)
 
 
 def subscription_and_survey(parameters: Mapping[str, Any]) -> tuple[str, str]:
@@ -135,3 +143,124 @@ def error_html(message: str, link: str | None = None) -> str:
     if link:
         text = text.replace(str(escape(link)), str(format_html('<a href="{}">{}</a>', link, link)))
     return text
+
+
+class InvalidQueryParametersError(PittGoogleError):
+    """A stored query's parameters no longer pass its form (an old saved query, an edit in the admin)."""
+
+
+def revalidate_parameters(form_class: type[forms.Form], parameters: Any, **fixed: Any) -> dict:
+    """``parameters`` (a saved query's) run through ``form_class`` again before a run: the cleaned values.
+
+    A field the parameters do not have takes the form's initial value; ``fixed`` (the query's name, the broker)
+    overrides. Raises :class:`InvalidQueryParametersError` naming each field that does not pass.
+    """
+    if not isinstance(parameters, Mapping):
+        raise InvalidQueryParametersError(
+            f"The query's stored parameters are a {type(parameters).__name__}, not named values: save the query "
+            "again from its form."
+        )
+    blank = form_class()
+    data = {name: blank.get_initial_for_field(field, name) for name, field in blank.fields.items()
+            if name not in parameters}
+    form = form_class(data={**data, **parameters, **fixed})
+    if form.is_valid():
+        return {**parameters, **form.cleaned_data}
+    problems = []
+    for name, errors in form.errors.items():
+        text = " ".join(str(error) for error in errors)
+        problems.append(text if name == forms.forms.NON_FIELD_ERRORS else f"{name}: {text}")
+    raise InvalidQueryParametersError(
+        "The query's stored parameters do not pass its form (" + "; ".join(problems) + "). Edit the query, "
+        "correct them and save it again."
+    )
+
+
+# -- Cone, time window, classifier and table fields (every route; see tom_pittgoogle.filters) ----------------------
+
+
+class UTCDateTimeField(forms.DateTimeField):
+    """A date and time read as UTC whatever the TOM's time zone, cleaned to an ISO 8601 string (a saved query's
+    parameters are stored as JSON)."""
+
+    def to_python(self, value: Any):
+        with timezone.override(dt.UTC):
+            value = super().to_python(value)
+        return None if value is None else value.astimezone(dt.UTC)
+
+    def clean(self, value: Any) -> str | None:
+        value = super().clean(value)
+        return None if value is None else value.isoformat()
+
+
+def cone_fields() -> dict[str, forms.Field]:
+    return {
+        "cone_ra": forms.FloatField(required=False, min_value=0, max_value=360, label="Cone RA",
+                                    help_text="Cone search: centre right ascension (degrees, ICRS)."),
+        "cone_dec": forms.FloatField(required=False, min_value=-90, max_value=90, label="Cone Dec",
+                                     help_text="Cone search: centre declination (degrees)."),
+        "cone_radius_arcsec": forms.FloatField(required=False, min_value=0.001, max_value=36000,
+                                               label="Cone radius (arcsec)",
+                                               help_text="Cone search: radius in arcseconds (all three or none)."),
+    }
+
+
+def time_window_fields() -> dict[str, forms.Field]:
+    return {
+        "start_time": UTCDateTimeField(required=False, label="Start (UTC)",
+                                       help_text="Alerts observed at or after this time (UTC, e.g. 2025-11-15 "
+                                                 "03:00). A BigQuery search with a time window costs less."),
+        "end_time": UTCDateTimeField(required=False, label="End (UTC)",
+                                     help_text="Alerts observed before this time (UTC)."),
+    }
+
+
+def classifier_fields() -> dict[str, forms.Field]:
+    return {
+        "score_name": forms.CharField(required=False, max_length=100, label="Score name",
+                                      help_text="Keep alerts whose score of this name (e.g. drb, reliability, a "
+                                                "classifier's probability) is at least the minimum below."),
+        "score_min": forms.FloatField(required=False, label="Score minimum"),
+        "predicted_class": forms.CharField(required=False, max_length=100, label="Predicted class",
+                                           help_text="Keep alerts a classifier puts in this class (any case), "
+                                                     "e.g. SN Ia (classifier streams only)."),
+    }
+
+
+def filter_fields() -> dict[str, forms.Field]:
+    """The cone, time window and classifier fields, as new instances (add them to a form's ``base_fields``)."""
+    return {**cone_fields(), **time_window_fields(), **classifier_fields()}
+
+
+def with_selection_fields(form_class: type[forms.Form]) -> type[forms.Form]:
+    """Class decorator: add :func:`filter_fields` after the form's own fields. The form's ``clean`` must call
+    :func:`clean_selection` (as :func:`clean_search` and :func:`clean_stream_filter` do)."""
+    for name, field in filter_fields().items():
+        form_class.base_fields[name] = form_class.declared_fields[name] = field
+    return form_class
+
+
+def table_name_field() -> forms.CharField:
+    return forms.CharField(
+        required=False,
+        max_length=128,
+        validators=[RegexValidator(r"^[A-Za-z0-9_]+$", "A table of Pitt-Google's dataset, such as alerts_v4_02.")],
+        help_text="One BigQuery table of the survey's dataset (e.g. alerts_v4_02, alerts_v3_3; for Rubin/LSST "
+                  "alerts_v11_1). Empty: every alerts table, merged newest first.",
+    )
+
+
+def clean_selection(form: forms.Form, cleaned_data: dict) -> dict:
+    """A cone needs all three values; a time window's start is before its end; a score needs its minimum."""
+    cone = [cleaned_data.get(name) for name in CONE_KEYS]
+    if any(value is not None for value in cone) and any(value is None for value in cone):
+        for name, value in zip(CONE_KEYS, cone, strict=True):
+            if value is None:
+                form.add_error(name, "A cone needs its RA, Dec and radius.")
+    start, end = cleaned_data.get("start_time"), cleaned_data.get("end_time")
+    if start and end and not utc_datetime(start) < utc_datetime(end):
+        form.add_error("end_time", "The end of the time window must be after its start.")
+    if bool(cleaned_data.get("score_name")) != (cleaned_data.get("score_min") is not None):
+        form.add_error("score_min" if cleaned_data.get("score_name") else "score_name",
+                       "A score filter needs both the score's name and its minimum.")
+    return cleaned_data

@@ -43,8 +43,8 @@ class DjangoAlertStore:
         self, alerts: Sequence[Mapping], *, subscription: str = "", message_ids: Sequence[str] = ()
     ) -> int:
         """Store ``alerts`` in one transaction; return how many were new (the rest were stored before)."""
+        from .alert_columns import indexed_columns
         from .models import Alert
-        from .stored_alerts import indexed_columns
 
         if not alerts:
             return 0

@@ -47,8 +47,9 @@ def target_aliases(alert: Mapping[str, Any]) -> list[str]:
 
 
 def target_extras(alert: Mapping[str, Any]) -> dict[str, Any]:
-    """Survey, latest magnitude, band and time (UTC JD), and every score the alert has (ZTF classtar, drb,
-    SuperNNova probabilities; LSST reliability, extendedness)."""
+    """Survey, latest magnitude, band and time (UTC JD), every score the alert has (ZTF classtar, drb; LSST
+    reliability, extendedness; each classifier's numeric outputs, ``supernnova_prob_class0``...), and each
+    classifier's predicted class as ``<classifier>_class`` (``supernnova_class``: ``Ia``)."""
     alert = lighten_alert(alert)
     extras = {
         "survey": alert["survey"],
@@ -56,6 +57,7 @@ def target_extras(alert: Mapping[str, Any]) -> dict[str, Any]:
         "latest_band": alert.get("band"),
         "latest_jd": alert.get("jd"),
         **(alert.get("scores") or {}),
+        **{f"{name}_class": summary.get("class") for name, summary in (alert.get("classifiers") or {}).items()},
     }
     return {key: value for key, value in extras.items() if value is not None}
 

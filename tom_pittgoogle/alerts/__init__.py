@@ -5,17 +5,19 @@ JSON), recognised from the bytes; ``surveys`` knows each survey's field names; `
 history into light-curve points. None of them knows about Django or the routes.
 """
 
-from .decode import AlertDecoder, decode_alert, decode_alert_b64
-from .surveys import SURVEY_CHOICES, SURVEYS, Survey, detect_survey, is_lightened, lighten_alert
+from .decode import AlertDecoder, DecodeLimits, decode_alert, decode_alert_b64
+from .surveys import SURVEY_CHOICES, SURVEYS, Survey, detect_survey, is_lightened, lighten_alert, unwrap
 
 __all__ = [
     "SURVEYS",
     "SURVEY_CHOICES",
     "AlertDecoder",
+    "DecodeLimits",
     "Survey",
     "decode_alert",
     "decode_alert_b64",
     "detect_survey",
     "is_lightened",
     "lighten_alert",
+    "unwrap",
 ]

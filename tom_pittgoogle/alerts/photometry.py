@@ -32,11 +32,11 @@ ZTF_BANDS = {1: "g", 2: "r", 3: "i"}
 
 
 def _finite(value: Any) -> float | None:
-    if value is None:
+    if value is None or isinstance(value, (str, bool)):  # text where a number belongs is not a measurement
         return None
     try:
         value = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return value if math.isfinite(value) else None
 
@@ -81,7 +81,8 @@ def ztf_points(record: Mapping[str, Any]) -> list[dict]:
         jd = _finite(entry.get("jd"))
         if jd is None:
             continue
-        band = ZTF_BANDS.get(entry.get("fid"), str(entry.get("fid")))
+        fid = entry.get("fid")
+        band = ZTF_BANDS.get(fid, str(fid)[:16]) if isinstance(fid, int) else str(fid)[:16]
         mag = _finite(entry.get("magpsf"))
         if mag is not None:
             points.append(_point(jd, band, mag=mag, mag_err=_finite(entry.get("sigmapsf"))))
@@ -95,18 +96,33 @@ def ztf_points(record: Mapping[str, Any]) -> list[dict]:
 # --- Rubin/LSST ---------------------------------------------------------------------------------------
 
 
+#: MJDs outside these bounds (before 1900, after 2200) are not converted: astropy's ERFA refuses or warns on
+#: dates it cannot place, and no alert lies there (callers validate the range they accept).
+_MJD_BOUNDS = (15020.0, 124593.0)
+
+
 def mjd_tai_to_jd_utc(mjds: list[float]) -> list[float]:
-    """UTC Julian Dates of TAI MJDs (Rubin's ``midpointMjdTai``), in one astropy call per alert."""
+    """UTC Julian Dates of TAI MJDs (Rubin's ``midpointMjdTai``), in one astropy call per alert.
+
+    An MJD outside 1900-2200 is returned as NaN rather than given to astropy (which raises ``ErfaError`` on
+    1e300): callers drop or reject it."""
     if not mjds:
         return []
     from astropy.time import Time
 
-    return [float(jd) for jd in Time(mjds, format="mjd", scale="tai").utc.jd]
+    low, high = _MJD_BOUNDS
+    ok = [i for i, mjd in enumerate(mjds) if low <= mjd <= high]
+    out = [math.nan] * len(mjds)
+    if ok:
+        converted = Time([mjds[i] for i in ok], format="mjd", scale="tai").utc.jd
+        for i, jd in zip(ok, converted, strict=True):
+            out[i] = float(jd)
+    return out
 
 
 def _lsst_point(source: Mapping[str, Any], kind: str) -> dict | None:
     flux, err = _finite(source.get("psfFlux")), _finite(source.get("psfFluxErr"))
-    band = source.get("band") or ""
+    band = source.get("band") if isinstance(source.get("band"), str) else ""
     mag = flux_to_mag(flux)
     if kind == "forced" and (mag is None or err is None or err <= 0 or flux / err < FORCED_MIN_SNR):
         mag = None
@@ -140,7 +156,8 @@ def lsst_points(record: Mapping[str, Any]) -> list[dict]:
         noise, mjd = _finite(limit.get("diaNoise")), _finite(limit.get("midpointMjdTai"))
         if noise is None or noise <= 0 or mjd is None:
             continue
-        points.append(_point(None, limit.get("band") or "", limit=flux_to_mag(LIMIT_SIGMA * noise), kind="limit"))
+        band = limit.get("band") if isinstance(limit.get("band"), str) else ""
+        points.append(_point(None, band, limit=flux_to_mag(LIMIT_SIGMA * noise), kind="limit"))
         mjds.append(mjd)
     for point, jd in zip(points, mjd_tai_to_jd_utc(mjds), strict=True):
         point["jd"] = jd

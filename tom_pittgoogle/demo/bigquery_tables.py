@@ -11,7 +11,7 @@ import base64
 import datetime as dt
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from google.api_core.client_options import ClientOptions
@@ -29,7 +29,10 @@ __all__ = [
     "bigquery_client",
     "bigquery_schema_from_avro",
     "create_alerts_table",
+    "create_lsst_alerts_table",
     "load_alerts",
+    "lsst_table_columns",
+    "ztf_schema_of_version",
 ]
 
 #: Alert fields that Pitt-Google's BigQuery tables do not hold (the FITS stamps live in Cloud Storage).
@@ -265,15 +268,26 @@ def create_alerts_table(
     avro_schema: Mapping[str, Any],
     *,
     exists_ok: bool = True,
+    extra_columns: Sequence[bigquery.SchemaField] = (),
+    partition_field: str | None = None,
+    clustering_fields: Sequence[str] | None = None,
 ) -> bigquery.Table:
     """Create the table ``[project.]dataset.table`` with the alert columns of ``avro_schema``.
 
     The dataset is created too if missing. With ``exists_ok`` an existing table is returned as it is.
+    ``extra_columns`` are added after the alert's; ``partition_field`` partitions the table by day on that
+    TIMESTAMP column and ``clustering_fields`` clusters it (as Pitt-Google's LSST tables are).
     """
     ref = _table_ref(client, table_id)
     dataset = bigquery.Dataset(bigquery.DatasetReference(ref.project, ref.dataset_id))
     client.create_dataset(dataset, exists_ok=True)
-    table = bigquery.Table(ref, schema=bigquery_schema_from_avro(avro_schema))
+    table = bigquery.Table(ref, schema=[*bigquery_schema_from_avro(avro_schema), *extra_columns])
+    if partition_field:
+        table.time_partitioning = bigquery.TimePartitioning(
+            type_=bigquery.TimePartitioningType.DAY, field=partition_field
+        )
+    if clustering_fields:
+        table.clustering_fields = list(clustering_fields)
     version = avro_schema.get("version")
     table.description = f"Alerts{f' (Avro schema {version})' if version else ''}, without image cutouts"
     table = client.create_table(table, exists_ok=exists_ok)
@@ -288,6 +302,7 @@ def load_alerts(
     *,
     batch_size: int = 100,
     retry_timeout: float = 60.0,
+    extra: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
 ) -> int:
     """Insert decoded alerts into the table (streaming inserts); return how many rows went in.
 
@@ -299,7 +314,8 @@ def load_alerts(
     multipart upload). 100 alerts of about 60 KB stay under BigQuery's 10 MB per request.
     ``retry_timeout`` bounds the client's retries: the emulator answers HTTP 500 to a value of the
     wrong type, which the client would otherwise retry for 600 s; after ``retry_timeout`` that
-    surfaces as ``google.api_core.exceptions.RetryError``.
+    surfaces as ``google.api_core.exceptions.RetryError``. ``extra(alert)`` gives values of the table's extra
+    columns (e.g. :func:`lsst_table_columns`), merged into the alert before it is fitted.
     """
     table = table_id if isinstance(table_id, bigquery.Table) else client.get_table(table_id)
     retry = bigquery.DEFAULT_RETRY.with_timeout(retry_timeout)
@@ -319,6 +335,8 @@ def load_alerts(
         batch.clear()
 
     for alert in alerts:
+        if extra is not None:
+            alert = {**alert, **extra(alert)}
         batch.append(alert_to_bigquery_row(alert, table.schema))
         if len(batch) >= batch_size:
             flush()
@@ -326,3 +344,74 @@ def load_alerts(
         flush()
     logger.info("inserted %d alerts into %s", total, table_name)
     return total
+
+
+# -- Pitt-Google's LSST tables (partitioned, clustered) and older ZTF column sets ----------------------------------
+
+#: Columns Pitt-Google adds to each LSST alert row (``bq_lsst_alerts_v10_0_schema.json``): the HEALPix pixels of
+#: the diaSource (nested, orders 9, 19 and 29) and when the alert was published to Kafka.
+LSST_EXTRA_COLUMNS = (
+    bigquery.SchemaField("healpix9", "INT64"),
+    bigquery.SchemaField("healpix19", "INT64"),
+    bigquery.SchemaField("healpix29", "INT64"),
+    bigquery.SchemaField("kafkaPublishTimestamp", "TIMESTAMP"),
+)
+
+
+def create_lsst_alerts_table(
+    client: bigquery.Client, table_id: str, avro_schema: Mapping[str, Any], *, exists_ok: bool = True
+) -> bigquery.Table:
+    """An LSST ``alerts_vX_Y`` table as Pitt-Google's: the alert's columns plus ``healpix9/19/29`` and
+    ``kafkaPublishTimestamp``, partitioned by day on ``kafkaPublishTimestamp``, clustered by the healpix columns.
+    Fill it with ``load_alerts(..., extra=lsst_table_columns)``."""
+    return create_alerts_table(
+        client, table_id, avro_schema, exists_ok=exists_ok, extra_columns=LSST_EXTRA_COLUMNS,
+        partition_field="kafkaPublishTimestamp", clustering_fields=["healpix9", "healpix19", "healpix29"],
+    )
+
+
+def lsst_table_columns(alert: Mapping[str, Any], publish_delay: dt.timedelta = dt.timedelta(minutes=2)) -> dict:
+    """The extra columns of an LSST alert's row: its diaSource's HEALPix pixels as pittgoogle-client computes them
+    (``Alert.healpix9``: nside 2**order, nested, ra/dec in degrees) and a publish time ``publish_delay`` after
+    the exposure's midpoint (``midpointMjdTai``, TAI)."""
+    import astropy.units as u
+    from astropy.time import Time
+    from astropy_healpix import HEALPix
+
+    source = alert.get("diaSource") or {}
+    columns: dict[str, Any] = {}
+    for order in (9, 19, 29):
+        grid = HEALPix(nside=2**order, order="nested")
+        columns[f"healpix{order}"] = int(grid.lonlat_to_healpix(source["ra"] * u.deg, source["dec"] * u.deg))
+    published = Time(source["midpointMjdTai"], format="mjd", scale="tai").utc.to_datetime(timezone=dt.UTC)
+    columns["kafkaPublishTimestamp"] = (published + publish_delay).isoformat()
+    return columns
+
+
+#: Fields ZTF added over its schema versions: an older table lacks them (its candidate has fewer columns).
+_ZTF_FIELDS_ADDED = {
+    (4, 2): {"top": (), "candidate": ()},
+    (3, 3): {"top": ("fp_hists",), "candidate": ()},
+    (3, 1): {"top": ("fp_hists",), "candidate": ("drb", "drbversion")},
+    (3, 0): {"top": ("fp_hists",), "candidate": ("drb", "drbversion", "nmtchps")},
+    (1, 8): {"top": ("fp_hists",), "candidate": ("drb", "drbversion", "nmtchps", "neargaia", "neargaiabright",
+                                                 "maggaia", "maggaiabright", "exptime")},
+}
+
+
+def ztf_schema_of_version(avro_schema: Mapping[str, Any], major: int, minor: int) -> dict[str, Any]:
+    """A ZTF alert schema shaped like an older version's column set: the 4.02 schema without the fields added
+    since (``fp_hists`` from 4.0; ``drb``/``drbversion`` from 3.3; Gaia cross-match fields from 3.x). Fields are
+    removed by name where they exist, so the result always loads."""
+    removed = _ZTF_FIELDS_ADDED[(major, minor)]
+    schema = dict(avro_schema)
+    schema["fields"] = []
+    for field in avro_schema["fields"]:
+        if field["name"] in removed["top"]:
+            continue
+        if field["name"] == "candidate" and removed["candidate"]:
+            kept = [f for f in field["type"]["fields"] if f["name"] not in removed["candidate"]]
+            field = {**field, "type": {**field["type"], "fields": kept}}
+        schema["fields"].append(field)
+    schema["version"] = f"{major}.{minor}"
+    return schema

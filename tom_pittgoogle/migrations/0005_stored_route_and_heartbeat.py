@@ -10,7 +10,7 @@ def fill_indexed_columns(apps, schema_editor):
     """The stored route's columns of the alerts stored before this migration, in short batches by id."""
     from django.db import transaction
 
-    from tom_pittgoogle.stored_alerts import indexed_columns
+    from tom_pittgoogle.alert_columns import indexed_columns
 
     Alert = apps.get_model("tom_pittgoogle", "Alert")
     last_id = 0
@@ -71,7 +71,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='alert',
             name='classes',
-            field=models.CharField(blank=True, help_text="Every classifier's predicted class, case-folded, as |a|b|.", max_length=255),
+            field=models.TextField(blank=True, help_text="Every classifier's predicted class, case-folded, as |a|b|."),
         ),
         migrations.AddIndex(
             model_name='alert',

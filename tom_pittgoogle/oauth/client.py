@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import requests
+from django.views.decorators.debug import sensitive_variables
 
 from .. import conf
 from ..credentials import USER_SCOPES
@@ -39,6 +40,7 @@ class Tokens:
     scopes: list[str]
 
 
+@sensitive_variables()
 def client_credentials() -> tuple[str, str]:
     client_id, client_secret = conf.get("PITTGOOGLE_OAUTH_CLIENT_ID"), conf.get("PITTGOOGLE_OAUTH_CLIENT_SECRET")
     if not client_id or not client_secret:
@@ -53,10 +55,12 @@ def is_configured() -> bool:
     return bool(conf.get("PITTGOOGLE_OAUTH_CLIENT_ID") and conf.get("PITTGOOGLE_OAUTH_CLIENT_SECRET"))
 
 
+@sensitive_variables()
 def new_state() -> str:
     return secrets.token_urlsafe(32)
 
 
+@sensitive_variables()
 def pkce_pair() -> tuple[str, str]:
     """A PKCE code verifier (RFC 7636: 43-128 characters) and its S256 challenge."""
     verifier = secrets.token_urlsafe(64)
@@ -64,6 +68,7 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
+@sensitive_variables()
 def authorization_url(redirect_uri: str, state: str, code_challenge: str) -> str:
     """Google's consent page for this TOM: offline access (a refresh token) and a consent prompt every time,
     so that Google sends a new refresh token even to a user who connected before."""
@@ -94,6 +99,7 @@ def _oauth_error_code(response: requests.Response) -> str:
         return f"HTTP {response.status_code}"
 
 
+@sensitive_variables()
 def exchange_code(code: str, redirect_uri: str, code_verifier: str) -> Tokens:
     """Exchange an authorization code (with its PKCE verifier) for tokens."""
     client_id, client_secret = client_credentials()
@@ -128,6 +134,7 @@ def exchange_code(code: str, redirect_uri: str, code_verifier: str) -> Tokens:
     return Tokens(access_token, body.get("refresh_token") or "", expiry, scopes)
 
 
+@sensitive_variables()
 def fetch_email(access_token: str) -> str:
     """The connected account's email address (openid/email scopes), or "" if it cannot be read."""
     url = conf.get("PITTGOOGLE_OAUTH_USERINFO_URL")
@@ -143,6 +150,7 @@ def fetch_email(access_token: str) -> str:
     return ""
 
 
+@sensitive_variables()
 def revoke(token: str) -> bool:
     """Revoke ``token`` (a refresh token revokes the whole grant at Google); True if the server accepted."""
     client_id, client_secret = client_credentials()

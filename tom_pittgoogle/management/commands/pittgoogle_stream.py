@@ -70,6 +70,17 @@ class Command(BaseCommand):
                             help="lt: keep scores below the threshold; gt: at or above it (default lt).")
         parser.add_argument("--reliability-threshold", type=_unit_interval, metavar="SCORE",
                             help="LSST: keep alerts whose reliability is at or above this (0-1).")
+        parser.add_argument("--cone", nargs=3, type=float, metavar=("RA", "DEC", "RADIUS_ARCSEC"),
+                            help="Keep alerts within RADIUS_ARCSEC of RA, DEC (degrees), by exact distance.")
+        parser.add_argument("--start", metavar="UTC", help="Keep alerts observed at or after this time (ISO 8601, "
+                                                           "UTC, e.g. 2025-11-15T03:00).")
+        parser.add_argument("--end", metavar="UTC", help="Keep alerts observed before this time (ISO 8601, UTC).")
+        parser.add_argument("--score-name", metavar="NAME",
+                            help="With --score-min: keep alerts whose score NAME (e.g. drb, reliability, a "
+                                 "classifier's probability) is at least the minimum.")
+        parser.add_argument("--score-min", type=float, metavar="VALUE")
+        parser.add_argument("--predicted-class", metavar="CLASS",
+                            help="Keep alerts a classifier puts in CLASS (any case; classifier streams).")
         parser.add_argument("--max-results", type=_positive_int, metavar="N",
                             help="Stop after N alerts passed the filter and were stored.")
         parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
@@ -91,7 +102,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             streams = self._streams(options)
-            heartbeat = Heartbeat([s.subscription for s in streams], progress_interval=options["progress_interval"])
+            heartbeat = Heartbeat([s.name for s in streams], progress_interval=options["progress_interval"])
             ingester = StreamIngester(
                 streams,
                 max_backlog=options["max_backlog"],
@@ -104,7 +115,7 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         heartbeat.start(ingester)
         error = None
-        self.stdout.write(f"listening to {', '.join(s.subscription for s in streams)} (Ctrl-C to stop)")
+        self.stdout.write(f"listening to {', '.join(s.name for s in streams)} (Ctrl-C to stop)")
         self.stdout.flush()
         previous = self._install_signal_handlers(ingester)
         try:
@@ -130,11 +141,20 @@ class Command(BaseCommand):
             if configured:
                 return configured
             names = [conf.get("PITTGOOGLE_DEFAULT_SUBSCRIPTION")]
+        cone = options["cone"] or (None, None, None)
         callback = alert_filter(
             {
                 "classtar_threshold": options["classtar_threshold"],
                 "classtar_gt_lt": options["classtar_gt_lt"],
                 "reliability_threshold": options["reliability_threshold"],
+                "cone_ra": cone[0],
+                "cone_dec": cone[1],
+                "cone_radius_arcsec": cone[2],
+                "start_time": options["start"],
+                "end_time": options["end"],
+                "score_name": options["score_name"],
+                "score_min": options["score_min"],
+                "predicted_class": options["predicted_class"],
             }
         )
         return [
