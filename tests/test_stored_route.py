@@ -17,7 +17,8 @@ from tom_targets.models import Target
 from tom_pittgoogle import alert_columns, stored_alerts
 from tom_pittgoogle.consumer_stream_python import ConsumerStreamPython
 from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
-from tom_pittgoogle.demo.sample_alerts import make_packets
+from tom_pittgoogle.demo.sample_alerts import make_alerts, make_packets
+from tom_pittgoogle.demo.sample_lsst import ztf_supernnova_json
 from tom_pittgoogle.models import Alert
 from tom_pittgoogle.store import DjangoAlertStore
 
@@ -52,13 +53,21 @@ def jd_to_iso(jd: float) -> str:
     return (datetime(2000, 1, 1, 12, tzinfo=UTC) + timedelta(days=jd - 2451545.0)).isoformat()
 
 
+#: SuperNNova's SN Ia probabilities of the night's ztf-SuperNNova alerts.
+SN_IA_PROBABILITIES = [0.05, 0.3, 0.45, 0.55, 0.8, 0.97]
+
+
 @pytest.fixture
 def night(topic_name, publish, packets) -> list[dict]:
-    """An ingester run over the sample packets and a night of generated ones: the stored lightened alerts."""
+    """An ingester run over the sample packets, a night of generated ones and some as Pitt-Google's ztf-SuperNNova
+    stream sends them (classifier outputs): the stored lightened alerts."""
     ConsumerStreamPython(topic_name)
-    publish(topic_name, packets + make_packets(40, seed=23))
+    classified = [ztf_supernnova_json(record, p)
+                  for record, p in zip(make_alerts(len(SN_IA_PROBABILITIES), seed=31), SN_IA_PROBABILITIES,
+                                       strict=True)]
+    publish(topic_name, packets + make_packets(40, seed=23) + classified)
     out = ingest(topic_name)
-    assert f"stored {len(packets) + 40}," in out.splitlines()[-1]
+    assert f"stored {len(packets) + 40 + len(classified)}," in out.splitlines()[-1]
     return [dict(alert) for alert in Alert.objects.values_list("alert", flat=True)]
 
 
@@ -87,6 +96,9 @@ def filters_of(alerts: list[dict]) -> list[dict]:
         {"start_time": jd_to_iso(middle)},
         {"end_time": jd_to_iso(middle)},
         {"score_name": "drb", "score_min": drbs[len(drbs) // 2]},
+        {"score_name": "supernnova_prob_class0", "score_min": 0.5},
+        {"predicted_class": "ia"},
+        {"predicted_class": "Non-Ia", "mag_max": mags[-1]},
     ]
 
 
@@ -101,18 +113,21 @@ def test_each_filter_finds_what_the_stream_filter_keeps(astronomer, night):
         assert page.context["stored_page"].total == len(keep)
 
 
-def test_the_classtar_filter_keeps_the_same_alerts_as_a_pubsub_pull(astronomer, topic_name, publish, packets):
+@pytest.mark.parametrize("which", ["classtar_threshold", "cone_ra", "end_time", "score_name"])
+def test_a_filter_keeps_the_same_alerts_as_a_pubsub_pull_of_the_same_alerts(astronomer, topic_name, publish,
+                                                                             packets, which):
+    from tom_pittgoogle.alerts import decode_alert, lighten_alert
+
+    alerts = [lighten_alert(decode_alert(p)) for p in packets]
+    fields = next(f for f in filters_of(alerts) if which in f)
     ConsumerStreamRest(topic_name)  # before the alerts are published
     publish(topic_name, packets)
     pulled = run_query(astronomer, route="pubsub", subscription_name=topic_name, max_results=len(packets),
-                       timeout=2, classtar_threshold=0.9, classtar_gt_lt="gt").context["results"]
+                       timeout=2, **fields).context["results"]
     assert 0 < len(pulled) < len(packets)
     # The stored alerts, as an unfiltered ingester would have them (the pull stored only what passed).
-    store = DjangoAlertStore()
-    from tom_pittgoogle.alerts import decode_alert, lighten_alert
-
-    store.save_alerts([lighten_alert(decode_alert(p)) for p in packets])
-    stored = run_stored(astronomer, max_results=100, classtar_threshold=0.9, classtar_gt_lt="gt")
+    DjangoAlertStore().save_alerts(alerts)
+    stored = run_stored(astronomer, max_results=100, **fields)
     assert sorted(r["source_id"] for r in stored.context["results"]) == sorted(r["source_id"] for r in pulled)
 
 
@@ -125,7 +140,11 @@ def test_each_sort_orders_the_stored_alerts(astronomer, night):
     best = run_stored(astronomer, max_results=100, sort="score").context["results"]
     scores = [alert_columns.best_score(r["alert"]) for r in best]
     assert scores == sorted(scores, key=lambda s: (s is None, -(s or 0)))
-    assert scores[0] == max(a["scores"]["drb"] for a in ztf if a["scores"].get("drb") is not None)
+    # A classifier's probability of its class ranks an alert; without one, its real/bogus score (drb).
+    classified = [score for row, score in zip(best, scores, strict=True) if row["alert"].get("classifiers")]
+    assert classified == pytest.approx(sorted((max(p, 1 - p) for p in SN_IA_PROBABILITIES), reverse=True))
+    assert max(s for r, s in zip(best, scores, strict=True) if not r["alert"].get("classifiers")) == max(
+        a["scores"]["drb"] for a in ztf if not a.get("classifiers") and a["scores"].get("drb") is not None)
 
 
 def test_create_targets_from_stored_alerts_brings_light_curves(astronomer, night):
@@ -167,13 +186,22 @@ def test_classifier_outputs_filter_and_sort_the_stored_alerts(astronomer):
         assert sorted(r["source_id"] for r in found) == keep
 
 
+def ztf_object_id(number: int) -> str:
+    """A valid ZTF object id for each number: ZTF25 and seven lowercase letters."""
+    letters = ""
+    for _ in range(7):
+        number, digit = divmod(number, 26)
+        letters = chr(ord("a") + digit) + letters
+    return f"ZTF25{letters}"
+
+
 def bulk_rows(n: int, seed: int = 5) -> list[Alert]:
     rng = random.Random(seed)
     rows = []
     for i in range(n):
         jd = 2461000.5 + rng.random() * 3
         mag = round(rng.uniform(14, 22), 1)  # many equal magnitudes: ties must still page cleanly
-        alert = {"survey": "ztf", "object_id": f"ZTF25bulk{i:05d}", "source_id": str(10**12 + i), "jd": jd,
+        alert = {"survey": "ztf", "object_id": ztf_object_id(i), "source_id": str(10**12 + i), "jd": jd,
                  "ra": rng.uniform(0, 360), "dec": rng.uniform(-30, 80), "band": "g", "mag": mag, "mag_err": 0.05,
                  "photometry": [], "scores": {"drb": round(rng.random(), 2)}}
         alert["classtar"] = None
@@ -233,3 +261,12 @@ def test_beyond_the_count_limit_pages_still_lead_to_every_alert():
         number = page.next_page
     assert page.page == 30 and len(page.alerts) == 50
     assert len(seen) == len(set(seen)) == 2950
+
+
+def test_a_stored_alert_that_no_longer_validates_is_left_out_not_the_page(astronomer, night):
+    good = Alert.objects.order_by("-jd").first()
+    Alert.objects.create(survey="ztf", source_id="999", object_id="not-a-ztf-id", jd=good.jd + 1, mag=15.0,
+                         alert={**good.alert, "object_id": "not-a-ztf-id", "objectId": "not-a-ztf-id",
+                                "source_id": "999", "jd": good.jd + 1})
+    page = run_stored(astronomer, max_results=3)
+    assert [row["source_id"] for row in page.context["results"]][0] == good.source_id

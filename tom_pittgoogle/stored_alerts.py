@@ -12,6 +12,7 @@ of the rows the other filters left.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from django.db.models.functions import Cast, Cos, Power, Sin
 from .alert_columns import class_key, number_or_none
 from .filters import SELECTION_KEYS, AlertFilter, AlertSelection
 from .query_fields import clean_selection
+
+logger = logging.getLogger(__name__)
 
 #: Sort choices: name -> (label, ORM ordering). Nulls sort last; ties by id, so that pages never overlap.
 SORTS = {
@@ -182,9 +185,24 @@ def search(parameters: Mapping[str, Any], *, default_per_page: int = 10, count_l
     page = max(1, int(parameters.get("page") or 1))
     counted = rows.order_by()[: count_limit + 1].count()
     start = (page - 1) * per_page
-    alerts = [dict(alert) for alert in rows.values_list("alert", flat=True)[start:start + per_page]]
+    alerts = [_readable(pk, alert) for pk, alert in rows.values_list("pk", "alert")[start:start + per_page]]
+    alerts = [alert for alert in alerts if alert is not None]
     return StoredPage(alerts=alerts, total=min(counted, count_limit), page=page, per_page=per_page,
                       more=counted > count_limit)
+
+
+def _readable(pk: int, alert: Mapping[str, Any]) -> dict | None:
+    """The stored alert, validated as the results page will (None, and a warning, for one stored by an older
+    version that no longer passes: one bad row does not take the page down)."""
+    from .alerts import lighten_alert
+    from .exceptions import DecodeError
+
+    try:
+        lighten_alert(alert)
+    except DecodeError as error:
+        logger.warning("stored alert %s is not shown: %s", pk, error)
+        return None
+    return dict(alert)
 
 
 # --- the form --------------------------------------------------------------------------------------------------
