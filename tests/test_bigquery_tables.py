@@ -202,7 +202,7 @@ def test_the_tables_listed_in_settings_are_the_ones_read(ztf_tables, settings):
 
 
 def test_a_user_cannot_name_a_table_outside_the_surveys_dataset(ztf_tables):
-    with pytest.raises(BrokerQueryError, match="is not a table of Pitt-Google"):
+    with pytest.raises(BrokerQueryError, match="table_name: A table of Pitt-Google"):
         BrokerDatabasePython().fetch_alerts({"max_results": 10, "table_name": "other-project.private.secrets"})
 
 

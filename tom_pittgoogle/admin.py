@@ -12,9 +12,17 @@ class AlertAdmin(admin.ModelAdmin):
 
 @admin.register(RejectedMessage)
 class RejectedMessageAdmin(admin.ModelAdmin):
-    list_display = ("message_id", "subscription", "reason", "received_at")
+    """What could not be stored, and why; kept ``PITTGOOGLE_REJECTED_RETENTION_DAYS`` (see ``prune_rejected``)."""
+
+    list_display = ("message_id", "subscription", "reason", "size", "received_at")
     list_filter = ("subscription",)
-    readonly_fields = ("subscription", "message_id", "data", "attributes", "reason", "received_at")
+    search_fields = ("message_id", "reason", "sha256")
+    readonly_fields = ("subscription", "message_id", "reason", "size", "sha256", "truncated", "attributes",
+                       "data", "received_at")
+
+    @admin.display(boolean=True, description="only the first bytes kept")
+    def truncated(self, obj: RejectedMessage) -> bool:
+        return obj.truncated
 
 
 @admin.register(IngesterHeartbeat)

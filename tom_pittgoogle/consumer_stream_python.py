@@ -20,10 +20,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from .alerts import lighten_alert
 from .exceptions import ConfigurationError, PittGoogleError
 from .ingest import DEFAULT_MAX_BACKLOG, Stream, StreamIngester
 from .pubsub import AlertCallback, unpack_message
-from .store import AlertStore, DjangoAlertStore, RawMessage
+from .store import AlertStore, DjangoAlertStore, RawMessage, save_batch
 from .subscription import Subscription
 
 logger = logging.getLogger(__name__)
@@ -157,27 +158,19 @@ class ConsumerStreamPython:
         For a subscriber of your own (``client.subscribe(path, consumer.callback)``); it uses the filter of
         the last :meth:`stream_alerts` call, if any. :meth:`stream_alerts` itself stores in batches.
         """
+        attributes = dict(message.attributes)
         outcome = unpack_message(
-            message.data, topic=self.topic_path, **(self._callback_settings or {"lighten_alerts": True})
+            message.data, topic=self.topic_path, attributes=attributes,
+            **(self._callback_settings or {"lighten_alerts": True}),
         )
+        raw = RawMessage(message.message_id, message.data, attributes)
         if outcome.rejected_reason is not None:
-            raw = RawMessage(message.message_id, message.data, dict(message.attributes))
             self.store.record_rejected([(raw, outcome.rejected_reason)], subscription=self.subscription_path)
         elif outcome.alert is not None:
-            self.store.save_alerts(
-                [self._lightened(outcome.alert)],
-                subscription=self.subscription_path,
-                message_ids=[message.message_id if self._save_metadata else ""],
-            )
+            save_batch(self.store, [outcome.lightened], [raw], subscription=self.subscription_path,
+                       keep_message_ids=self._save_metadata)
         message.ack()
-
-    def _lightened(self, alert: dict) -> dict:
-        if self._callback_settings.get("lighten_alerts", True):
-            return alert
-        from .alerts import lighten_alert
-
-        return lighten_alert(alert)
 
     def save_alert(self, alert: Mapping) -> None:
         """Save one alert to the TOM's database (the streaming pull stores in batches instead)."""
-        self.store.save_alerts([self._lightened(dict(alert))], subscription=self.subscription_path)
+        self.store.save_alerts([lighten_alert(dict(alert))], subscription=self.subscription_path)

@@ -25,12 +25,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
+from django.db import transaction
 from google.api_core import exceptions as gexc
 from google.auth.transport.requests import AuthorizedSession
 
 from . import conf
 from .pubsub import AlertCallback, unpack_message
-from .store import AlertStore, DjangoAlertStore, RawMessage
+from .store import AlertStore, DjangoAlertStore, RawMessage, guard_database, save_batch
 from .subscription import MAX_MESSAGES_PER_PULL, Subscription
 
 logger = logging.getLogger(__name__)
@@ -132,7 +133,9 @@ class ConsumerStreamRest:
 
         ``callback`` is a filter: it receives the alert (and ``**kwargs``) and returns it if it passes, else
         None. Filtered-out alerts are acknowledged without being stored; a message that is not a readable
-        alert is recorded as rejected, then acknowledged. Nothing is acknowledged before it is stored.
+        alert, that the filter raised on, or that the database refused is recorded as rejected, then
+        acknowledged, and is not returned. Nothing is acknowledged before it is stored or recorded; a database
+        that is down raises :class:`~tom_pittgoogle.store.DatabaseUnavailableError` and acknowledges nothing.
         """
         if isinstance(response, requests.Response):  # the original's own pull, through consumer.oauth2
             if response.status_code >= 400:
@@ -140,39 +143,38 @@ class ConsumerStreamRest:
             response = response.json()
         received = response.get("receivedMessages", []) if isinstance(response, Mapping) else response
 
-        passed, passed_ids, rejected, ack_ids = [], [], [], []
+        passed, rejected, ack_ids = [], [], []
         for received_message in received:
             message = received_message.get("message", {})
-            message_id = message.get("messageId", "")
+            attributes = message.get("attributes") or {}
             try:
                 data = base64.b64decode(message.get("data", ""), validate=True)
             except ValueError:
-                data, outcome_reason = message.get("data", "").encode(), "message data is not valid base64"
+                raw = RawMessage(message.get("messageId", ""), message.get("data", "").encode(), attributes)
+                rejected.append((raw, "message data is not valid base64"))
             else:
-                outcome_reason = None
-            if outcome_reason is None:
+                raw = RawMessage(message.get("messageId", ""), data, attributes)
                 outcome = unpack_message(
                     data, lighten_alerts=lighten_alerts, callback=callback, callback_kwargs=kwargs,
-                    topic=self.topic_path,
+                    topic=self.topic_path, attributes=attributes,
                 )
-                outcome_reason = outcome.rejected_reason
-            if outcome_reason is not None:
-                rejected.append((RawMessage(message_id, data, message.get("attributes", {})), outcome_reason))
-            elif outcome.alert is not None:
-                passed.append(outcome.alert)
-                passed_ids.append(message_id)
+                if outcome.rejected_reason is not None:
+                    rejected.append((raw, outcome.rejected_reason))
+                elif outcome.alert is not None:
+                    passed.append((raw, outcome))
             ack_ids.append(received_message["ackId"])
 
-        self.store.record_rejected(rejected, subscription=self.subscription_path)
-        if lighten_alerts:
-            self.store.save_alerts(passed, subscription=self.subscription_path, message_ids=passed_ids)
-        else:  # the store keeps lightened alerts; the caller gets what it asked for
-            from .alerts import lighten_alert
-
-            lightened = [lighten_alert(alert) for alert in passed]
-            self.store.save_alerts(lightened, subscription=self.subscription_path, message_ids=passed_ids)
+        with guard_database(), transaction.atomic():  # the rejections and the alerts together, or neither
+            self.store.record_rejected(rejected, subscription=self.subscription_path)
+            saved = save_batch(
+                self.store,
+                [outcome.lightened for _, outcome in passed],  # the store keeps lightened alerts
+                [raw for raw, _ in passed],
+                subscription=self.subscription_path,
+            )
         self.acknowledge(ack_ids)
-        return passed
+        # The caller gets what it asked for, of the alerts that are stored.
+        return [outcome.alert for index, (_, outcome) in enumerate(passed) if index not in saved.rejected]
 
     def pull_alerts(
         self,

@@ -31,7 +31,7 @@ from . import conf
 from .exceptions import ConfigurationError, PittGoogleError
 from .filters import SELECTION_KEYS, AlertFilter
 from .pubsub import AlertCallback, close_client, subscriber_client, unpack_message, validate_resource_id
-from .store import AlertStore, DjangoAlertStore, RawMessage
+from .store import AlertStore, DjangoAlertStore, RawMessage, SavedBatch, guard_database, save_batch
 from .subscription import Subscription
 
 logger = logging.getLogger(__name__)
@@ -374,16 +374,16 @@ class StreamIngester:
             elif wanted is not None and kept >= wanted:
                 extra.append(message)  # beyond max_results: goes back to the subscription untouched
             else:
-                alerts.append((message, outcome.alert))
+                alerts.append((message, outcome))
                 kept += 1
         for message in extra:
             message.nack()
         self._count(handed_back=len(extra))
-        new = 0
+        saved = {}
         try:
-            with transaction.atomic():
-                for subscribed, alerts, rejected in by_stream.values():
-                    new += self._store_stream_batch(subscribed, alerts, rejected)
+            with guard_database(), transaction.atomic():
+                for key, (subscribed, alerts, rejected) in by_stream.items():
+                    saved[key] = self._store_stream_batch(subscribed, alerts, rejected)
         except Exception as error:
             # Not stored, so not acknowledged: Pub/Sub redelivers them.
             for _subscribed, alerts, rejected in by_stream.values():
@@ -393,34 +393,31 @@ class StreamIngester:
         # With DEBUG on, Django logs every query, this batch's bulk insert of some hundred alerts included; a web
         # request clears that log when it ends, a night-long listener must do it itself.
         reset_queries()
-        accepted = 0
-        for subscribed, alerts, rejected in by_stream.values():
-            for message, _ in alerts:
+        for key, (subscribed, alerts, rejected) in by_stream.items():
+            for message, _ in alerts + rejected:
                 message.ack()
-            for message, _ in rejected:
-                message.ack()
-            accepted += len(alerts)
-            self._count(rejected=len(rejected))
-            if alerts and self.on_stored is not None:
-                self.on_stored(subscribed.stream, [alert for _, alert in alerts])
-        self._count(stored=new, duplicates=accepted - new)
+            stored = [outcome for index, (_, outcome) in enumerate(alerts) if index not in saved[key].rejected]
+            self._count(rejected=len(rejected) + len(saved[key].rejected), stored=saved[key].new,
+                        duplicates=len(stored) - saved[key].new)
+            if stored and self.on_stored is not None:
+                self.on_stored(subscribed.stream, [outcome.alert for outcome in stored])
 
-    def _store_stream_batch(self, subscribed: _Subscribed, alerts: list, rejected: list) -> int:
-        stream = subscribed.stream
+    def _store_stream_batch(self, subscribed: _Subscribed, alerts: list, rejected: list) -> SavedBatch:
         self.store.record_rejected(
-            [(RawMessage(m.message_id, m.data, dict(m.attributes)), reason) for m, reason in rejected],
-            subscription=subscribed.path,
+            [(_raw(message), reason) for message, reason in rejected], subscription=subscribed.path
         )
-        lightened = [alert if stream.lighten else _lighten(alert) for _, alert in alerts]
-        new = self.store.save_alerts(
-            lightened,
+        saved = save_batch(
+            self.store,
+            [outcome.lightened for _, outcome in alerts],
+            [_raw(message) for message, _ in alerts],
             subscription=subscribed.path,
-            message_ids=[message.message_id if stream.save_metadata else "" for message, _ in alerts],
+            keep_message_ids=subscribed.stream.save_metadata,
         )
-        if stream.create_targets:
-            for alert in lightened:
-                self._make_target(alert)
-        return new
+        if subscribed.stream.create_targets:
+            for index, (_, outcome) in enumerate(alerts):
+                if index not in saved.rejected:
+                    self._make_target(outcome.lightened)
+        return saved
 
     def _make_target(self, alert: Mapping[str, Any]) -> None:
         # A savepoint per alert: a Target that cannot be made is logged and counted, and the alert stays stored
@@ -449,18 +446,16 @@ class StreamIngester:
             self._count(handed_back=1)
             return
         stream = subscribed.stream
-        try:
-            outcome = unpack_message(
-                message.data,
-                lighten_alerts=stream.lighten,
-                callback=stream.callback,
-                callback_kwargs=stream.callback_kwargs,
-                topic=subscribed.subscription.topic_path,
-            )
-        except Exception:  # a bug in the user's filter: keep the message, say what happened
-            logger.exception("the filter failed on message %s; it will be redelivered", message.message_id)
-            message.nack()
-            return
+        # Never raises on a message's content: a packet that cannot be read, or that the filter raises on, is a
+        # rejection, recorded and acknowledged with the batch (handing it back would bring it back forever).
+        outcome = unpack_message(
+            message.data,
+            lighten_alerts=stream.lighten,
+            callback=stream.callback,
+            callback_kwargs=stream.callback_kwargs,
+            topic=subscribed.subscription.topic_path,
+            attributes=message.attributes,
+        )
         if outcome.filtered_out:
             message.ack()  # not wanted: nothing to store
             self._count(filtered_out=1)
@@ -523,7 +518,5 @@ class _StorageFailed(Exception):
     """Storing a batch failed (its messages were handed back); the cause is the database's error."""
 
 
-def _lighten(alert: Mapping[str, Any]) -> dict:
-    from .alerts import lighten_alert
-
-    return lighten_alert(alert)
+def _raw(message) -> RawMessage:
+    return RawMessage(message.message_id, message.data, dict(message.attributes))

@@ -37,6 +37,7 @@ class Alert(models.Model):
     subscription = models.CharField(max_length=255, blank=True, help_text="Where the alert came from.")
     message_id = models.CharField(max_length=128, blank=True)
     alert = AlertJSONField(help_text="The lightened alert: common fields plus the survey's kept fields.")
+    attributes = models.JSONField(default=dict, blank=True, help_text="The Pub/Sub attributes of its message.")
     stored_at = models.DateTimeField(auto_now_add=True)
     # Copied from the alert when it is stored (tom_pittgoogle.alert_columns.indexed_columns), so that the stored
     # route sorts and filters on indexed columns rather than reading every row's JSON.
@@ -65,14 +66,24 @@ class Alert(models.Model):
 
 
 class RejectedMessage(models.Model):
-    """A message that could not be read as an alert: kept for the operator, then acknowledged."""
+    """A message that could not be stored as an alert: kept for the operator, then acknowledged.
+
+    Only the first ``PITTGOOGLE_REJECTED_MAX_BYTES`` bytes are kept, with the original size and checksum;
+    ``tom_pittgoogle.store.prune_rejected`` deletes those older than ``PITTGOOGLE_REJECTED_RETENTION_DAYS``.
+    """
 
     subscription = models.CharField(max_length=255, blank=True)
     message_id = models.CharField(max_length=128, blank=True)
-    data = models.BinaryField(help_text="The message's raw bytes.")
+    data = models.BinaryField(help_text="The message's raw bytes (the first PITTGOOGLE_REJECTED_MAX_BYTES).")
+    size = models.PositiveBigIntegerField(null=True, blank=True, help_text="The message's size in bytes.")
+    sha256 = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the whole message, hex.")
     attributes = models.JSONField(default=dict, blank=True)
-    reason = models.TextField()
-    received_at = models.DateTimeField(auto_now_add=True)
+    reason = models.TextField(help_text="Why it was not stored (at most 2,000 characters).")
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    @property
+    def truncated(self) -> bool:
+        return self.size is not None and self.size > len(self.data or b"")
 
     class Meta:
         ordering = ["-received_at"]

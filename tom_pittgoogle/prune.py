@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import conf
+from .store import prune_rejected
 
 logger = logging.getLogger(__name__)
 
@@ -84,18 +85,6 @@ def prune_alerts(older_than_days: float | None = None, *, include_targets: bool 
     deleted = _delete_in_batches(old, batch_size)
     logger.info("pruned %d alerts stored more than %s days ago (%d kept for Targets)", deleted, days, kept)
     return deleted, kept
-
-
-def prune_rejected(older_than_days: float | None = None, *, batch_size: int = BATCH_SIZE) -> int:
-    """Delete rejected messages received more than ``older_than_days`` (default
-    ``PITTGOOGLE_REJECTED_RETENTION_DAYS``) ago; return how many. (The poison branch's ``store.prune_rejected``
-    does the same; one of the two goes when both are merged.)"""
-    from .models import RejectedMessage
-
-    days = conf.get("PITTGOOGLE_REJECTED_RETENTION_DAYS") if older_than_days is None else older_than_days
-    deleted = _delete_in_batches(RejectedMessage.objects.filter(received_at__lt=_cutoff(days)), batch_size)
-    logger.info("pruned %d rejected messages older than %s days", deleted, days)
-    return deleted
 
 
 def prune_heartbeats(older_than_days: float, *, batch_size: int = BATCH_SIZE) -> int:

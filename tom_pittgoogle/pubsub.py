@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import conf
@@ -56,11 +58,52 @@ def survey_of_topic(topic: str | None) -> str | None:
 
 @dataclass
 class Unpacked:
-    """What became of one message: an alert that passed, an alert filtered out, or a rejection."""
+    """What became of one message: an alert that passed, an alert filtered out, or a rejection.
+
+    ``alert`` is what the caller asked for (lightened or the full record), ``lightened`` what is stored, and
+    ``attributes`` the message's Pub/Sub attributes, kept with the stored alert.
+    """
 
     alert: dict | None = None
     filtered_out: bool = False
     rejected_reason: str | None = None
+    lightened: dict | None = None
+    attributes: dict = field(default_factory=dict)
+
+
+#: Longest text of an error kept in a rejection's reason.
+MAX_ERROR_TEXT = 500
+
+
+def safe_text(text: object, limit: int = MAX_ERROR_TEXT) -> str:
+    """``text`` on one line, at most ``limit`` characters, storable anywhere (no NUL, no lone surrogate)."""
+    text = " ".join(str(text).split())
+    text = text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def describe_error(error: BaseException) -> str:
+    """``Type: message`` of an exception, safe to store and show (packet content is quoted, never run)."""
+    message = safe_text(error)
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+_logged_filter_errors: set[tuple] = set()
+_logged_filter_errors_lock = threading.Lock()
+
+
+def _log_filter_error_once(error: Exception) -> None:
+    """Log a filter's traceback the first time an error of that type comes from that line, not per message."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = (frames[-1].filename, frames[-1].lineno) if frames else ("", 0)
+    key = (type(error).__name__, *where)
+    with _logged_filter_errors_lock:
+        if key in _logged_filter_errors:
+            return
+        if len(_logged_filter_errors) < 1000:  # bounded: a filter cannot grow this without end
+            _logged_filter_errors.add(key)
+    logger.error("the filter raised %s; every message it raises on is recorded as rejected (logged once)",
+                 describe_error(error), exc_info=error)
 
 
 def unpack_message(
@@ -70,24 +113,37 @@ def unpack_message(
     callback: AlertCallback | None = None,
     callback_kwargs: Mapping[str, Any] | None = None,
     topic: str | None = None,
+    attributes: Mapping[str, str] | None = None,
 ) -> Unpacked:
-    """Decode, optionally lighten, and filter one message's data.
+    """Decode, optionally lighten, and filter one message's data; never raises on a message's content.
 
     ``topic`` (where the message came from) names the survey to try first and appears in error messages; the
-    bytes decide the format. The callback sees the lightened alert (or the full record when ``lighten_alerts``
-    is False); an error in it is the caller's bug and propagates.
+    bytes decide the format. ``attributes`` are the message's Pub/Sub attributes. The callback sees the
+    lightened alert (or the full record when ``lighten_alerts`` is False).
+
+    Any error while decoding or mapping the packet, and any error the callback raises, is a rejection whose
+    reason names it: the message is then recorded and acknowledged, never handed back to come again.
     """
+    attributes = dict(attributes or {})
     try:
-        record = decode_alert(data, topic)
-        lightened = lighten_alert(record, detect_survey(record, hint=survey_of_topic(topic)))
+        record = decode_alert(data, topic, attributes=attributes)
+        survey = detect_survey(record, hint=survey_of_topic(topic), attributes=attributes)
+        lightened = lighten_alert(record, survey, attributes=attributes)
     except DecodeError as error:
-        return Unpacked(rejected_reason=str(error))
+        return Unpacked(rejected_reason=safe_text(error), attributes=attributes)
+    except Exception as error:  # noqa: BLE001 - a packet can break a decoder in any way; none may stop a stream
+        return Unpacked(rejected_reason=f"the packet could not be read: {describe_error(error)}",
+                        attributes=attributes)
     alert = lightened if lighten_alerts else record
     if callback is not None:
-        result = callback(alert, **(callback_kwargs or {}))
+        try:
+            result = callback(alert, **(callback_kwargs or {}))
+        except Exception as error:  # noqa: BLE001 - the user's code: recorded, so that it cannot loop
+            _log_filter_error_once(error)
+            return Unpacked(rejected_reason=f"the filter raised {describe_error(error)}", attributes=attributes)
         if result is None:
-            return Unpacked(filtered_out=True)
-    return Unpacked(alert=alert)
+            return Unpacked(filtered_out=True, attributes=attributes)
+    return Unpacked(alert=alert, lightened=lightened, attributes=attributes)
 
 
 def _emulator_channel(host: str):

@@ -3,31 +3,73 @@
 Every write is idempotent on (survey, source id), so that Pub/Sub's at-least-once delivery stores each alert
 once, and returns only after its transaction commits: the routes acknowledge a message after that, never
 before.
+
+One bad row never stops the others: a batch is stored in one statement inside a savepoint (the fast path);
+if the database refuses it, each row is tried in a savepoint of its own, and a row it refuses is recorded as a
+:class:`~tom_pittgoogle.models.RejectedMessage` with the database's reason. Only a database that is down
+(:class:`DatabaseUnavailableError`) fails the whole call, and then nothing of it was stored.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
 
-from django.db import transaction
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
+
+from .exceptions import PittGoogleError
+from .pubsub import describe_error, safe_text
 
 logger = logging.getLogger(__name__)
+
+#: Default of ``PITTGOOGLE_REJECTED_MAX_BYTES``: the most bytes of a rejected message that are kept.
+REJECTED_MAX_BYTES = 256 * 1024
+#: Default of ``PITTGOOGLE_REJECTED_RETENTION_DAYS``: rejected messages older than this are pruned.
+REJECTED_RETENTION_DAYS = 30
+#: Longest reason kept for a rejected message (characters).
+MAX_REASON = 2000
+#: Rows deleted per statement by :func:`prune_rejected`.
+PRUNE_BATCH = 1000
+
+
+class DatabaseUnavailableError(PittGoogleError):
+    """The TOM's database cannot be reached (refused or lost connection): nothing of the call was stored."""
 
 
 @dataclass(frozen=True)
 class RawMessage:
-    """What is kept of a message that could not be decoded."""
+    """What is kept of a message that could not be stored: its id, bytes and attributes."""
 
     message_id: str
-    data: bytes
+    data: bytes | None  # None: an alert given without its message (``save_alerts``)
     attributes: Mapping[str, str]
 
 
+@dataclass
+class SavedBatch:
+    """What became of a batch of alerts: how many rows are new, and which alerts were recorded as rejected.
+
+    ``rejected`` maps an alert's index in the batch to the reason it was recorded with; every other alert is
+    in the database (new, or a redelivery of one stored before).
+    """
+
+    new: int = 0
+    rejected: dict[int, str] = field(default_factory=dict)
+
+
 class AlertStore(Protocol):
-    """Where the stream routes put what they pull (the Django store below, or a user's own)."""
+    """Where the stream routes put what they pull (the Django store below, or a user's own).
+
+    A store may also have ``save_messages`` (as :class:`DjangoAlertStore`), which records the rows it cannot
+    store instead of failing the batch; :func:`save_batch` uses it when it is there.
+    """
 
     def save_alerts(
         self, alerts: Sequence[Mapping], *, subscription: str = "", message_ids: Sequence[str] = ()
@@ -36,65 +78,332 @@ class AlertStore(Protocol):
     def record_rejected(self, messages: Sequence[tuple[RawMessage, str]], *, subscription: str = "") -> None: ...
 
 
+def save_batch(
+    store: AlertStore,
+    alerts: Sequence[Mapping],
+    messages: Sequence[RawMessage],
+    *,
+    subscription: str = "",
+    keep_message_ids: bool = True,
+) -> SavedBatch:
+    """Store the lightened ``alerts`` of ``messages`` through ``store``; see :meth:`DjangoAlertStore.save_messages`."""
+    save_messages = getattr(store, "save_messages", None)
+    if save_messages is not None:
+        return save_messages(alerts, messages, subscription=subscription, keep_message_ids=keep_message_ids)
+    message_ids = [message.message_id if keep_message_ids else "" for message in messages]
+    return SavedBatch(new=store.save_alerts(alerts, subscription=subscription, message_ids=message_ids))
+
+
+def database_is_down(error: BaseException) -> bool:
+    """True for an error that says the database cannot be used at all (not that it refused one row).
+
+    PostgreSQL's "program limit exceeded" class (54) is an ``OperationalError`` caused by a value (a row too
+    big to index): that one is a row's fault.
+    """
+    if isinstance(error, InterfaceError):
+        return True
+    if isinstance(error, OperationalError):
+        sqlstate = getattr(error.__cause__, "sqlstate", None)
+        return not (sqlstate or "").startswith("54")
+    return False
+
+
+class guard_database:
+    """Turn a database that is down into :class:`DatabaseUnavailableError` (a clear message, no SQL)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, tb) -> bool:
+        if error is not None and not isinstance(error, PittGoogleError) and database_is_down(error):
+            raise DatabaseUnavailableError(
+                f"the TOM's database is unavailable ({describe_error(error)}); nothing was acknowledged, "
+                "Pub/Sub will deliver the messages again"
+            ) from error
+        return False
+
+
+def _reason(prefix: str, error: BaseException) -> str:
+    return f"{prefix}: {describe_error(error)}"
+
+
+def _storable(text: str) -> bool:
+    return "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
+
+
+def _json_safe_text(value: Any) -> Any:
+    """``value`` with its strings storable in a JSON column (no NUL, no lone surrogate)."""
+    if isinstance(value, str):
+        if not _storable(value):
+            return value.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, Mapping):
+        return {_json_safe_text(str(key)): _json_safe_text(item) for key, item in value.items()}
+    return value
+
+
 class DjangoAlertStore:
     """Stores lightened alerts as :class:`~tom_pittgoogle.models.Alert` rows."""
 
     def save_alerts(
         self, alerts: Sequence[Mapping], *, subscription: str = "", message_ids: Sequence[str] = ()
     ) -> int:
-        """Store ``alerts`` in one transaction; return how many were new (the rest were stored before)."""
+        """Store ``alerts`` in one transaction; return how many were new (the rest were stored before).
+
+        An alert the database refuses is recorded as rejected (its JSON as the data), not raised.
+        """
+        message_ids = list(message_ids) or [""] * len(alerts)
+        # No message bytes here: a rejected alert is recorded with its JSON (made only for those).
+        messages = [RawMessage(message_id or "", None, {}) for message_id in message_ids]
+        return self.save_messages(alerts, messages, subscription=subscription).new
+
+    def save_messages(
+        self,
+        alerts: Sequence[Mapping],
+        messages: Sequence[RawMessage],
+        *,
+        subscription: str = "",
+        keep_message_ids: bool = True,
+    ) -> SavedBatch:
+        """Store the lightened ``alerts`` of ``messages`` (with their attributes) in one transaction.
+
+        A redelivered alert (same survey, source id and content) is a silent duplicate; one that conflicts with
+        the stored alert of its id, or that the database refuses, is recorded as a rejected message and kept
+        out of the result. Raises :class:`DatabaseUnavailableError` only if the database is down.
+        """
         from .alert_columns import indexed_columns
         from .models import Alert
 
+        saved = SavedBatch()
         if not alerts:
-            return 0
-        message_ids = list(message_ids) or [""] * len(alerts)
-        rows = [
-            Alert(
-                survey=alert["survey"],
-                source_id=alert["source_id"],
-                object_id=alert["object_id"],
-                jd=alert.get("jd"),
-                ra=alert.get("ra"),
-                dec=alert.get("dec"),
-                band=str(alert.get("band") or ""),
-                mag=alert.get("mag"),
-                mag_err=alert.get("mag_err"),
-                subscription=subscription,
-                message_id=message_id or "",
-                alert=dict(alert),
-                **indexed_columns(alert),
-            )
-            for alert, message_id in zip(alerts, message_ids, strict=True)
-        ]
-        with transaction.atomic():
-            before = Alert.objects.filter(
-                source_id__in=[row.source_id for row in rows], survey__in={row.survey for row in rows}
-            ).count()
-            # ON CONFLICT DO NOTHING: a redelivered alert is already there, and that is success.
-            Alert.objects.bulk_create(rows, ignore_conflicts=True)
-            after = Alert.objects.filter(
-                source_id__in=[row.source_id for row in rows], survey__in={row.survey for row in rows}
-            ).count()
-        new = after - before
-        logger.debug("stored %d alerts from %s (%d new)", len(rows), subscription or "a query", new)
-        return new
+            return saved
+        rows: dict[int, Any] = {}
+        for index, (alert, message) in enumerate(zip(alerts, messages, strict=True)):
+            try:
+                rows[index] = Alert(
+                    survey=alert["survey"],
+                    source_id=alert["source_id"],
+                    object_id=alert["object_id"],
+                    jd=alert.get("jd"),
+                    ra=alert.get("ra"),
+                    dec=alert.get("dec"),
+                    band=str(alert.get("band") or ""),
+                    mag=alert.get("mag"),
+                    mag_err=alert.get("mag_err"),
+                    subscription=subscription,
+                    message_id=(message.message_id if keep_message_ids else "") or "",
+                    attributes=_json_safe_text(dict(message.attributes or {})),
+                    alert=dict(alert),
+                    **indexed_columns(alert),
+                )
+            except Exception as error:  # noqa: BLE001 - a record that is not an alert's shape
+                saved.rejected[index] = _reason("could not be stored", error)
+        with guard_database(), transaction.atomic():
+            keys = {index: (str(row.survey), str(row.source_id)) for index, row in rows.items()}
+            existing = self._existing_keys(keys.values())
+            fresh: dict[int, Any] = {}
+            repeated: dict[int, Any] = {}  # stored before, or earlier in this batch: compared after the insert
+            seen = set(existing)
+            for index, row in rows.items():
+                (repeated if keys[index] in seen else fresh)[index] = row
+                seen.add(keys[index])
+            saved.rejected.update(self._insert(fresh))
+            saved.new = len(fresh) - sum(index in saved.rejected for index in fresh)
+            stored_keys = existing | {keys[index] for index in fresh if index not in saved.rejected}
+            compared = {}
+            for index, row in repeated.items():
+                if keys[index] in stored_keys:
+                    compared[index] = row
+                    continue
+                refused = self._insert({index: row}, fast=False)  # its first copy in the batch was refused
+                saved.rejected.update(refused)
+                if not refused:
+                    saved.new += 1
+                    stored_keys.add(keys[index])
+            saved.rejected.update(self._conflicts(compared, keys))
+            if saved.rejected:
+                self.record_rejected(
+                    [(_with_data(messages[index], alerts[index]), reason)
+                     for index, reason in sorted(saved.rejected.items())],
+                    subscription=subscription,
+                )
+        logger.debug("stored %d alerts from %s (%d new, %d rejected)", len(alerts), subscription or "a query",
+                     saved.new, len(saved.rejected))
+        return saved
+
+    @staticmethod
+    def _existing_keys(keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        from .models import Alert
+
+        # A key the database cannot hold (a NUL, a lone surrogate) is not there; its insert says why.
+        keys = {key for key in keys if all(_storable(part) for part in key)}
+        if not keys:
+            return set()
+        found = Alert.objects.filter(
+            survey__in={survey for survey, _ in keys}, source_id__in={source for _, source in keys}
+        ).values_list("survey", "source_id")
+        return set(found) & keys
+
+    @staticmethod
+    def _insert(rows: Mapping[int, Any], *, fast: bool = True) -> dict[int, str]:
+        """Insert ``rows`` (all at once in a savepoint; if refused, one by one); return the refused ones' reasons."""
+        from .models import Alert
+
+        if not rows:
+            return {}
+        if fast:
+            try:
+                with transaction.atomic():
+                    # ON CONFLICT DO NOTHING: a redelivered alert is already there, and that is success.
+                    Alert.objects.bulk_create(list(rows.values()), ignore_conflicts=True)
+                return {}
+            except Exception as error:
+                if database_is_down(error):
+                    raise
+                logger.info("a batch of %d alerts was refused (%s); storing them one by one", len(rows),
+                            describe_error(error))
+        refused = {}
+        for index, row in rows.items():
+            try:
+                with transaction.atomic():
+                    Alert.objects.bulk_create([row], ignore_conflicts=True)
+            except Exception as error:
+                if database_is_down(error):
+                    raise
+                refused[index] = _reason("the database refused it", error)
+        return refused
+
+    @staticmethod
+    def _conflicts(rows: Mapping[int, Any], keys: Mapping[int, tuple[str, str]]) -> dict[int, str]:
+        """Reasons for the ``rows`` whose content differs from the stored alert of the same id."""
+        from .models import Alert
+
+        if not rows:
+            return {}
+        wanted = {keys[index] for index in rows}
+        stored = {
+            (survey, source_id): (alert, message_id, stored_at)
+            for survey, source_id, alert, message_id, stored_at in Alert.objects.filter(
+                survey__in={survey for survey, _ in wanted}, source_id__in={source for _, source in wanted}
+            ).values_list("survey", "source_id", "alert", "message_id", "stored_at")
+            if (survey, source_id) in wanted
+        }
+        conflicts = {}
+        for index, row in rows.items():
+            if keys[index] not in stored:
+                continue  # stored meanwhile by another process and gone again: nothing to compare
+            alert, message_id, stored_at = stored[keys[index]]
+            differing = _differing_keys(alert, row.alert)
+            if differing:
+                when = f"{stored_at:%Y-%m-%d %H:%M:%S}"
+                conflicts[index] = safe_text(
+                    f"conflicts with the stored alert {row.survey} {row.source_id} (stored {when} UTC from message "
+                    f"{message_id or 'unknown'}): same id, different {', '.join(differing[:10])}; the stored "
+                    "alert is kept",
+                    MAX_REASON,
+                )
+        return conflicts
 
     def record_rejected(self, messages: Sequence[tuple[RawMessage, str]], *, subscription: str = "") -> None:
+        """Record ``messages`` with their reasons (each capped to ``PITTGOOGLE_REJECTED_MAX_BYTES`` bytes)."""
         from .models import RejectedMessage
 
         if not messages:
             return
-        with transaction.atomic():
+        max_bytes = rejected_max_bytes()
+        with guard_database(), transaction.atomic():
             RejectedMessage.objects.bulk_create(
                 RejectedMessage(
-                    subscription=subscription,
-                    message_id=message.message_id,
-                    data=message.data,
-                    attributes=dict(message.attributes),
-                    reason=reason,
+                    subscription=subscription[:255],
+                    message_id=safe_text(message.message_id, 128),
+                    data=bytes(message.data[:max_bytes]),
+                    size=len(message.data),
+                    sha256=hashlib.sha256(message.data).hexdigest(),
+                    attributes=_json_safe_text(dict(message.attributes or {})),
+                    reason=safe_text(reason, MAX_REASON),
                 )
                 for message, reason in messages
             )
         for message, reason in messages:
-            logger.warning("rejected message %s from %s: %s", message.message_id, subscription, reason)
+            logger.warning("rejected message %s from %s: %s", safe_text(message.message_id, 128), subscription,
+                           safe_text(reason, MAX_REASON))
+
+
+def _with_data(message: RawMessage, alert: Any) -> RawMessage:
+    """``message``, or for an alert that came without its message's bytes, the alert's JSON as its data."""
+    if message.data is not None:
+        return message
+    try:
+        data = json.dumps(alert, default=repr).encode("utf-8", "backslashreplace")
+    except Exception:  # noqa: BLE001 - e.g. a nesting too deep
+        data = safe_text(f"an alert of {type(alert).__name__} that cannot be written as JSON").encode()
+    return RawMessage(message.message_id, data, message.attributes)
+
+
+def _same_value(stored: Any, new: Any) -> bool:
+    """Equal as JSON: PostgreSQL's jsonb gives 1e300 back as an integer, so numbers compare as numbers."""
+    if isinstance(stored, bool) or isinstance(new, bool):
+        return stored is new or stored == new and type(stored) is type(new)
+    if isinstance(stored, int | float) and isinstance(new, int | float):
+        if isinstance(stored, int) and isinstance(new, int):
+            return stored == new
+        try:
+            return float(stored) == float(new) or (math.isnan(float(stored)) and math.isnan(float(new)))
+        except OverflowError:
+            return False
+    if isinstance(stored, Mapping) and isinstance(new, Mapping):
+        return stored.keys() == new.keys() and all(_same_value(stored[k], new[k]) for k in stored)
+    if isinstance(stored, list | tuple) and isinstance(new, list | tuple):
+        return len(stored) == len(new) and all(_same_value(a, b) for a, b in zip(stored, new, strict=True))
+    return stored == new
+
+
+#: Keys of a lightened alert that describe its message, not the alert: a redelivery may differ in them.
+_NOT_CONTENT = frozenset({"attributes"})
+
+
+def _differing_keys(stored: Any, new: Mapping) -> list[str]:
+    """The top-level keys whose values differ between the stored alert and a newcomer ([] if the same)."""
+    try:
+        new = json.loads(json.dumps(new))  # as the database would give it back: tuples are lists
+    except (TypeError, ValueError):
+        return ["content"]
+    if not isinstance(stored, Mapping):
+        return ["content"]
+    return sorted(str(key) for key in (stored.keys() | new.keys()) - _NOT_CONTENT
+                  if key not in stored or key not in new or not _same_value(stored[key], new[key]))
+
+
+def _setting(name: str, default: int) -> int:
+    value = getattr(settings, name, None)
+    return default if value is None else int(value)
+
+
+def rejected_max_bytes() -> int:
+    """``PITTGOOGLE_REJECTED_MAX_BYTES``: the most bytes of a rejected message that are kept (the first ones)."""
+    return max(0, _setting("PITTGOOGLE_REJECTED_MAX_BYTES", REJECTED_MAX_BYTES))
+
+
+def prune_rejected(older_than_days: float | None = None, *, batch_size: int = PRUNE_BATCH) -> int:
+    """Delete rejected messages received more than ``older_than_days`` ago, in batches; return how many.
+
+    ``older_than_days`` defaults to ``PITTGOOGLE_REJECTED_RETENTION_DAYS``. Each batch is its own short
+    transaction, so pruning a large backlog does not hold long locks.
+    """
+    from django.utils import timezone
+
+    from .models import RejectedMessage
+
+    days = _setting("PITTGOOGLE_REJECTED_RETENTION_DAYS", REJECTED_RETENTION_DAYS) if older_than_days is None \
+        else older_than_days
+    cutoff = timezone.now() - timedelta(days=float(days))
+    deleted = 0
+    with guard_database():
+        while True:
+            ids = list(RejectedMessage.objects.filter(received_at__lt=cutoff).order_by("received_at")
+                       .values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                break
+            deleted += RejectedMessage.objects.filter(pk__in=ids).delete()[0]
+    logger.info("pruned %d rejected messages older than %s days", deleted, days)
+    return deleted

@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('tom_pittgoogle', '0003_alert_json_plain_insert'),
+        ('tom_pittgoogle', '0004_alert_attributes_rejected_size'),
     ]
 
     operations = [
