@@ -12,9 +12,17 @@ DEMO_ARGS ?=
 setup: $(VENV)/.installed $(BQ_VENV)/.installed
 
 # The end-to-end page test drives Debian's chromium with Playwright (no browser download: `playwright install`
-# needs the internet). Installed from Debian's packages when missing.
+# needs the internet). Installed from Debian's packages when missing and run as root; anyone else is told what to
+# install (apt-get needs root).
 browser:
-	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "The browser test (tests/test_browser.py) needs a 'chromium' on PATH. Install it as root, e.g." \
+	         "'sudo apt-get install chromium' on Debian/Ubuntu, then run make again." >&2; \
+	    exit 1; \
+	  fi; }
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -49,6 +49,27 @@ def _settings_project(settings):
     settings.GOOGLE_CLOUD_PROJECT = USER_PROJECT
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_other_connections_to_the_test_database(django_db_setup, django_db_blocker):
+    """Before the test database is dropped, end the connections that threads of this session left open.
+
+    A stream ingester's or an alert stream's thread opens its own connection (Django's connections are per
+    thread); one that is not closed makes PostgreSQL refuse to drop the database ("being accessed by other
+    users"), which pytest-django then leaves behind. Processes the tests started have exited by now.
+    """
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    connection.close()
+
+
 def _serve(emulator, variable: str):
     """Start ``emulator``, point Google's ``variable`` (PUBSUB_/BIGQUERY_EMULATOR_HOST) at it, stop it after."""
     emulator.start()

@@ -270,3 +270,10 @@ def test_a_stored_alert_that_no_longer_validates_is_left_out_not_the_page(astron
                                 "source_id": "999", "jd": good.jd + 1})
     page = run_stored(astronomer, max_results=3)
     assert [row["source_id"] for row in page.context["results"]][0] == good.source_id
+
+
+def test_an_empty_stored_result_says_what_was_searched(astronomer):
+    page = run_stored(astronomer, objectId="ZTF18abfkwnk")
+    assert page.context["results"] == []
+    assert "this TOM has stored no ZTF alert that passes the filter" in page.content.decode()
+    assert "pittgoogle-stored-pager" not in page.content.decode()

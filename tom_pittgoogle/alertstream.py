@@ -24,6 +24,11 @@ after the transaction that stores it commits, and a message that is not an alert
 ``readstreams`` runs each stream's ``listen()`` in a thread; SIGINT or SIGTERM (caught in the main thread, where
 the stream was made) stops every Pitt-Google stream cleanly: pulling stops, what is in flight is stored, then
 acknowledged. A second signal exits at once without acknowledging anything unstored (Pub/Sub redelivers it).
+
+Invalid OPTIONS (an unknown key, a bad filter, a ``TARGETS_FOR`` naming no user, a handler that cannot be imported,
+no ``GOOGLE_CLOUD_PROJECT``) stop ``readstreams`` at start with one line and exit status 1; a stream that stops on a
+fatal error (subscription deleted, access refused, Pub/Sub unreachable) logs one line and the process then exits 1,
+so that a supervisor sees the failure.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 import weakref
@@ -57,6 +63,8 @@ logger = logging.getLogger(__name__)
 _LIVE: weakref.WeakSet[PittGoogleAlertStream] = weakref.WeakSet()
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _hooks_installed = False
+#: One line per Pitt-Google stream of this process that stopped on an error: the exit status is then 1.
+_FAILURES: list[str] = []
 
 
 def _on_signal(signum: int, frame: Any) -> None:
@@ -83,8 +91,24 @@ def _wait_for_streams() -> None:
     while True:
         waiting = [s for s in list(_LIVE) if s.listening or (not s.finished and time.monotonic() < grace_until)]
         if not waiting:
-            return
+            break
         waiting[0]._finished.wait(timeout=0.5)
+    if _FAILURES and sys.argv[1:2] == ["readstreams"]:
+        # readstreams' main thread returned long ago: only the interpreter's exit is left, and it would exit 0.
+        # (Only for the command: a test run or a script that runs streams keeps its own exit status.)
+        logger.error("exiting with status 1: %s", "; ".join(_FAILURES))
+        logging.shutdown()
+        os._exit(1)
+
+
+def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    """A stream's error was logged in one line where it happened: no thread traceback for it."""
+    if getattr(args.exc_value, "_pittgoogle_logged", False):
+        return
+    _previous_excepthook(args)
+
+
+_previous_excepthook = threading.excepthook
 
 
 def _install_process_hooks() -> None:
@@ -94,6 +118,7 @@ def _install_process_hooks() -> None:
         return
     for signum in _SIGNALS:
         signal.signal(signum, _on_signal)
+    threading.excepthook = _thread_excepthook
     import concurrent.futures.thread  # noqa: F401  (its exit hook is registered first, so it runs after ours)
 
     register = getattr(threading, "_register_atexit", None)
@@ -127,9 +152,17 @@ class PittGoogleAlertStream(AlertStream):
             raise ImproperlyConfigured(
                 f"unknown OPTIONS {sorted(unknown)} for {type(self).__name__}; allowed: {self.allowed_keys}"
             )
-        super().__init__(*args, **kwargs)
+        try:
+            super().__init__(*args, **kwargs)  # imports the TOPIC_HANDLERS
+        except ImportError as error:
+            raise ImproperlyConfigured(f"{type(self).__name__}: TOPIC_HANDLERS: {error}") from None
+        # Everything that can be checked before listening is checked here: readstreams then exits 1 at once.
         try:
             self.stream_specs = self._streams()
+            self._check_bounds()
+            if any(stream.project is None for stream in self.stream_specs):
+                conf.user_project()  # subscriptions are made in the TOM's Google Cloud project
+            self._targets_user = self._user_named(self.targets_for)
         except PittGoogleError as error:
             raise ImproperlyConfigured(f"{type(self).__name__}: {error}") from None
         self._stop_requested = threading.Event()
@@ -150,6 +183,33 @@ class PittGoogleAlertStream(AlertStream):
         named = {stream.name for stream in streams}
         streams += [Stream(name) for name in self.topic_handlers if name != "*" and name not in named]
         return streams or [Stream(conf.get("PITTGOOGLE_DEFAULT_SUBSCRIPTION"))]
+
+    #: OPTIONS that are numbers, with whether they may be None (no bound).
+    _BOUNDS = {"MAX_RESULTS": True, "TIMEOUT": True, "MAX_BACKLOG": False, "BATCH_SIZE": False,
+               "PROGRESS_INTERVAL": False}
+
+    def _check_bounds(self) -> None:
+        for key, may_be_none in self._BOUNDS.items():
+            value = getattr(self, key.lower())
+            if value is None and may_be_none:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                allowed = "a positive number" + (" or None" if may_be_none else "")
+                raise PittGoogleError(f"OPTIONS {key} must be {allowed}, not {value!r}")
+
+    @staticmethod
+    def _user_named(username: str | None):
+        if not username:
+            return None
+        from django.contrib.auth import get_user_model
+
+        model = get_user_model()
+        try:
+            return model.objects.get(**{model.USERNAME_FIELD: username})
+        except model.DoesNotExist:
+            raise PittGoogleError(
+                f"TARGETS_FOR names no TOM user {username!r}: create the user or correct the setting"
+            ) from None
 
     @property
     def listening(self) -> bool:
@@ -204,6 +264,8 @@ class PittGoogleAlertStream(AlertStream):
         except PittGoogleError as failure:
             error = failure
             logger.error("Pitt-Google stream %s stopped: %s", names, failure)
+            _FAILURES.append(f"Pitt-Google stream {names} stopped: {failure}")
+            failure._pittgoogle_logged = True
             raise
         except Exception as failure:
             error = failure
@@ -226,16 +288,9 @@ class PittGoogleAlertStream(AlertStream):
                                  alert.get("source_id"))
 
     def _target_maker(self) -> Callable[[Mapping[str, Any]], Any]:
-        from django.contrib.auth import get_user_model
-
         from .targets import create_or_update_target
 
-        user = None
-        if self.targets_for:
-            try:
-                user = get_user_model().objects.get(username=self.targets_for)
-            except get_user_model().DoesNotExist:
-                raise PittGoogleError(f"TARGETS_FOR: no TOM user {self.targets_for!r}") from None
+        user = self._targets_user
         return lambda alert: create_or_update_target(alert, user=user)
 
 

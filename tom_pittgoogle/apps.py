@@ -7,10 +7,17 @@ class TomPittGoogleConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
-        from .credentials import connect_request_signals
+        from django.core.signals import request_finished, request_started
 
-        connect_request_signals()
+        from . import (
+            checks,  # noqa: F401  (registers the system checks)
+            conf,
+        )
+
+        # Which code serves a web request (short timeouts, HTML messages) and which a command: with or without
+        # this app's middleware.
+        request_started.connect(conf.request_started, dispatch_uid="tom_pittgoogle.conf.request_started")
+        request_finished.connect(conf.request_finished, dispatch_uid="tom_pittgoogle.conf.request_finished")
 
     def data_services(self) -> list[dict[str, str]]:
         """TOM Toolkit 3's integration point: the DataService that ``tom_dataservices`` offers on its pages."""

@@ -14,8 +14,8 @@ from typing import Any
 import requests
 from astropy.time import Time
 from django.core.management.base import CommandError
-from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from tom_alerts.alerts import GenericAlert, GenericBroker, GenericQueryForm
 
 from . import conf, targets
@@ -24,11 +24,15 @@ from .credentials import refuse_anonymous
 from .exceptions import PittGoogleError
 from .filters import AlertFilter
 from .query_fields import (  # noqa: F401  (survey_field, subscription_and_survey: the brokers' names for them)
+    PULL,
+    GoogleAccountFormMixin,
+    UserFacingError,
     classtar_gt_lt_field,
     classtar_threshold_field,
     clean_stream_filter,
-    error_html,
+    nothing_matched,
     reliability_threshold_field,
+    report_failure,
     revalidate_parameters,
     subscription_and_survey,
     subscription_field,
@@ -40,19 +44,16 @@ from .query_fields import (  # noqa: F401  (survey_field, subscription_and_surve
 logger = logging.getLogger(__name__)
 
 
-class BrokerQueryError(requests.HTTPError, CommandError):
+class BrokerQueryError(UserFacingError, requests.HTTPError, CommandError):
     """A query that failed for a reason the user can act on, reported where TOM Toolkit reports things.
 
     ``RunQueryView`` shows an ``HTTPError``'s message on the results page instead of a server error, and
     ``runbrokerquery`` (a management command) prints a ``CommandError``'s message and exits 1 instead of a
-    traceback; one exception does both. The message is escaped: the page renders it as HTML.
+    traceback; one exception does both. The page gets the message as HTML (escaped, its URL a link), the
+    command line as plain text (:class:`~tom_pittgoogle.query_fields.UserFacingError`).
     """
 
     returncode = 1
-
-    def __init__(self, message: str, link: str | None = None) -> None:
-        # The URL the message quotes becomes a link (the page of a web request only).
-        super().__init__(error_html(message, link))
 
 
 #: Julian Dates a datetime can hold: 0001-01-01 to 9999-12-31.
@@ -75,16 +76,41 @@ def jd_to_datetime(jd: float | None) -> datetime | None:
 
 @dataclass
 class PittGoogleAlert(GenericAlert):
-    """TOM Toolkit's ``GenericAlert`` with what a Target made from it carries: extras and aliases."""
+    """TOM Toolkit's ``GenericAlert`` with what a Target made from it carries: extras, aliases, light curve."""
 
     survey: str = "ztf"
     extras: dict = field(default_factory=dict)
     aliases: list = field(default_factory=list)
+    #: The lightened alert: its light curve is stored on the Target when the Target is saved.
+    alert: dict | None = field(default=None, repr=False)
 
     def to_target(self):
-        """``(Target, extras, aliases)``, as TOM Toolkit's views and ``runbrokerquery`` expect."""
+        """``(Target, extras, aliases)``, as TOM Toolkit's views and ``runbrokerquery`` expect.
+
+        The Target is not saved yet, and TOM Toolkit's ``runbrokerquery`` never calls ``process_reduced_data``:
+        the Target carries the alert, and its first save stores the light curve (:func:`_store_light_curve`),
+        whoever saves it.
+        """
         target, _, _ = super().to_target()
+        if self.alert is not None:
+            target.__dict__[_ALERT_ATTRIBUTE] = self.alert
         return target, dict(self.extras), list(self.aliases)
+
+
+#: Where a Target made by :meth:`PittGoogleAlert.to_target` keeps its alert until it is saved.
+_ALERT_ATTRIBUTE = "_pittgoogle_alert"
+
+
+@receiver(post_save, dispatch_uid="tom_pittgoogle.broker_base.store_light_curve")
+def _store_light_curve(sender, instance, **kwargs) -> None:
+    """A Target made from a Pitt-Google alert gets the alert's light curve as soon as it has a primary key.
+
+    Any model's save comes here (a TOM may use its own Target model); only an instance made by
+    :meth:`PittGoogleAlert.to_target` carries the alert, and only its first save stores it.
+    """
+    alert = instance.__dict__.pop(_ALERT_ATTRIBUTE, None)
+    if alert is not None:
+        targets.save_photometry(instance, alert)
 
 
 #: The score column of the alerts table, per survey.
@@ -123,6 +149,7 @@ def alert_to_generic_alert(alert: Mapping[str, Any]) -> PittGoogleAlert:
         survey=alert["survey"],
         extras=targets.target_extras(alert),
         aliases=targets.target_aliases(alert),
+        alert=dict(alert),
     )
 
 
@@ -135,20 +162,33 @@ class PittGoogleBroker(GenericBroker):
         "...): the classifier's probability (or score) of its predicted class."
     )
 
+    #: What the query does (query_fields.SEARCH or PULL): says what an empty result means.
+    query_kind = PULL
+    #: The results page: TOM Toolkit's, saying what was searched when nothing matched.
+    template_name = "tom_pittgoogle/query_result.html"
+
     def fetch_alerts(self, parameters: dict) -> Iterator[dict]:
         """Fetch the alerts for ``parameters``; a failure is reported to the user, not raised as a crash.
 
         The whole fetch happens here, not lazily, so that TOM Toolkit sees any failure where it handles it.
         """
+        self.nothing_matched = None
         try:
             # A visitor who is not logged in never runs a query with the TOM's credentials (TOM Toolkit's view
             # requires a login today; this holds whatever view calls it).
             refuse_anonymous(f"a {self.name} query")
             alerts = self.request_alerts(self._clean_parameters(self._revalidated(parameters)))
         except PittGoogleError as error:
-            logger.warning("%s query failed: %s", self.name, error)
+            report_failure(logger, self.name, error)
             raise BrokerQueryError(f"{self.name}: {error}", link=getattr(error, "link", None)) from error
+        if not alerts:
+            # On the results page (get_broker_context_data) and, for runbrokerquery, in the log.
+            self.nothing_matched = nothing_matched(parameters, self.query_kind)
+            logger.info("%s: %s", self.name, self.nothing_matched)
         return iter(alerts)
+
+    def get_broker_context_data(self, *args: Any, **kwargs: Any) -> dict:
+        return {"nothing_matched": getattr(self, "nothing_matched", None)}
 
     def request_alerts(self, parameters: dict) -> list[dict]:
         raise NotImplementedError
@@ -171,25 +211,13 @@ class PittGoogleBroker(GenericBroker):
         return alert_to_generic_alert(alert)
 
     def process_reduced_data(self, target, alert: Mapping[str, Any] | None = None) -> None:
-        """Store the alert's light curve on ``target`` as photometry the TOM's plot shows (idempotent)."""
+        """Store the alert's light curve on ``target`` as photometry the TOM's plot shows (idempotent).
+
+        TOM Toolkit's Alerts page calls this after saving the Target; the Target's save has already stored the
+        same points (see :meth:`PittGoogleAlert.to_target`), so this adds nothing new there.
+        """
         if alert:
             targets.save_photometry(target, alert)
-
-
-class GoogleAccountFormMixin:
-    """Says on the form whose Google account a query uses, with a link to connect one."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        try:
-            url = reverse("tom_pittgoogle:oauth-connection")
-        except NoReverseMatch:  # the TOM did not include tom_pittgoogle.urls: no sign-in page to link to
-            return
-        self.fields["query_name"].help_text = format_html(
-            'Queries you run here use your own Google account if you connect one: <a href="{}">Connect Google '
-            "account</a> (otherwise the TOM's credentials).",
-            url,
-        )
 
 
 @with_selection_fields
@@ -199,8 +227,8 @@ class StreamFilterForm(GoogleAccountFormMixin, GenericQueryForm):
     survey = survey_field()
     subscription_name = subscription_field()
     classtar_threshold = classtar_threshold_field()
-    reliability_threshold = reliability_threshold_field()
     classtar_gt_lt = classtar_gt_lt_field()
+    reliability_threshold = reliability_threshold_field()
 
     def clean(self):
         return clean_stream_filter(self, super().clean())

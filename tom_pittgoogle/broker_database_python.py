@@ -11,6 +11,7 @@ from tom_alerts.alerts import GenericQueryForm
 from .broker_base import GoogleAccountFormMixin, PittGoogleBroker
 from .consumer_database_python import ConsumerDatabasePython, user_table_name
 from .query_fields import (
+    SEARCH,
     candid_field,
     clean_search,
     object_id_field,
@@ -40,6 +41,7 @@ class BrokerDatabasePython(PittGoogleBroker):
 
     name = "Pitt-Google DatabasePython"
     form = FilterAlertsForm
+    query_kind = SEARCH
 
     def request_alerts(self, parameters: dict) -> list[dict]:
         """Query the tables with the user's filter (in the SQL, as query parameters), under the cost guard."""

@@ -8,6 +8,10 @@ Nothing here is read at import time, so a test or a TOM can change settings at r
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 #: Pitt-Google's own project, which publishes the topics and owns the BigQuery tables.
@@ -47,8 +51,10 @@ DEFAULTS: dict[str, Any] = {
     # Lease of a message pulled by the streaming route (renewed while it is processed); messages held by a
     # listener that stopped or died return to the subscription after at most this long.
     "PITTGOOGLE_STREAM_LEASE_SECONDS": 10,
-    # Timeout of one HTTP request to Pub/Sub or of one BigQuery call (seconds).
+    # Timeout of one HTTP request to Pub/Sub or of one BigQuery call, retries included (seconds).
     "PITTGOOGLE_REQUEST_TIMEOUT": 30.0,
+    # The same while a web request is served: a page must answer within seconds, a command may wait longer.
+    "PITTGOOGLE_WEB_REQUEST_TIMEOUT": 5.0,
     # A page a person can open for an object, per survey.
     "PITTGOOGLE_OBJECT_URLS": {"ztf": "https://alerce.online/object/{object_id}"},
     # The streams `manage.py pittgoogle_stream` runs when given no --subscription: a list of dicts such as
@@ -106,8 +112,63 @@ _ENVIRONMENT_FIRST = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "PITTGOO
 _ENVIRONMENT_FALLBACK = ("GOOGLE_CLOUD_PROJECT",)
 
 
+# Which code serves a web request (short timeouts, messages as HTML, no PITTGOOGLE_AS_USER) and which a command.
+# Django's WSGI and ASGI handlers (and its test client) send request_started/request_finished whether or not this
+# app's middleware is installed (receivers connected in apps.py). They mark the request's own context, and count
+# the requests in flight in the process, so that a thread a request started (which does not inherit the
+# request's context) counts as serving it too.
+
+#: True while this context serves a web request.
+_web_request: ContextVar[bool] = ContextVar("tom_pittgoogle_web_request", default=False)
+_requests_in_flight = 0
+_requests_lock = threading.Lock()
+
+
+def in_web_request() -> bool:
+    """Whether the code runs for a web request (a page answers) rather than a command or a script."""
+    return _web_request.get() or _requests_in_flight > 0
+
+
+@contextmanager
+def web_request() -> Iterator[None]:
+    """Within the block, behave as in a web request: short timeouts, messages as HTML."""
+    token = _web_request.set(True)
+    try:
+        yield
+    finally:
+        _web_request.reset(token)
+
+
+def request_started(**kwargs: Any) -> None:
+    """Receiver of Django's ``request_started``: the context now serves a web request."""
+    global _requests_in_flight
+    _web_request.set(True)
+    with _requests_lock:
+        _requests_in_flight += 1
+
+
+def request_finished(**kwargs: Any) -> None:
+    """Receiver of Django's ``request_finished``."""
+    global _requests_in_flight
+    if not _web_request.get():
+        return
+    _web_request.set(False)
+    with _requests_lock:
+        _requests_in_flight = max(0, _requests_in_flight - 1)
+
+
 def get(name: str) -> Any:
-    """Return setting ``name`` from the environment (where Google reads it), Django settings, or the default."""
+    """Return setting ``name`` from the environment (where Google reads it), Django settings, or the default.
+
+    In a web request ``PITTGOOGLE_REQUEST_TIMEOUT`` is ``PITTGOOGLE_WEB_REQUEST_TIMEOUT`` (if that is shorter):
+    a page with an unreachable endpoint fails in seconds, while a command keeps the longer timeout.
+    """
+    if name == "PITTGOOGLE_REQUEST_TIMEOUT" and in_web_request():
+        return min(float(_get("PITTGOOGLE_WEB_REQUEST_TIMEOUT")), float(_get(name)))
+    return _get(name)
+
+
+def _get(name: str) -> Any:
     if name in _ENVIRONMENT_FIRST and os.environ.get(name):
         return os.environ[name]
     value = _django_setting(name)

@@ -154,46 +154,10 @@ def current_actor() -> Actor | None:
     return None
 
 
-# --- web requests in flight ---------------------------------------------------------------------------------
-#
-# Django's request_started/request_finished signals are sent by its WSGI and ASGI handlers (and by the test
-# client) whether or not the middleware is installed. They mark the request's own context, and count the
-# requests in flight in the process, so that a thread a request started (which does not inherit the request's
-# context) is covered too.
-
-_serving_request: ContextVar[bool] = ContextVar("tom_pittgoogle_serving_request", default=False)
-_requests_in_flight = 0
-_requests_lock = threading.Lock()
-
-
-def _request_started(**kwargs: Any) -> None:
-    global _requests_in_flight
-    _serving_request.set(True)
-    with _requests_lock:
-        _requests_in_flight += 1
-
-
-def _request_finished(**kwargs: Any) -> None:
-    global _requests_in_flight
-    if not _serving_request.get():
-        return
-    _serving_request.set(False)
-    with _requests_lock:
-        _requests_in_flight = max(0, _requests_in_flight - 1)
-
-
-def connect_request_signals() -> None:
-    """Follow Django's request signals (called by the app's ``ready``)."""
-    from django.core.signals import request_finished, request_started
-
-    request_started.connect(_request_started, dispatch_uid="tom_pittgoogle_request_started")
-    request_finished.connect(_request_finished, dispatch_uid="tom_pittgoogle_request_finished")
-
-
 def in_web_request() -> bool:
     """True while this context (or, for a thread a request started, this process) serves a web request."""
     actor = _actor.get()
-    return (actor is not None and actor.request is not None) or _serving_request.get() or _requests_in_flight > 0
+    return (actor is not None and actor.request is not None) or conf.in_web_request()
 
 
 class LoginRequiredError(CredentialsError):

@@ -30,14 +30,16 @@ from .credentials import refuse_anonymous
 from .exceptions import PittGoogleError
 from .filters import SELECTION_KEYS, AlertFilter
 from .query_fields import (
+    GoogleAccountFormMixin,
+    UserFacingError,
     candid_field,
     classtar_gt_lt_field,
     classtar_threshold_field,
     clean_search,
     clean_stream_filter,
-    error_html,
     object_id_field,
     reliability_threshold_field,
+    report_failure,
     rest_pull_timeout_field,
     revalidate_parameters,
     subscription_and_survey,
@@ -93,6 +95,10 @@ class ResultOfAnotherQueryError(NotImplementedError):
     Targets* view shows as a message)."""
 
 
+class PittGoogleQueryServiceError(UserFacingError, QueryServiceError):
+    """A failed query: HTML on the results page, plain text in ``rundataquery``'s log line."""
+
+
 def _configured(key: str, default: Any = None) -> Any:
     try:
         return PittGoogleDataService.get_configuration(key, default) or default
@@ -102,8 +108,11 @@ def _configured(key: str, default: Any = None) -> Any:
 
 @with_stored_route_fields
 @with_selection_fields
-class PittGoogleQueryForm(BaseQueryForm):
+class PittGoogleQueryForm(GoogleAccountFormMixin, BaseQueryForm):
     """The brokers' fields in one form: survey, route, the BigQuery search and the Pub/Sub pull with its filter."""
+
+    # The query name is shown only when the query is saved: the link goes under the survey, the first field.
+    google_account_field = "survey"
 
     survey = survey_field()
     route = forms.ChoiceField(choices=ROUTE_CHOICES, initial=lambda: _configured("route", BIGQUERY),
@@ -123,8 +132,6 @@ class PittGoogleQueryForm(BaseQueryForm):
         configured_survey = _configured("survey")
         if configured_survey:
             self.fields["survey"].initial = configured_survey
-        self.fields["objectId"].label = "Object id"
-        self.fields["candid"].label = "Source id (candid)"
         self.fields["objectId"].help_text += " (BigQuery)"
         self.fields["candid"].help_text += " (BigQuery)"
         self.fields["subscription_name"].help_text = "Pub/Sub: " + self.fields["subscription_name"].help_text
@@ -225,8 +232,8 @@ class PittGoogleDataService(DataService):
             else:
                 alerts = self._search(query_parameters)
         except PittGoogleError as error:
-            logger.warning("%s query failed: %s", self.name, error)
-            raise QueryServiceError(error_html(f"{self.name}: {error}", getattr(error, "link", None))) from error
+            report_failure(logger, self.name, error)
+            raise PittGoogleQueryServiceError(f"{self.name}: {error}", getattr(error, "link", None)) from error
         self.query_results = alerts
         return alerts
 

@@ -7,11 +7,13 @@ Plain Django forms only: a TOM without ``tom_alerts`` imports this (through the 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from django import forms
 from django.core.validators import RegexValidator
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import escape, format_html
 
@@ -20,6 +22,29 @@ from .alerts import SURVEY_CHOICES
 from .exceptions import PittGoogleError
 from .filters import CLASSTAR_COMPARISONS, CONE_KEYS, LESS_THAN, utc_datetime
 from .pubsub import validate_resource_id
+
+
+class GoogleAccountFormMixin:
+    """Says on the form whose Google account a query uses, with a link to the page that connects one.
+
+    The sentence is added to the help text of ``google_account_field`` (a field the form shows).
+    """
+
+    google_account_field = "query_name"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        try:
+            url = reverse("tom_pittgoogle:oauth-connection")
+        except NoReverseMatch:  # the TOM did not include tom_pittgoogle.urls: no sign-in page to link to
+            return
+        field = self.fields[self.google_account_field]
+        sentence = format_html(
+            'Queries you run here use your own Google account if you connect one: <a href="{}">Connect Google '
+            "account</a> (otherwise the TOM's credentials).",
+            url,
+        )
+        field.help_text = format_html("{} {}", field.help_text, sentence) if field.help_text else sentence
 
 
 def survey_field() -> forms.ChoiceField:
@@ -86,7 +111,9 @@ def classtar_gt_lt_field() -> forms.ChoiceField:
         choices=CLASSTAR_COMPARISONS,
         initial=LESS_THAN,
         widget=forms.RadioSelect,
-        label="",
+        label="Classtar comparison",
+        help_text="ZTF only: keep alerts whose classtar is less than, or greater than or equal to, the classtar "
+        "threshold.",
     )
 
 
@@ -94,13 +121,14 @@ def object_id_field() -> forms.CharField:
     return forms.CharField(
         required=False,
         max_length=64,
+        label="Object id",
         help_text="ZTF objectId (e.g. ZTF18abfkwnk), or Rubin/LSST diaObjectId or ssObjectId (a number)",
     )
 
 
 def candid_field() -> forms.IntegerField:
     # Both surveys' ids are 64-bit integers (BigQuery INT64): a larger number cannot be a source id.
-    return forms.IntegerField(required=False, min_value=0, max_value=2**63 - 1,
+    return forms.IntegerField(required=False, min_value=0, max_value=2**63 - 1, label="Source id (candid)",
                               help_text="ZTF candid, or Rubin/LSST diaSourceId")
 
 
@@ -135,6 +163,66 @@ def subscription_and_survey(parameters: Mapping[str, Any]) -> tuple[str, str]:
     """The subscription a stream query reads and its survey (saved queries from before the survey field: ZTF)."""
     survey = parameters.get("survey") or "ztf"
     return parameters.get("subscription_name") or conf.survey_default_subscription(survey), survey
+
+
+#: The two kinds of query, for :func:`nothing_matched`.
+SEARCH, PULL = "search", "pull"
+
+
+def nothing_matched(parameters: Mapping[str, Any], kind: str) -> str:
+    """What an empty result means: what was searched, and why a pull may come back empty."""
+    survey = parameters.get("survey") or "ztf"
+    survey_label = dict(SURVEY_CHOICES).get(survey, survey)
+    if kind == SEARCH:
+        object_id = (parameters.get("objectId") or "").strip()
+        candid = parameters.get("candid")
+        if object_id:
+            what = f"alerts of object {object_id}"
+        elif candid not in (None, ""):
+            what = f"the alert with source id (candid) {candid}"
+        else:
+            what = "the newest alerts"
+        return f"Nothing matched: BigQuery table {conf.survey_table(survey)} ({survey_label}) has no {what}."
+    subscription, _ = subscription_and_survey(parameters)
+    timeout = parameters.get("timeout")
+    waited = f"; the query stops after {float(timeout):g} s without a new message" if timeout not in (None, "") else ""
+    return (
+        f"Nothing matched: no alert{_filter_text(parameters, survey)} came from subscription {subscription} "
+        f"({survey_label}){waited}. A subscription receives only the alerts published after it was created, and "
+        "each alert goes to one pull: a new subscription, or one that another query has just read, stays empty "
+        "until new alerts are published. Run the query again later."
+    )
+
+
+def _filter_text(parameters: Mapping[str, Any], survey: str) -> str:
+    if survey == "ztf" and parameters.get("classtar_threshold") not in (None, ""):
+        comparison = dict(CLASSTAR_COMPARISONS).get(parameters.get("classtar_gt_lt") or LESS_THAN)
+        return f" with classtar {comparison} {parameters['classtar_threshold']}"
+    if survey == "lsst" and parameters.get("reliability_threshold") not in (None, ""):
+        return f" with reliability of at least {parameters['reliability_threshold']}"
+    return ""
+
+
+class UserFacingError(Exception):
+    """Base of an error that TOM Toolkit shows: plain text on the command line, HTML on a page.
+
+    TOM Toolkit's results pages render the text of the error as HTML, and its commands print the same text;
+    the text is made when it is shown (``str()``), so each place gets its own form: on a page the message is
+    escaped and the URL it quotes (``link``) becomes a link.
+    """
+
+    def __init__(self, message: str, link: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.link = link
+
+    def __str__(self) -> str:
+        return error_html(self.message, self.link) if conf.in_web_request() else self.message
+
+
+def report_failure(log: logging.Logger, source: str, error: Exception) -> None:
+    """Log a failed query for the server's log; a command shows the error once, itself, so it is not logged there."""
+    log.log(logging.WARNING if conf.in_web_request() else logging.DEBUG, "%s query failed: %s", source, error)
 
 
 def error_html(message: str, link: str | None = None) -> str:

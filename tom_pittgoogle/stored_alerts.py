@@ -205,6 +205,20 @@ def _readable(pk: int, alert: Mapping[str, Any]) -> dict | None:
     return dict(alert)
 
 
+def nothing_matched(parameters: Mapping[str, Any]) -> str:
+    """What an empty stored-route result means."""
+    from .alerts import SURVEY_CHOICES
+
+    survey = parameters.get("survey") or "ztf"
+    label = dict(SURVEY_CHOICES).get(survey, survey)
+    if int(parameters.get("page") or 1) > 1:
+        return f"Nothing on page {parameters['page']}: fewer {label} alerts than that are stored that pass the filter."
+    return (
+        f"Nothing matched: this TOM has stored no {label} alert that passes the filter. The stored alerts are "
+        "what an ingester (manage.py pittgoogle_stream) or a Pub/Sub pull kept; see the ingester status page."
+    )
+
+
 # --- the form --------------------------------------------------------------------------------------------------
 
 

@@ -4,20 +4,24 @@
 
 Starts the Pub/Sub emulator and the BigQuery emulator, publishes sample ZTF alerts to ``ztf-loop`` and loads
 them into ``ardent-cycling-243415.ztf.alerts_v4_02``, creates a demo TOM (SQLite), saves one query per route
-through each broker's own form, runs them with TOM Toolkit's ``runbrokerquery``, prints what each fetched and
-which Targets it made, then serves the TOM on 127.0.0.1 (user ``demo``, password ``demo``) while a heartbeat
-publishes one new alert a second to ``ztf-loop``, like the real stream. The emulators stop on exit. No Google
-account is needed.
+through each broker's own form (each stream query with a subscription of its own), runs them with TOM Toolkit's
+``runbrokerquery``, prints what each fetched and which Targets it made, then serves the TOM on 127.0.0.1 (user
+``demo``, password ``demo``) while a heartbeat publishes one new alert a second to ``ztf-loop``, like the real
+stream. The emulators stop on every exit (Ctrl-C, SIGTERM, an error); a taken port is refused before anything
+starts. No Google account is needed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import logging
 import os
 import signal
+import sys
 import threading
+from collections import Counter
 from pathlib import Path
 
 import fastavro
@@ -29,6 +33,10 @@ LSST_PROJECT = "pitt-alert-broker"
 LSST_TOPIC = "lsst-alerts"
 LSST_TABLE = f"{LSST_PROJECT}.lsst.alerts_v10_0"
 DEMO_USER = "demo"
+#: The subscriptions of the demo's stream queries, one per query, all attached to ztf-loop: two queries on one
+#: subscription would share (and so split) its messages.
+REST_SUBSCRIPTION = "ztf-loop-demo-rest"
+PYTHON_SUBSCRIPTION = "ztf-loop-demo-python"
 
 logger = logging.getLogger("tom_pittgoogle.demo")
 
@@ -44,25 +52,44 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from .emulators import BigQueryEmulator, EmulatorError, PubSubEmulator, port_is_free
+
+    if not args.no_serve and not port_is_free(args.port):
+        print(f"Port {args.port} is already in use on 127.0.0.1: stop what uses it, or choose another port with "
+              f"--port (make demo DEMO_ARGS=\"--port {args.port + 1}\").", file=sys.stderr)
+        return 2
     workdir = Path(args.dir).resolve()
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     os.environ["PITTGOOGLE_DEMO_DIR"] = str(workdir)
     os.environ["DJANGO_SETTINGS_MODULE"] = "tom_pittgoogle.demo.tom_settings"
 
-    from .emulators import BigQueryEmulator, PubSubEmulator
+    # SIGTERM and SIGHUP end the demo like Ctrl-C, so the emulators (in process groups of their own) stop too.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    try:
+        with contextlib.ExitStack() as emulators:
+            pubsub, bigquery = PubSubEmulator(log_dir=workdir / "logs"), BigQueryEmulator(log_dir=workdir / "logs")
+            for emulator in (pubsub, bigquery):
+                emulators.callback(emulator.stop)  # before start(): a Ctrl-C just after it must stop it too
+                emulator.start()
+            # Runs first on the way out: a second Ctrl-C must not cut the emulators' stop short.
+            emulators.callback(_ignore_interrupts)
+            os.environ["PUBSUB_EMULATOR_HOST"] = pubsub.host
+            os.environ["BIGQUERY_EMULATOR_HOST"] = bigquery.host
+            import django
 
-    # SIGTERM ends the demo like Ctrl-C, so the emulators (in process groups of their own) are stopped too.
-    signal.signal(signal.SIGTERM, _interrupt)
-    with PubSubEmulator(log_dir=workdir / "logs") as pubsub, BigQueryEmulator(log_dir=workdir / "logs") as bigquery:
-        os.environ["PUBSUB_EMULATOR_HOST"] = pubsub.host
-        os.environ["BIGQUERY_EMULATOR_HOST"] = bigquery.host
-        import django
-
-        django.setup()
-        run_demo(args, bigquery.endpoint)
-        if not args.no_serve:
-            serve(args.port)
+            django.setup()
+            run_demo(args, bigquery.endpoint)
+            if not args.no_serve:
+                serve(args.port)
+    except EmulatorError as error:
+        print(f"The demo could not start an emulator: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # the port was taken meanwhile
+        print(f"The demo TOM could not listen on 127.0.0.1:{args.port}: {error.strerror or error}; choose "
+              "another port with --port.", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -75,6 +102,11 @@ def _main_interruptible() -> int:
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _ignore_interrupts() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def run_demo(args: argparse.Namespace, bigquery_endpoint: str) -> None:
@@ -102,7 +134,10 @@ def run_demo(args: argparse.Namespace, bigquery_endpoint: str) -> None:
     publisher = publisher_client()
     topic = f"projects/{PITTGOOGLE_PROJECT}/topics/{TOPIC}"
     publisher.create_topic(name=topic)
-    ConsumerStreamRest(TOPIC)  # the subscription must exist before publishing, as on Google Cloud
+    # The subscriptions must exist before publishing, as on Google Cloud: one per stream query, and ztf-loop's own
+    # (the forms' default) for the queries a visitor makes.
+    ConsumerStreamRest(TOPIC)
+    subscribe_to_ztf_loop(REST_SUBSCRIPTION, PYTHON_SUBSCRIPTION)
     for future in [publisher.publish(topic, packet) for packet in packets]:
         future.result(timeout=30)
     print(f"Published {len(packets)} sample alerts to Pub/Sub topic {topic}\n")
@@ -111,6 +146,32 @@ def run_demo(args: argparse.Namespace, bigquery_endpoint: str) -> None:
 
     for query in save_queries(records, lsst_records):
         run_saved_query(query)
+
+
+def subscribe_to_ztf_loop(*names: str) -> None:
+    """Subscriptions with names of their own on ztf-loop (the forms attach a new subscription to the topic of its
+    own name, so these are made here)."""
+    from google.api_core.exceptions import AlreadyExists
+
+    from tom_pittgoogle.pubsub import close_client, subscriber_client, subscription_path
+
+    subscriber = subscriber_client()
+    try:
+        for name in names:
+            try:
+                subscriber.create_subscription(name=subscription_path(name),
+                                               topic=f"projects/{PITTGOOGLE_PROJECT}/topics/{TOPIC}")
+            except AlreadyExists:
+                pass
+    finally:
+        close_client(subscriber)
+
+
+def history_object(records: list[dict]) -> str:
+    """The object with the richest light curve among the sample alerts: most alerts, then most history."""
+    alerts_per_object = Counter(record["objectId"] for record in records)
+    richest = max(records, key=lambda r: (alerts_per_object[r["objectId"]], len(r.get("prv_candidates") or [])))
+    return richest["objectId"]
 
 
 def publish_lsst(bigquery_endpoint: str) -> list[dict]:
@@ -142,19 +203,25 @@ def save_queries(records: list[dict], lsst_records: list[dict]):
     from tom_pittgoogle.broker_stream_python import BrokerStreamPython
     from tom_pittgoogle.broker_stream_rest import BrokerStreamRest
 
-    stream_filter = {"subscription_name": TOPIC, "classtar_threshold": "", "classtar_gt_lt": "lt"}
+    stream_filter = {"classtar_threshold": "", "classtar_gt_lt": "lt"}
+    history = history_object(records)
+    # The history first: its Target then gets the newest alert's light curve (which holds the earlier points).
     queries = [
-        (BrokerStreamRest, "StreamRest: 5 alerts from ztf-loop", {**stream_filter, "max_results": 5, "timeout": 5}),
-        (
-            BrokerStreamPython,
-            "StreamPython: 5 star-like alerts (classtar >= 0.9) from ztf-loop",
-            {**stream_filter, "classtar_threshold": 0.9, "classtar_gt_lt": "gt", "max_results": 5, "timeout": 10,
-             "max_backlog": 50, "save_metadata": "yes"},
-        ),
         (
             BrokerDatabasePython,
-            f"DatabasePython: history of {records[0]['objectId']}",
-            {"objectId": records[0]["objectId"], "candid": "", "max_results": 5},
+            f"DatabasePython: history of {history}",
+            {"objectId": history, "candid": "", "max_results": 10},
+        ),
+        (
+            BrokerStreamRest,
+            f"StreamRest: 5 alerts from ztf-loop (subscription {REST_SUBSCRIPTION})",
+            {**stream_filter, "subscription_name": REST_SUBSCRIPTION, "max_results": 5, "timeout": 5},
+        ),
+        (
+            BrokerStreamPython,
+            f"StreamPython: 5 star-like alerts (classtar >= 0.9) from ztf-loop (subscription {PYTHON_SUBSCRIPTION})",
+            {**stream_filter, "subscription_name": PYTHON_SUBSCRIPTION, "classtar_threshold": 0.9,
+             "classtar_gt_lt": "gt", "max_results": 5, "timeout": 10, "max_backlog": 50, "save_metadata": "yes"},
         ),
         (
             BrokerStreamRest,
@@ -181,6 +248,7 @@ def save_queries(records: list[dict], lsst_records: list[dict]):
 
 def run_saved_query(query) -> None:
     from django.core.management import call_command
+    from tom_dataproducts.models import PhotometryReducedDatum
     from tom_targets.models import Target
 
     from tom_pittgoogle.models import Alert
@@ -190,10 +258,12 @@ def run_saved_query(query) -> None:
     call_command("runbrokerquery", query.name, stdout=output)
     lines = output.getvalue().splitlines()
     fetched = sum(1 for line in lines if line.startswith(("Created target", "WARNING")))
-    new_targets = sorted(set(Target.objects.values_list("name", flat=True)) - targets_before)
+    new_targets = Target.objects.filter(name__in=set(Target.objects.values_list("name", flat=True)) - targets_before)
+    points = {target.name: PhotometryReducedDatum.objects.filter(target=target).count() for target in new_targets}
     print(f"== {query.broker} :: {query.name}")
     print(f"   fetched {fetched} alerts; stored {Alert.objects.count() - alerts_before} new alerts in the TOM")
-    print(f"   new Targets: {', '.join(new_targets) or '(none new)'}")
+    print("   new Targets (light-curve points): "
+          + (", ".join(f"{name} ({count})" for name, count in sorted(points.items())) or "(none new)"))
 
 
 def heartbeat(stop: threading.Event) -> None:
@@ -214,14 +284,21 @@ def heartbeat(stop: threading.Event) -> None:
 
 
 def serve(port: int) -> None:
-    from django.core.management import call_command
+    """Serve the TOM (and its static files) until Ctrl-C; a taken port raises OSError.
+
+    Django's ``runserver`` command would end the whole process with ``os._exit`` on a taken port, which no
+    ``finally`` survives: the emulators would be left running. Its server function raises instead.
+    """
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from django.core.servers.basehttp import run
+    from django.core.wsgi import get_wsgi_application
 
     stop = threading.Event()
     threading.Thread(target=heartbeat, args=(stop,), name="ztf-loop-heartbeat", daemon=True).start()
     print(f"\nServing the demo TOM on http://127.0.0.1:{port}/ (user {DEMO_USER}, password {DEMO_USER}); "
           "Alerts -> Queries has the saved queries. Ctrl-C stops it and the emulators.\n")
     try:
-        call_command("runserver", f"127.0.0.1:{port}", use_reloader=False)
+        run("127.0.0.1", port, StaticFilesHandler(get_wsgi_application()), ipv6=False, threading=True)
     except KeyboardInterrupt:
         pass
     finally:

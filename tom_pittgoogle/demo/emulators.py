@@ -45,6 +45,7 @@ __all__ = [
     "PubSubEmulator",
     "cloud_sdk_root",
     "free_port",
+    "port_is_free",
     "repo_root",
 ]
 
@@ -89,8 +90,10 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _port_is_free(port: int, host: str = _LOCALHOST) -> bool:
+def port_is_free(port: int, host: str = _LOCALHOST) -> bool:
+    """Whether a server could listen on ``host:port`` now (Django's server sets SO_REUSEADDR too)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -226,7 +229,7 @@ class _EmulatorProcess:
         for port in self._ports():
             # A JVM that cannot bind stays alive, and a probe would be answered by whoever holds the port:
             # refuse early with a clear message instead.
-            if not _port_is_free(port):
+            if not port_is_free(port):
                 raise EmulatorError(f"{self._name}: port {_LOCALHOST}:{port} is already in use")
         try:
             # Both raise EmulatorError for a missing jar/java/executable: before any log file exists.
@@ -254,7 +257,11 @@ class _EmulatorProcess:
             )
         except OSError as exc:
             self._fail(f"could not run {cmd[0]}: {exc}")
-        self._wait_until_ready(began)
+        try:
+            self._wait_until_ready(began)
+        except BaseException:  # Ctrl-C while it starts: `with` never reaches __exit__, so stop it here
+            self.stop()
+            raise
         self.startup_seconds = time.monotonic() - began
         logger.info("%s ready on %s after %.2f s", self._name, self.host, self.startup_seconds)
         return self
@@ -450,20 +457,26 @@ class BigQueryEmulator(_EmulatorProcess):
 
     @property
     def executable(self) -> Path:
-        """``$BQEMULATOR_BIN``, else ``<repo>/.venv-bqemu/bin/bqemulator``."""
+        """``$BQEMULATOR_BIN``, else ``.venv-bqemu/bin/bqemulator`` in the checkout or the current folder.
+
+        The checkout is the parent of the package folder; for an installed package (a wheel in site-packages)
+        that is no checkout, so the current folder is tried too.
+        """
         if self._executable is not None:
-            exe = self._executable
+            candidates = [self._executable]
         elif os.environ.get("BQEMULATOR_BIN"):
-            exe = Path(os.environ["BQEMULATOR_BIN"])
+            candidates = [Path(os.environ["BQEMULATOR_BIN"])]
         else:
-            exe = repo_root() / ".venv-bqemu" / "bin" / "bqemulator"
-        if not exe.is_file():
-            raise EmulatorError(
-                f"bqemulator not found at {exe}. Set up its own virtualenv from the repository root "
-                f"(it must not share the project's venv: it pins protobuf and duckdb): {BQEMU_SETUP_HINT} "
-                "-- or point BQEMULATOR_BIN at an existing bqemulator executable"
-            )
-        return exe
+            relative = Path(".venv-bqemu") / "bin" / "bqemulator"
+            candidates = list(dict.fromkeys([repo_root() / relative, Path.cwd() / relative]))
+        for exe in candidates:
+            if exe.is_file():
+                return exe
+        raise EmulatorError(
+            f"bqemulator not found at {' or '.join(map(str, candidates))}. It runs from a virtualenv of its own (it "
+            f"pins protobuf and duckdb): in this project's checkout run `make demo`, or create it in the current "
+            f"folder with `{BQEMU_SETUP_HINT}`, or point BQEMULATOR_BIN at a bqemulator executable"
+        )
 
     @property
     def home(self) -> Path:

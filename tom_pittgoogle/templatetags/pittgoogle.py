@@ -1,0 +1,26 @@
+"""Template tags of the Pitt-Google pages."""
+
+from __future__ import annotations
+
+from django import template
+
+from ..query_fields import PULL, SEARCH, nothing_matched
+from ..stored_alerts import nothing_matched as stored_nothing_matched
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def dataservice_nothing_matched(context) -> str:
+    """What an empty DataService result means: what was searched (the saved query's or the form's parameters)."""
+    if context.get("query_feedback"):  # the query failed: the page says why
+        return ""
+    query = context.get("query")
+    if query is not None:
+        parameters = query.parameters
+    else:
+        request = context.get("request")
+        parameters = request.session.get("query_parameters", {}) if request is not None else {}
+    if parameters.get("route") == "stored":
+        return stored_nothing_matched(parameters)
+    return nothing_matched(parameters, PULL if parameters.get("route") == "pubsub" else SEARCH)
