@@ -182,7 +182,7 @@ def nothing_matched(parameters: Mapping[str, Any], kind: str) -> str:
             what = f"the alert with source id (candid) {candid}"
         else:
             what = "the newest alerts"
-        return f"Nothing matched: BigQuery table {conf.survey_table(survey)} ({survey_label}) has no {what}."
+        return f"Nothing matched: {_tables_text(parameters, survey)} ({survey_label}) has no {what}."
     subscription, _ = subscription_and_survey(parameters)
     timeout = parameters.get("timeout")
     waited = f"; the query stops after {float(timeout):g} s without a new message" if timeout not in (None, "") else ""
@@ -192,6 +192,17 @@ def nothing_matched(parameters: Mapping[str, Any], kind: str) -> str:
         "each alert goes to one pull: a new subscription, or one that another query has just read, stays empty "
         "until new alerts are published. Run the query again later."
     )
+
+
+def _tables_text(parameters: Mapping[str, Any], survey: str) -> str:
+    """Which BigQuery tables a search read: the one named, the ones listed in settings, or every alerts table."""
+    named = parameters.get("table_name") or conf.survey_table(survey)
+    if named:
+        return f"BigQuery table {named if '.' in named else conf.survey_dataset(survey) + '.' + named}"
+    listed = conf.survey_tables(survey)
+    if listed:
+        return f"BigQuery tables {', '.join(listed)}"
+    return f"every alerts table of BigQuery dataset {conf.survey_dataset(survey)}"
 
 
 def _filter_text(parameters: Mapping[str, Any], survey: str) -> str:
