@@ -47,13 +47,8 @@ def screenshots(tmp_path) -> Path:
     return folder
 
 
-@pytest.mark.django_db(transaction=True)
-def test_search_ztf_history_create_targets_and_see_the_light_curve_in_a_browser(
-    browser_page, live_server, ztf_table, django_user_model, screenshots
-):
-    page = browser_page
-    record = ztf_table[-1]
-    django_user_model.objects.create_user("astronomer", password="stars-at-night")
+def screenshotter(page, screenshots: Path):
+    """shot(name, element=None, full_page=True): a screenshot of the page (or of one element) into the folder."""
 
     def shot(name: str, element=None, full_page: bool = True) -> None:
         path = screenshots / f"{name}.png"
@@ -63,14 +58,32 @@ def test_search_ztf_history_create_targets_and_see_the_light_curve_in_a_browser(
             page.screenshot(path=str(path), full_page=full_page)
         assert path.stat().st_size > 0
 
-    # 1. Log in (no Google account connected: the emulators need none).
+    return shot
+
+
+def log_in(page, live_server, shot=None) -> None:
+    """Log in as the test's astronomer (no Google account connected: the emulators need none)."""
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill('input[name="login"]', "astronomer")
     page.fill('input[name="password"]', "stars-at-night")
-    shot("01-login")
+    if shot is not None:
+        shot("01-login")
     page.locator('form button[type="submit"], form input[type="submit"]').first.click()
     page.wait_for_load_state()
     assert "/accounts/login/" not in page.url
+
+
+@pytest.mark.django_db(transaction=True)
+def test_search_ztf_history_create_targets_and_see_the_light_curve_in_a_browser(
+    browser_page, live_server, ztf_table, django_user_model, screenshots
+):
+    page = browser_page
+    record = ztf_table[-1]
+    django_user_model.objects.create_user("astronomer", password="stars-at-night")
+    shot = screenshotter(page, screenshots)
+
+    # 1. Log in.
+    log_in(page, live_server, shot)
 
     # 2. The data-services page offers Pitt-Google.
     page.goto(f"{live_server.url}/dataservices/query/list/")
@@ -114,3 +127,62 @@ def test_search_ztf_history_create_targets_and_see_the_light_curve_in_a_browser(
     assert points.count() >= stored
     plot.scroll_into_view_if_needed()
     shot("06-light-curve", element=page.locator("#photometry"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_nights_stored_alerts_become_targets_and_the_status_page_shows_a_dead_ingester(
+    browser_page, live_server, topic_name, publish, packets, django_user_model, screenshots, settings
+):
+    import io
+    import signal
+
+    from django.core.management import call_command
+    from django.urls import reverse
+
+    from tom_pittgoogle.heartbeat import ingester_status
+
+    from .test_stream_ingester import MALFORMED, Ingester, subscribe, wait_until
+
+    settings.PITTGOOGLE_HEARTBEAT_LATE_SECONDS = 3
+    page = browser_page
+    django_user_model.objects.create_user("astronomer", password="stars-at-night")
+    shot = screenshotter(page, screenshots)
+    # The night: an ingester stores the alerts and records the malformed messages; a second one is killed -9.
+    subscribe(topic_name)
+    publish(topic_name, packets)
+    publish(topic_name, [data for data, _ in MALFORMED], origin="test")
+    call_command("pittgoogle_stream", "--subscription", topic_name, "--timeout", "3", stdout=io.StringIO())
+    dead = Ingester("--subscription", topic_name)
+    dead.send(signal.SIGKILL)
+    dead.finish()
+
+    log_in(page, live_server)
+    # 7. The stored route: the brightest alerts, a page of 5.
+    page.goto(f"{live_server.url}{reverse('dataservices:create')}?data_service=Pitt-Google")
+    page.check('input[name="route"][value="stored"]')
+    page.select_option("#id_sort", "brightest")
+    page.fill("#id_max_results", "5")
+    shot("07-stored-query")
+    page.click("#submit-id-submit")
+    page.wait_for_load_state()
+    pager = page.locator("#pittgoogle-stored-pager")
+    assert f"Alerts 1 to 5 of {len(packets)} stored" in " ".join(pager.inner_text().split())
+    page.click("#pittgoogle-next-page")
+    page.wait_for_load_state()
+    assert "Alerts 6 to 10" in " ".join(page.locator("#pittgoogle-stored-pager").inner_text().split())
+    shot("08-stored-results")
+    rows = page.locator("#pittgoogle-results tbody tr")
+    name = rows.first.locator("td").nth(1).inner_text().strip()
+    rows.first.locator('input[name="selected_results"]').check()
+    page.locator('input[value="Create Targets"]').click()
+    page.wait_for_load_state()
+    target = Target.objects.get(name=name)
+    assert PhotometryReducedDatum.objects.filter(target=target).count() > 1
+
+    # 9. The status page: the finished run, the dead one marked late, the rejected messages' reasons.
+    assert wait_until(lambda: ingester_status().late, timeout=30)
+    page.goto(f"{live_server.url}{reverse('tom_pittgoogle:status')}")
+    ingesters = page.locator("#pittgoogle-ingesters").inner_text()
+    assert "LATE" in ingesters and "stopped" in ingesters and topic_name in ingesters
+    assert page.locator("#pittgoogle-rejected tbody tr").count() == len(MALFORMED)
+    shot("09-status")

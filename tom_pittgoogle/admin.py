@@ -1,11 +1,11 @@
 from django.contrib import admin
 
-from .models import Alert, GoogleConnection, RejectedMessage
+from .models import Alert, GoogleConnection, IngesterHeartbeat, RejectedMessage
 
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
-    list_display = ("object_id", "source_id", "survey", "jd", "band", "mag", "subscription", "stored_at")
+    list_display = ("object_id", "source_id", "survey", "jd", "band", "mag", "best_score", "subscription", "stored_at")
     list_filter = ("survey", "band", "subscription")
     search_fields = ("object_id", "source_id")
 
@@ -23,6 +23,12 @@ class RejectedMessageAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="only the first bytes kept")
     def truncated(self, obj: RejectedMessage) -> bool:
         return obj.truncated
+
+
+@admin.register(IngesterHeartbeat)
+class IngesterHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ("kind", "host", "pid", "started_at", "last_heartbeat", "stopped_at", "stored", "rejected")
+    list_filter = ("kind", "host")
 
 
 @admin.register(GoogleConnection)

@@ -54,6 +54,7 @@ except ImportError as error:  # the app works without tom-alertstreams; only thi
 
 from . import conf
 from .exceptions import PittGoogleError
+from .heartbeat import Heartbeat
 from .ingest import DEFAULT_MAX_BACKLOG, MAX_BATCH, IngestStats, Stream, StreamIngester, streams_from_settings
 
 logger = logging.getLogger(__name__)
@@ -242,6 +243,9 @@ class PittGoogleAlertStream(AlertStream):
 
     def _listen(self) -> IngestStats:
         names = ", ".join(stream.name for stream in self.stream_specs)
+        heartbeat = Heartbeat([stream.name for stream in self.stream_specs],
+                              progress_interval=float(self.progress_interval), kind="alert stream")
+        error = None
         try:
             self._ingester = StreamIngester(
                 self.stream_specs,
@@ -249,18 +253,25 @@ class PittGoogleAlertStream(AlertStream):
                 batch_size=int(self.batch_size),
                 on_stored=self._dispatch,
                 target_maker=self._target_maker() if any(s.create_targets for s in self.stream_specs) else None,
-                progress=lambda stats, line: logger.info("%s: %s", names, line),
+                progress=heartbeat.reporter(lambda stats, line: logger.info("%s: %s", names, line)),
                 progress_interval=float(self.progress_interval),
             )
             if self._stop_requested.is_set():  # a signal before the ingester existed
                 self._ingester.stop()
             logger.info("listening to %s", names)
+            heartbeat.start(self._ingester)
             self.stats = self._ingester.run(max_results=self.max_results, timeout=self.timeout)
-        except PittGoogleError as error:
-            logger.error("Pitt-Google stream %s stopped: %s", names, error)
-            _FAILURES.append(f"Pitt-Google stream {names} stopped: {error}")
-            error._pittgoogle_logged = True
+        except PittGoogleError as failure:
+            error = failure
+            logger.error("Pitt-Google stream %s stopped: %s", names, failure)
+            _FAILURES.append(f"Pitt-Google stream {names} stopped: {failure}")
+            failure._pittgoogle_logged = True
             raise
+        except Exception as failure:
+            error = failure
+            raise
+        finally:
+            heartbeat.stopped(error)
         logger.info("Pitt-Google stream %s done in %.1f s: %s", names, self.stats.elapsed, self.stats.line())
         return self.stats
 

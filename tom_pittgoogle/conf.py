@@ -65,6 +65,14 @@ DEFAULTS: dict[str, Any] = {
     "PITTGOOGLE_DEFAULT_SURVEY": "ztf",
     "PUBSUB_EMULATOR_HOST": None,
     "BIGQUERY_EMULATOR_HOST": None,
+    # --- The night's alerts in the TOM: status page, pittgoogle_status, pittgoogle_prune ---
+    # An ingester that has not stopped and wrote no heartbeat for this long is late (seconds); None: three of its
+    # progress intervals, at least 120 s.
+    "PITTGOOGLE_HEARTBEAT_LATE_SECONDS": None,
+    # `pittgoogle_prune` with no arguments: stored alerts stored more than this many days ago are deleted
+    # (except those of a Target's object), and rejected messages received more than this many days ago.
+    "PITTGOOGLE_ALERT_RETENTION_DAYS": 30,
+    "PITTGOOGLE_REJECTED_RETENTION_DAYS": 30,
     # --- A TOM user's own Google account (OAuth 2.0 authorization-code flow with PKCE) ---
     # The OAuth client (type "Web application") created in the Google Cloud console; None: sign-in is off.
     "PITTGOOGLE_OAUTH_CLIENT_ID": None,

@@ -24,7 +24,7 @@ from django import forms
 from tom_dataservices.dataservices import DataService, NotConfiguredError, QueryServiceError
 from tom_dataservices.forms import BaseQueryForm
 
-from . import conf, targets
+from . import conf, stored_alerts, targets
 from .alerts import lighten_alert
 from .credentials import refuse_anonymous
 from .exceptions import PittGoogleError
@@ -48,14 +48,16 @@ from .query_fields import (
     table_name_field,
     with_selection_fields,
 )
+from .stored_alerts import STORED_FIELDS, clean_stored, with_stored_route_fields
 
 logger = logging.getLogger(__name__)
 
 #: The routes a DataService query can take.
-BIGQUERY, PUBSUB = "bigquery", "pubsub"
+BIGQUERY, PUBSUB, STORED = "bigquery", "pubsub", "stored"
 ROUTE_CHOICES = [
     (BIGQUERY, "BigQuery search: history (every alert of an object, one alert, or the newest alerts)"),
     (PUBSUB, "Pub/Sub pull: what is new on a stream (REST)"),
+    (STORED, "Stored alerts: what this TOM's ingester (pittgoogle_stream) stored"),
 ]
 #: TOM Toolkit's results page shows at most 100 rows.
 MAX_RESULTS = 100
@@ -72,7 +74,20 @@ _ROUTE_FIELDS = {
     BIGQUERY: ("objectId", "candid", "max_results", "table_name", *SELECTION_KEYS),
     PUBSUB: ("subscription_name", "max_results", "timeout", "classtar_threshold", "classtar_gt_lt",
              "reliability_threshold", *SELECTION_KEYS),
+    STORED: STORED_FIELDS,
 }
+
+
+def _status_link() -> str:
+    """The route field's help: a link to the ingesters' status page, when the TOM includes the app's pages."""
+    from django.urls import NoReverseMatch, reverse
+    from django.utils.html import format_html
+
+    try:
+        url = reverse("tom_pittgoogle:status")
+    except NoReverseMatch:
+        return ""
+    return format_html('Stored alerts: is the ingester running? See <a href="{}">its status</a>.', url)
 
 
 class ResultOfAnotherQueryError(NotImplementedError):
@@ -91,6 +106,7 @@ def _configured(key: str, default: Any = None) -> Any:
         return default
 
 
+@with_stored_route_fields
 @with_selection_fields
 class PittGoogleQueryForm(GoogleAccountFormMixin, BaseQueryForm):
     """The brokers' fields in one form: survey, route, the BigQuery search and the Pub/Sub pull with its filter."""
@@ -119,9 +135,12 @@ class PittGoogleQueryForm(GoogleAccountFormMixin, BaseQueryForm):
         self.fields["objectId"].help_text += " (BigQuery)"
         self.fields["candid"].help_text += " (BigQuery)"
         self.fields["subscription_name"].help_text = "Pub/Sub: " + self.fields["subscription_name"].help_text
+        self.fields["route"].help_text = _status_link()
 
     def clean(self) -> dict:
         cleaned_data = super().clean()
+        if cleaned_data.get("route") == STORED:
+            return clean_stored(self, cleaned_data)
         if cleaned_data.get("route") == PUBSUB:
             return clean_stream_filter(self, cleaned_data)
         return clean_search(self, cleaned_data)
@@ -179,6 +198,8 @@ class PittGoogleDataService(DataService):
             # RunQueryView shows its cached rows again when the parameters equal the last query's; a pull must
             # pull anew each time (the alerts it showed were acknowledged), so each run's parameters differ.
             query["run"] = uuid.uuid4().hex
+        if route == STORED:  # the ingester keeps storing: each run reads the table anew
+            query["run"] = uuid.uuid4().hex
         return query
 
     def build_query_parameters_from_target(self, target, **kwargs: Any) -> dict:
@@ -203,7 +224,10 @@ class PittGoogleDataService(DataService):
         try:
             refuse_anonymous(f"a {self.name} query", getattr(self, "user", None))
             query_parameters = self._revalidated(query_parameters)
-            if query_parameters.get("route") == PUBSUB:
+            if query_parameters.get("route") == STORED:
+                self.stored_page = stored_alerts.search(query_parameters)
+                alerts = self.stored_page.alerts
+            elif query_parameters.get("route") == PUBSUB:
                 alerts = self._pull(query_parameters)
             else:
                 alerts = self._search(query_parameters)
@@ -305,6 +329,10 @@ class PittGoogleDataService(DataService):
         new = sum(targets.save_photometry(target, alert) for alert in data)
         logger.info("stored %d new photometry points for %s from %d alerts", new, target, len(data))
         return list(PhotometryReducedDatum.objects.filter(target=target, source_name=targets.SOURCE_NAME))
+
+    def get_additional_context_data(self) -> dict:
+        """The stored route's page (position, previous and next) for the results table's pager."""
+        return {"stored_page": getattr(self, "stored_page", None)}
 
     def get_success_message(self, **kwargs: Any) -> str:
         return f"{self.name}: query completed."

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
 from django.views.decorators.debug import sensitive_variables
 
 
@@ -38,10 +39,25 @@ class Alert(models.Model):
     alert = AlertJSONField(help_text="The lightened alert: common fields plus the survey's kept fields.")
     attributes = models.JSONField(default=dict, blank=True, help_text="The Pub/Sub attributes of its message.")
     stored_at = models.DateTimeField(auto_now_add=True)
+    # Copied from the alert when it is stored (tom_pittgoogle.alert_columns.indexed_columns), so that the stored
+    # route sorts and filters on indexed columns rather than reading every row's JSON.
+    best_score = models.FloatField(
+        null=True, blank=True,
+        help_text="The highest classifier probability, else the survey's real/bogus score (ZTF drb, LSST reliability).",
+    )
+    classes = models.TextField(blank=True, help_text="Every classifier's predicted class, case-folded, as |a|b|.")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["survey", "source_id"], name="tom_pittgoogle_alert_unique_source"),
+        ]
+        indexes = [
+            # The stored route's sorts (tom_pittgoogle.stored_alerts.SORTS), nulls last, ties broken by id.
+            models.Index(F("jd").desc(nulls_last=True), F("id").desc(), name="tom_pittgoogle_alert_newest"),
+            models.Index(F("mag").asc(nulls_last=True), F("id").desc(), name="tom_pittgoogle_alert_brightest"),
+            models.Index(F("best_score").desc(nulls_last=True), F("id").desc(), name="tom_pittgoogle_alert_best"),
+            models.Index(fields=["dec"], name="tom_pittgoogle_alert_dec"),
+            models.Index(fields=["stored_at"], name="tom_pittgoogle_alert_stored_at"),
         ]
         ordering = ["-jd"]
 
@@ -74,6 +90,39 @@ class RejectedMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscription} {self.message_id}: {self.reason[:60]}"
+
+
+class IngesterHeartbeat(models.Model):
+    """One run of an ingester (``pittgoogle_stream`` or the alert stream): what it does, written as it runs.
+
+    Written at its start, at each progress report and at its end; a row whose ``last_heartbeat`` is older than
+    ``PITTGOOGLE_HEARTBEAT_LATE_SECONDS`` while ``stopped_at`` is empty belongs to an ingester that died or hangs.
+    """
+
+    host = models.CharField(max_length=255)
+    pid = models.IntegerField()
+    kind = models.CharField(max_length=32, default="pittgoogle_stream", help_text="Which command or alert stream.")
+    streams = models.JSONField(default=list, help_text="The subscriptions it listens to.")
+    progress_interval = models.FloatField(help_text="Seconds between its heartbeats.")
+    started_at = models.DateTimeField()
+    last_heartbeat = models.DateTimeField(db_index=True)
+    stopped_at = models.DateTimeField(null=True, blank=True, help_text="Empty while it runs.")
+    last_received_at = models.DateTimeField(null=True, blank=True)
+    last_stored_at = models.DateTimeField(null=True, blank=True)
+    rate = models.FloatField(default=0.0, help_text="Alerts stored per second since the previous heartbeat.")
+    backlog = models.IntegerField(default=0, help_text="Alerts received and waiting to be stored.")
+    received = models.BigIntegerField(default=0)
+    stored = models.BigIntegerField(default=0)
+    duplicates = models.BigIntegerField(default=0)
+    filtered_out = models.BigIntegerField(default=0)
+    rejected = models.BigIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-last_heartbeat"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} pid {self.pid} on {self.host}"
 
 
 class GoogleConnection(models.Model):

@@ -171,6 +171,7 @@ class DjangoAlertStore:
         the stored alert of its id, or that the database refuses, is recorded as a rejected message and kept
         out of the result. Raises :class:`DatabaseUnavailableError` only if the database is down.
         """
+        from .alert_columns import indexed_columns
         from .models import Alert
 
         saved = SavedBatch()
@@ -193,6 +194,7 @@ class DjangoAlertStore:
                     message_id=(message.message_id if keep_message_ids else "") or "",
                     attributes=_json_safe_text(dict(message.attributes or {})),
                     alert=dict(alert),
+                    **indexed_columns(alert),
                 )
             except Exception as error:  # noqa: BLE001 - a record that is not an alert's shape
                 saved.rejected[index] = _reason("could not be stored", error)

@@ -2,8 +2,12 @@
 
 from django.urls import include, path
 
+from . import views
+
 app_name = "tom_pittgoogle"
 
 urlpatterns = [
     path("oauth/", include("tom_pittgoogle.oauth.urls")),
+    path("status/", views.status, name="status"),
+    path("stored/page/<int:page>/", views.stored_page, name="stored-page"),
 ]

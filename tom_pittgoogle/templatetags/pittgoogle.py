@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 
 from ..query_fields import PULL, SEARCH, nothing_matched
+from ..stored_alerts import nothing_matched as stored_nothing_matched
 
 register = template.Library()
 
@@ -20,4 +21,6 @@ def dataservice_nothing_matched(context) -> str:
     else:
         request = context.get("request")
         parameters = request.session.get("query_parameters", {}) if request is not None else {}
+    if parameters.get("route") == "stored":
+        return stored_nothing_matched(parameters)
     return nothing_matched(parameters, PULL if parameters.get("route") == "pubsub" else SEARCH)

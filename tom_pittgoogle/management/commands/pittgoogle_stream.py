@@ -22,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tom_pittgoogle import conf
 from tom_pittgoogle.exceptions import PittGoogleError
 from tom_pittgoogle.filters import CLASSTAR_COMPARISONS
+from tom_pittgoogle.heartbeat import Heartbeat
 from tom_pittgoogle.ingest import DEFAULT_MAX_BACKLOG, MAX_BATCH, IngestStats, Stream, StreamIngester, alert_filter
 
 
@@ -101,26 +102,32 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             streams = self._streams(options)
+            heartbeat = Heartbeat([s.name for s in streams], progress_interval=options["progress_interval"])
             ingester = StreamIngester(
                 streams,
                 max_backlog=options["max_backlog"],
                 batch_size=options["batch_size"],
                 target_maker=_target_maker(options["targets_for"]) if any(s.create_targets for s in streams) else None,
-                progress=self._report,
+                progress=heartbeat.reporter(self._report),
                 progress_interval=options["progress_interval"],
             )
         except PittGoogleError as error:
             raise CommandError(str(error)) from None
+        heartbeat.start(ingester)
+        error = None
         self.stdout.write(f"listening to {', '.join(s.name for s in streams)} (Ctrl-C to stop)")
         self.stdout.flush()
         previous = self._install_signal_handlers(ingester)
         try:
             stats = ingester.run(max_results=options["max_results"], timeout=options["timeout"])
-        except PittGoogleError as error:
-            raise CommandError(f"stopped: {error}") from None
-        except Exception as error:  # the database refused a batch: nothing of it was acknowledged
-            raise CommandError(f"stopped: could not store alerts ({type(error).__name__}: {error})") from None
+        except PittGoogleError as failure:
+            error = f"stopped: {failure}"
+            raise CommandError(error) from None
+        except Exception as failure:  # the database refused a batch: nothing of it was acknowledged
+            error = f"stopped: could not store alerts ({type(failure).__name__}: {failure})"
+            raise CommandError(error) from None
         finally:
+            heartbeat.stopped(error)
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
         self.stdout.write(self.style.SUCCESS(f"done in {stats.elapsed:.1f} s: {stats.line()}"))

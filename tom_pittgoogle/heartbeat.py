@@ -1,0 +1,211 @@
+"""Is the ingester alive? Each run of ``pittgoogle_stream`` (or of the alert stream) writes a heartbeat row.
+
+:class:`Heartbeat` is fed by the ingester's own progress hook (``StreamIngester(progress=...)``): a row at the
+start, one update per progress report, and a last one at the end with the last error. :func:`ingester_status`
+reads the rows back for the status page and ``manage.py pittgoogle_status``: an ingester that has not stopped
+and has not written a heartbeat within ``PITTGOOGLE_HEARTBEAT_LATE_SECONDS`` (default: three progress intervals,
+at least 120 s) is late: killed, hung, or its host is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from . import conf
+
+logger = logging.getLogger(__name__)
+
+#: The least time without a heartbeat that makes an ingester late, when the setting is not given (seconds).
+MIN_LATE_SECONDS = 120.0
+#: How many rejected messages the status page and command list.
+REJECTED_SHOWN = 20
+
+
+class Heartbeat:
+    """The heartbeat row of one ingester run. Writing it never stops the ingester: a failure is logged."""
+
+    def __init__(self, streams: Sequence[str], *, progress_interval: float, kind: str = "pittgoogle_stream") -> None:
+        self.streams = list(streams)
+        self.progress_interval = float(progress_interval)
+        self.kind = kind
+        self.row = None
+        self._ingester = None
+        self._last_at = time.monotonic()
+        self._last_accepted = 0
+        self._last_received = 0
+        self._last_stored = 0
+
+    def start(self, ingester: Any = None) -> None:
+        """Write the row of a starting run; ``ingester`` (a ``StreamIngester``) is read for its backlog."""
+        from .models import IngesterHeartbeat
+
+        self._ingester = ingester
+        now = timezone.now()
+        self._write(lambda: self._create(IngesterHeartbeat, now))
+
+    def _create(self, model, now: datetime) -> None:
+        host = socket.gethostname()
+        self.row = model.objects.create(
+            host=host, pid=os.getpid(), kind=self.kind, streams=self.streams,
+            progress_interval=self.progress_interval, started_at=now, last_heartbeat=now,
+        )
+        # A run that died on this host without a last word (kill -9, a crash, a reboot) is marked stopped when the
+        # next one starts here, so that it does not keep the status late once it has been replaced.
+        for old in model.objects.filter(host=host, stopped_at__isnull=True).exclude(pk=self.row.pk):
+            if _process_gone(old.pid):
+                old.stopped_at = now
+                old.last_error = (old.last_error + "\n" if old.last_error else "") + (
+                    f"its process ended without a last heartbeat; replaced by pid {self.row.pid}"
+                )
+                old.save(update_fields=["stopped_at", "last_error"])
+
+    def progress(self, stats: Any, line: str = "") -> None:
+        """The ingester's progress hook: record its counts, rate, backlog and activity times."""
+        if self.row is None:
+            return
+        now, monotonic = timezone.now(), time.monotonic()
+        row = self.row
+        elapsed = max(monotonic - self._last_at, 1e-9)
+        row.rate = (stats.accepted - self._last_accepted) / elapsed
+        if stats.received > self._last_received:
+            row.last_received_at = now
+        if stats.stored + stats.duplicates > self._last_stored:
+            row.last_stored_at = now
+        self._last_at, self._last_accepted = monotonic, stats.accepted
+        self._last_received, self._last_stored = stats.received, stats.stored + stats.duplicates
+        row.backlog = int(getattr(self._ingester, "backlog", 0) or 0)
+        row.received, row.stored, row.duplicates = stats.received, stats.stored, stats.duplicates
+        row.filtered_out, row.rejected = stats.filtered_out, stats.rejected
+        row.last_heartbeat = now
+        self._write(row.save)
+
+    def reporter(self, also: Callable[[Any, str], None] | None = None) -> Callable[[Any, str], None]:
+        """A progress hook that records the heartbeat, then calls ``also`` (the command's own report)."""
+
+        def report(stats: Any, line: str) -> None:
+            self.progress(stats, line)
+            if also is not None:
+                also(stats, line)
+
+        return report
+
+    def stopped(self, error: BaseException | str | None = None) -> None:
+        """Write the run's end, with its last error if it stopped on one."""
+        if self.row is None:
+            return
+        self.row.stopped_at = self.row.last_heartbeat = timezone.now()
+        if error:
+            self.row.last_error = str(error)[:2000] or type(error).__name__
+        self._write(self.row.save)
+
+    def _write(self, write: Callable[[], Any]) -> None:
+        try:
+            write()
+        except Exception:  # noqa: BLE001 - the night's alerts matter more than the heartbeat
+            logger.exception("could not write the ingester's heartbeat")
+
+
+def _process_gone(pid: int) -> bool:
+    """True if no process of this host has id ``pid`` (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists (another user's, or not ours to signal)
+        return False
+    return False
+
+
+def late_seconds(row) -> float:
+    """How long ``row``'s ingester may go without a heartbeat before it is late."""
+    configured = conf.get("PITTGOOGLE_HEARTBEAT_LATE_SECONDS")
+    if configured is not None:
+        return float(configured)
+    return max(3 * float(row.progress_interval), MIN_LATE_SECONDS)
+
+
+def is_late(row, now: datetime | None = None) -> bool:
+    """True for a run that has not stopped and whose last heartbeat is older than :func:`late_seconds`."""
+    if row.stopped_at is not None:
+        return False
+    now = now or timezone.now()
+    return now - row.last_heartbeat > timedelta(seconds=late_seconds(row))
+
+
+@dataclass
+class IngesterStatus:
+    """One ingester run as the status page shows it."""
+
+    row: Any
+    late: bool
+
+    @property
+    def state(self) -> str:
+        if self.row.stopped_at is not None:
+            return "stopped"
+        return "late" if self.late else "running"
+
+
+@dataclass
+class Status:
+    ingesters: list[IngesterStatus]
+    rejected: list[Any]  # RejectedMessage rows without their bytes
+    rejected_total: int
+
+    @property
+    def late(self) -> list[IngesterStatus]:
+        return [ingester for ingester in self.ingesters if ingester.late]
+
+
+def ingester_status(*, limit: int = 50, rejected: int = REJECTED_SHOWN) -> Status:
+    """The newest ingester runs (running ones first) and the newest rejected messages with their reasons."""
+    from .models import IngesterHeartbeat, RejectedMessage
+
+    now = timezone.now()
+    rows = list(IngesterHeartbeat.objects.filter(stopped_at__isnull=True)[:limit])
+    rows += list(IngesterHeartbeat.objects.filter(stopped_at__isnull=False)[: max(0, limit - len(rows))])
+    messages = RejectedMessage.objects.defer("data").order_by("-received_at", "-id")
+    return Status(
+        ingesters=[IngesterStatus(row, is_late(row, now)) for row in rows],
+        rejected=list(messages[:rejected]),
+        rejected_total=RejectedMessage.objects.count(),
+    )
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "never"
+
+
+def status_text(status: Status) -> str:
+    """The status as plain text (``manage.py pittgoogle_status``)."""
+    lines = []
+    if not status.ingesters:
+        lines.append("No ingester has run yet (manage.py pittgoogle_stream).")
+    for ingester in status.ingesters:
+        row = ingester.row
+        lines.append(f"{ingester.state.upper()}: {row.kind} pid {row.pid} on {row.host}, streams "
+                     f"{', '.join(row.streams) or '-'}")
+        lines.append(f"  started {_when(row.started_at)}, last heartbeat {_when(row.last_heartbeat)}"
+                     + (f", stopped {_when(row.stopped_at)}" if row.stopped_at else "")
+                     + (f" (late after {late_seconds(row):g} s)" if ingester.late else ""))
+        lines.append(f"  last received {_when(row.last_received_at)}, last stored {_when(row.last_stored_at)}, "
+                     f"{row.rate:.1f} alerts/s, backlog {row.backlog}")
+        lines.append(f"  received {row.received}, stored {row.stored}, duplicates {row.duplicates}, "
+                     f"filtered out {row.filtered_out}, rejected {row.rejected}")
+        if row.last_error:
+            lines.append(f"  last error: {row.last_error}")
+    lines.append(f"Rejected messages: {status.rejected_total} kept"
+                 + (f", newest {len(status.rejected)}:" if status.rejected else "."))
+    for message in status.rejected:
+        lines.append(f"  {_when(message.received_at)} {message.subscription} {message.message_id}: "
+                     f"{message.reason}")
+    return "\n".join(lines)

@@ -1,0 +1,30 @@
+"""``python manage.py pittgoogle_status``: each ingester's heartbeat and the newest rejected messages.
+
+Exits 1 when an ingester is late (it has not stopped and wrote no heartbeat within
+``PITTGOOGLE_HEARTBEAT_LATE_SECONDS``), 0 otherwise: a check for a monitoring system.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from tom_pittgoogle.heartbeat import REJECTED_SHOWN, ingester_status, status_text
+
+
+class Command(BaseCommand):
+    help = "Show each Pitt-Google ingester's heartbeat and the newest rejected messages; exit 1 if one is late."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--rejected", type=int, default=REJECTED_SHOWN, metavar="N",
+                            help=f"How many of the newest rejected messages to list (default {REJECTED_SHOWN}).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        status = ingester_status(rejected=max(0, options["rejected"]))
+        self.stdout.write(status_text(status))
+        if status.late:
+            self.stderr.write(f"{len(status.late)} ingester(s) late")
+            self.stdout.flush()
+            sys.exit(1)

@@ -1,0 +1,108 @@
+"""Keeping the tables in bounds: delete stored alerts and rejected messages past their retention, in batches.
+
+Alerts are aged by when this TOM stored them (``stored_at``, indexed), not by the alert's own time: retention
+is how long the TOM keeps its copy, and an old alert replayed today is kept as long as any other. An alert of
+a Target's object (its name or an alias; an LSST Target ``LSST-<id>`` or ``LSST-SS-<id>`` by that id) is kept
+unless ``include_targets``: the Target's page, its observations and a later *Create Targets* may still read it.
+
+Each batch is one short transaction deleting at most ``batch_size`` rows by id, so a large prune never holds
+a long lock on a table the ingester is writing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import conf
+from .store import prune_rejected
+
+logger = logging.getLogger(__name__)
+
+#: Rows deleted per statement (and transaction).
+BATCH_SIZE = 10_000
+#: Target name prefixes of Rubin/LSST objects (tom_pittgoogle.targets.target_name).
+_LSST_PREFIXES = ("LSST-SS-", "LSST-")
+
+
+@dataclass
+class PruneReport:
+    alerts: int = 0
+    kept_for_targets: int = 0
+    rejected: int = 0
+    heartbeats: int = 0
+
+    def line(self) -> str:
+        return (f"deleted {self.alerts} stored alerts ({self.kept_for_targets} older ones kept for Targets), "
+                f"{self.rejected} rejected messages, {self.heartbeats} heartbeats of stopped ingesters")
+
+
+def target_object_ids() -> set[str]:
+    """The object ids this TOM's Targets stand for: their names, their aliases, LSST names without the prefix."""
+    from tom_targets.models import Target, TargetName
+
+    ids = set(Target.objects.values_list("name", flat=True)) | set(TargetName.objects.values_list("name", flat=True))
+    for name in list(ids):
+        for prefix in _LSST_PREFIXES:
+            if name.startswith(prefix):
+                ids.add(name[len(prefix):])
+                break
+    return ids
+
+
+def _delete_in_batches(rows, batch_size: int) -> int:
+    model = rows.model
+    deleted = 0
+    while True:
+        ids = list(rows.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        with transaction.atomic():
+            deleted += model.objects.filter(pk__in=ids).delete()[0]
+
+
+def _cutoff(days: float):
+    return timezone.now() - timedelta(days=float(days))
+
+
+def prune_alerts(older_than_days: float | None = None, *, include_targets: bool = False,
+                 batch_size: int = BATCH_SIZE) -> tuple[int, int]:
+    """Delete alerts stored more than ``older_than_days`` (default ``PITTGOOGLE_ALERT_RETENTION_DAYS``) ago;
+    return (deleted, kept because a Target's object is theirs)."""
+    from .models import Alert
+
+    days = conf.get("PITTGOOGLE_ALERT_RETENTION_DAYS") if older_than_days is None else older_than_days
+    old = Alert.objects.filter(stored_at__lt=_cutoff(days))
+    kept = 0
+    if not include_targets:
+        protected = target_object_ids()
+        kept = old.filter(object_id__in=protected).count() if protected else 0
+        old = old.exclude(object_id__in=protected) if protected else old
+    deleted = _delete_in_batches(old, batch_size)
+    logger.info("pruned %d alerts stored more than %s days ago (%d kept for Targets)", deleted, days, kept)
+    return deleted, kept
+
+
+def prune_heartbeats(older_than_days: float, *, batch_size: int = BATCH_SIZE) -> int:
+    """Delete the heartbeat rows of ingesters that stopped more than ``older_than_days`` ago."""
+    from .models import IngesterHeartbeat
+
+    return _delete_in_batches(IngesterHeartbeat.objects.filter(stopped_at__lt=_cutoff(older_than_days)), batch_size)
+
+
+def prune(older_than_days: float | None = None, *, rejected_older_than_days: float | None = None,
+          include_targets: bool = False, batch_size: int = BATCH_SIZE) -> PruneReport:
+    """Everything ``manage.py pittgoogle_prune`` deletes, with the settings' retentions as defaults."""
+    report = PruneReport()
+    report.alerts, report.kept_for_targets = prune_alerts(
+        older_than_days, include_targets=include_targets, batch_size=batch_size
+    )
+    report.rejected = prune_rejected(rejected_older_than_days, batch_size=batch_size)
+    days = conf.get("PITTGOOGLE_REJECTED_RETENTION_DAYS") if rejected_older_than_days is None \
+        else rejected_older_than_days
+    report.heartbeats = prune_heartbeats(days, batch_size=batch_size)
+    return report

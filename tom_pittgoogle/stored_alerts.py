@@ -1,0 +1,266 @@
+"""The stored route: this TOM's own alerts (what the ingester stored), filtered, sorted and paged.
+
+The filters are the other routes' (:class:`~tom_pittgoogle.filters.AlertFilter` and its parameter names: survey,
+object and source id, ``classtar_threshold``/``classtar_gt_lt``, ``reliability_threshold``, the cone
+``cone_ra``/``cone_dec``/``cone_radius_arcsec``, the time window ``start_time``/``end_time`` on the alert's time,
+``score_name``/``score_min``, ``predicted_class``) plus ``band`` and ``mag_min``/``mag_max``, translated to ORM
+lookups with the same arithmetic (the haversine of :mod:`~tom_pittgoogle.filters`, the same UTC Julian Dates), so
+that the same filter keeps the same alerts here as on a stream route (:func:`passes` is the Python side of
+:func:`stored_alerts`). Sorting and the common filters read indexed columns; a score filter reads the alert's JSON
+of the rows the other filters left.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.db.models import F, FloatField, QuerySet
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast, Cos, Power, Sin
+
+from .alert_columns import class_key, number_or_none
+from .filters import SELECTION_KEYS, AlertFilter, AlertSelection
+from .query_fields import clean_selection
+
+logger = logging.getLogger(__name__)
+
+#: Sort choices: name -> (label, ORM ordering). Nulls sort last; ties by id, so that pages never overlap.
+SORTS = {
+    "newest": ("Newest first (alert time)", (F("jd").desc(nulls_last=True), F("id").desc())),
+    "brightest": ("Brightest first (magnitude)", (F("mag").asc(nulls_last=True), F("id").desc())),
+    "score": ("Best score first", (F("best_score").desc(nulls_last=True), F("id").desc())),
+}
+DEFAULT_SORT = "newest"
+#: The form fields of this route (besides survey and max_results), and the parameters its query reads.
+STORED_FIELDS = (
+    "objectId", "candid", "band", "mag_min", "mag_max", "classtar_threshold", "classtar_gt_lt",
+    "reliability_threshold", *SELECTION_KEYS, "sort", "page", "max_results",
+)
+
+
+# --- the query ----------------------------------------------------------------------------------------------
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _float(parameters: Mapping[str, Any], key: str) -> float | None:
+    value = parameters.get(key)
+    return None if _blank(value) else float(value)
+
+
+def passes(parameters: Mapping[str, Any], alert: Mapping[str, Any]) -> bool:
+    """Whether the stored route's filter keeps ``alert`` (in Python: what a stream route keeps)."""
+    if alert.get("survey") != (parameters.get("survey") or "ztf"):
+        return False
+    object_id, source_id = parameters.get("objectId"), parameters.get("candid")
+    if not _blank(object_id) and str(alert.get("object_id")) != str(object_id).strip():
+        return False
+    if not _blank(source_id) and str(alert.get("source_id")) != str(source_id).strip():
+        return False
+    if not _blank(parameters.get("band")) and str(alert.get("band") or "") != parameters["band"]:
+        return False
+    mag = number_or_none(alert.get("mag"))
+    mag_min, mag_max = _float(parameters, "mag_min"), _float(parameters, "mag_max")
+    if (mag_min is not None or mag_max is not None) and mag is None:
+        return False
+    if (mag_min is not None and mag < mag_min) or (mag_max is not None and mag > mag_max):
+        return False
+    return AlertFilter.from_parameters(parameters).passes(alert)
+
+
+def _json_number(*path: str) -> Cast:
+    """The alert's JSON value at ``path`` as a float (SQL NULL when missing or null)."""
+    expression: Any = "alert"
+    for key in path[:-1]:
+        expression = KeyTransform(key, expression)
+    return Cast(KeyTextTransform(path[-1], expression), FloatField())
+
+
+def stored_alerts(parameters: Mapping[str, Any]) -> QuerySet:
+    """The stored alerts the filter keeps, sorted (``sort``: a key of :data:`SORTS`); not yet paged."""
+    from .models import Alert
+
+    rows = Alert.objects.filter(survey=parameters.get("survey") or "ztf")
+    if not _blank(parameters.get("objectId")):
+        rows = rows.filter(object_id=str(parameters["objectId"]).strip())
+    if not _blank(parameters.get("candid")):
+        rows = rows.filter(source_id=str(parameters["candid"]).strip())
+    if not _blank(parameters.get("band")):
+        rows = rows.filter(band=parameters["band"])
+    if _float(parameters, "mag_min") is not None:
+        rows = rows.filter(mag__gte=_float(parameters, "mag_min"))
+    if _float(parameters, "mag_max") is not None:
+        rows = rows.filter(mag__lte=_float(parameters, "mag_max"))
+    spec = AlertFilter.from_parameters(parameters)
+    if spec.classtar.threshold is not None:
+        lookup = "lt" if spec.classtar.comparison == "lt" else "gte"
+        rows = rows.alias(classtar_value=_json_number("classtar")).filter(
+            **{f"classtar_value__{lookup}": spec.classtar.threshold}
+        )
+    if spec.reliability.threshold is not None:
+        rows = rows.alias(reliability_value=_json_number("reliability")).filter(
+            reliability_value__gte=spec.reliability.threshold
+        )
+    rows = _select(rows, spec.selection)
+    sort = parameters.get("sort") or DEFAULT_SORT
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}")
+    return rows.order_by(*SORTS[sort][1])
+
+
+def _select(rows: QuerySet, selection: AlertSelection) -> QuerySet:
+    """The cone, time window, score and predicted class of ``selection`` as lookups."""
+    cone = selection.cone
+    if cone is not None:
+        rad = math.pi / 180.0
+        # The index on dec narrows the rows; the haversine (filters.haversine's expression) decides.
+        rows = rows.filter(dec__gte=cone.dec - cone.radius_deg - 1e-9, dec__lte=cone.dec + cone.radius_deg + 1e-9)
+        distance = Power(Sin((F("dec") - cone.dec) * rad / 2), 2) + math.cos(cone.dec * rad) * Cos(
+            F("dec") * rad
+        ) * Power(Sin((F("ra") - cone.ra) * rad / 2), 2)
+        rows = rows.alias(cone_haversine=distance).filter(cone_haversine__lte=cone.haversine_max)
+    if selection.time is not None:
+        if selection.time.start_jd is not None:
+            rows = rows.filter(jd__gte=selection.time.start_jd)
+        if selection.time.end_jd is not None:
+            rows = rows.filter(jd__lt=selection.time.end_jd)
+    if selection.score is not None:
+        rows = rows.alias(score_value=_json_number("scores", selection.score.name)).filter(
+            score_value__gte=selection.score.minimum
+        )
+    if selection.predicted_class is not None:
+        rows = rows.filter(classes__contains=f"|{class_key(selection.predicted_class.predicted_class)}|")
+    return rows
+
+
+#: The most matching alerts counted for the pager: counting all of a night of Rubin's (millions) would take
+#: seconds, so beyond this the page says "more than" and offers the next page while pages are full.
+COUNT_LIMIT = 100_000
+
+
+@dataclass
+class StoredPage:
+    """One page of the stored alerts: the lightened alerts, and where it is in the whole."""
+
+    alerts: list[dict]
+    total: int  # the number of matching alerts, or COUNT_LIMIT when there are more (``more`` is then True)
+    page: int
+    per_page: int
+    more: bool = False
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page), self.page + (1 if self.more else 0))
+
+    @property
+    def first(self) -> int:
+        """The 1-based position of the page's first alert (0 when there is none)."""
+        return (self.page - 1) * self.per_page + 1 if self.alerts else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.alerts) - 1 if self.alerts else 0
+
+    @property
+    def previous_page(self) -> int | None:
+        return self.page - 1 if self.page > 1 else None
+
+    @property
+    def next_page(self) -> int | None:
+        full = len(self.alerts) == self.per_page
+        return self.page + 1 if self.page < self.pages and (full or not self.more) else None
+
+
+def search(parameters: Mapping[str, Any], *, default_per_page: int = 10, count_limit: int = COUNT_LIMIT) -> StoredPage:
+    """Page ``page`` (from 1) of ``max_results`` stored alerts the filter keeps, in the ``sort`` order."""
+    rows = stored_alerts(parameters)
+    per_page = max(1, int(parameters.get("max_results") or default_per_page))
+    page = max(1, int(parameters.get("page") or 1))
+    counted = rows.order_by()[: count_limit + 1].count()
+    start = (page - 1) * per_page
+    alerts = [_readable(pk, alert) for pk, alert in rows.values_list("pk", "alert")[start:start + per_page]]
+    alerts = [alert for alert in alerts if alert is not None]
+    return StoredPage(alerts=alerts, total=min(counted, count_limit), page=page, per_page=per_page,
+                      more=counted > count_limit)
+
+
+def _readable(pk: int, alert: Mapping[str, Any]) -> dict | None:
+    """The stored alert, validated as the results page will (None, and a warning, for one stored by an older
+    version that no longer passes: one bad row does not take the page down)."""
+    from .alerts import lighten_alert
+    from .exceptions import DecodeError
+
+    try:
+        lighten_alert(alert)
+    except DecodeError as error:
+        logger.warning("stored alert %s is not shown: %s", pk, error)
+        return None
+    return dict(alert)
+
+
+def nothing_matched(parameters: Mapping[str, Any]) -> str:
+    """What an empty stored-route result means."""
+    from .alerts import SURVEY_CHOICES
+
+    survey = parameters.get("survey") or "ztf"
+    label = dict(SURVEY_CHOICES).get(survey, survey)
+    if int(parameters.get("page") or 1) > 1:
+        return f"Nothing on page {parameters['page']}: fewer {label} alerts than that are stored that pass the filter."
+    return (
+        f"Nothing matched: this TOM has stored no {label} alert that passes the filter. The stored alerts are "
+        "what an ingester (manage.py pittgoogle_stream) or a Pub/Sub pull kept; see the ingester status page."
+    )
+
+
+# --- the form --------------------------------------------------------------------------------------------------
+
+
+def stored_route_fields() -> dict[str, forms.Field]:
+    """The fields the stored route adds to the DataService form (the cone, time window and classifier fields are
+    :func:`~tom_pittgoogle.query_fields.with_selection_fields`', shared with the other routes)."""
+    return {
+        "band": forms.CharField(required=False, max_length=16, help_text="Stored alerts: the band (ZTF g, r, i; "
+                                "Rubin u, g, r, i, z, y); empty: any."),
+        "mag_min": forms.FloatField(required=False, label="Magnitude at least",
+                                    help_text="Stored alerts: fainter than or as faint as this."),
+        "mag_max": forms.FloatField(required=False, label="Magnitude at most",
+                                    help_text="Stored alerts: brighter than or as bright as this."),
+        "sort": forms.ChoiceField(required=False, choices=[(key, label) for key, (label, _) in SORTS.items()],
+                                  initial=DEFAULT_SORT, help_text="Stored alerts: the order of the results."),
+        "page": forms.IntegerField(required=False, min_value=1, initial=1,
+                                   help_text="Stored alerts: which page of Max results alerts."),
+    }
+
+
+def with_stored_route_fields(form_class: type[forms.Form]) -> type[forms.Form]:
+    """Class decorator: add :func:`stored_route_fields` that ``form_class`` lacks, after its own fields."""
+    for name, field in stored_route_fields().items():
+        if name not in form_class.base_fields:
+            form_class.base_fields[name] = form_class.declared_fields[name] = field
+    return form_class
+
+
+def clean_stored(form: forms.Form, cleaned_data: dict) -> dict:
+    """The stored route's query: by object id or by source id, not both; a filter the route can read."""
+    cleaned_data["survey"] = cleaned_data.get("survey") or "ztf"
+    if cleaned_data.get("objectId") and cleaned_data.get("candid") is not None:
+        raise forms.ValidationError("Search by object id or by source id, not both.")
+    cleaned_data = clean_selection(form, cleaned_data)
+    if not form.errors:
+        try:
+            AlertFilter.from_parameters(cleaned_data)
+        except (TypeError, ValueError) as error:
+            raise forms.ValidationError(f"Stored alerts: {error}.") from None
+    return cleaned_data
+
+
+def query_parameters(parameters: Mapping[str, Any]) -> dict:
+    """The stored route's parameters of a form's cleaned data (or of a saved query)."""
+    return {key: parameters.get(key) for key in STORED_FIELDS}
