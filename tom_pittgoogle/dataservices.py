@@ -36,6 +36,7 @@ from .query_fields import (
     classtar_gt_lt_field,
     classtar_threshold_field,
     clean_search,
+    clean_stored,
     clean_stream_filter,
     object_id_field,
     reliability_threshold_field,
@@ -47,8 +48,9 @@ from .query_fields import (
     survey_field,
     table_name_field,
     with_selection_fields,
+    with_stored_route_fields,
 )
-from .stored_alerts import STORED_FIELDS, clean_stored, with_stored_route_fields
+from .stored_alerts import STORED_FIELDS
 
 logger = logging.getLogger(__name__)
 

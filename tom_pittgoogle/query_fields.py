@@ -20,8 +20,9 @@ from django.utils.html import escape, format_html
 from . import conf
 from .alerts import SURVEY_CHOICES
 from .exceptions import PittGoogleError
-from .filters import CLASSTAR_COMPARISONS, CONE_KEYS, LESS_THAN, utc_datetime
+from .filters import CLASSTAR_COMPARISONS, CONE_KEYS, LESS_THAN, AlertFilter, utc_datetime
 from .pubsub import validate_resource_id
+from .stored_alerts import DEFAULT_SORT, SORTS
 
 
 class GoogleAccountFormMixin:
@@ -362,4 +363,46 @@ def clean_selection(form: forms.Form, cleaned_data: dict) -> dict:
     if bool(cleaned_data.get("score_name")) != (cleaned_data.get("score_min") is not None):
         form.add_error("score_min" if cleaned_data.get("score_name") else "score_name",
                        "A score filter needs both the score's name and its minimum.")
+    return cleaned_data
+
+
+# --- the stored route's fields (the DataService's third route, tom_pittgoogle.stored_alerts) ----------
+
+
+def stored_route_fields() -> dict[str, forms.Field]:
+    """The fields the stored route adds to the DataService form (the cone, time window and classifier fields are
+    :func:`with_selection_fields`', shared with the other routes)."""
+    return {
+        "band": forms.CharField(required=False, max_length=16, help_text="Stored alerts: the band (ZTF g, r, i; "
+                                "Rubin u, g, r, i, z, y); empty: any."),
+        "mag_min": forms.FloatField(required=False, label="Magnitude at least",
+                                    help_text="Stored alerts: fainter than or as faint as this."),
+        "mag_max": forms.FloatField(required=False, label="Magnitude at most",
+                                    help_text="Stored alerts: brighter than or as bright as this."),
+        "sort": forms.ChoiceField(required=False, choices=[(key, label) for key, (label, _) in SORTS.items()],
+                                  initial=DEFAULT_SORT, help_text="Stored alerts: the order of the results."),
+        "page": forms.IntegerField(required=False, min_value=1, initial=1,
+                                   help_text="Stored alerts: which page of Max results alerts."),
+    }
+
+
+def with_stored_route_fields(form_class: type[forms.Form]) -> type[forms.Form]:
+    """Class decorator: add :func:`stored_route_fields` that ``form_class`` lacks, after its own fields."""
+    for name, field in stored_route_fields().items():
+        if name not in form_class.base_fields:
+            form_class.base_fields[name] = form_class.declared_fields[name] = field
+    return form_class
+
+
+def clean_stored(form: forms.Form, cleaned_data: dict) -> dict:
+    """The stored route's query: by object id or by source id, not both; a filter the route can read."""
+    cleaned_data["survey"] = cleaned_data.get("survey") or "ztf"
+    if cleaned_data.get("objectId") and cleaned_data.get("candid") is not None:
+        raise forms.ValidationError("Search by object id or by source id, not both.")
+    cleaned_data = clean_selection(form, cleaned_data)
+    if not form.errors:
+        try:
+            AlertFilter.from_parameters(cleaned_data)
+        except (TypeError, ValueError) as error:
+            raise forms.ValidationError(f"Stored alerts: {error}.") from None
     return cleaned_data

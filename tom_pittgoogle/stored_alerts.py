@@ -18,14 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django import forms
 from django.db.models import F, FloatField, QuerySet
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Cos, Power, Sin
 
 from .alert_columns import class_key, number_or_none
 from .filters import SELECTION_KEYS, AlertFilter, AlertSelection
-from .query_fields import clean_selection
 
 logger = logging.getLogger(__name__)
 
@@ -217,48 +215,6 @@ def nothing_matched(parameters: Mapping[str, Any]) -> str:
         f"Nothing matched: this TOM has stored no {label} alert that passes the filter. The stored alerts are "
         "what an ingester (manage.py pittgoogle_stream) or a Pub/Sub pull kept; see the ingester status page."
     )
-
-
-# --- the form --------------------------------------------------------------------------------------------------
-
-
-def stored_route_fields() -> dict[str, forms.Field]:
-    """The fields the stored route adds to the DataService form (the cone, time window and classifier fields are
-    :func:`~tom_pittgoogle.query_fields.with_selection_fields`', shared with the other routes)."""
-    return {
-        "band": forms.CharField(required=False, max_length=16, help_text="Stored alerts: the band (ZTF g, r, i; "
-                                "Rubin u, g, r, i, z, y); empty: any."),
-        "mag_min": forms.FloatField(required=False, label="Magnitude at least",
-                                    help_text="Stored alerts: fainter than or as faint as this."),
-        "mag_max": forms.FloatField(required=False, label="Magnitude at most",
-                                    help_text="Stored alerts: brighter than or as bright as this."),
-        "sort": forms.ChoiceField(required=False, choices=[(key, label) for key, (label, _) in SORTS.items()],
-                                  initial=DEFAULT_SORT, help_text="Stored alerts: the order of the results."),
-        "page": forms.IntegerField(required=False, min_value=1, initial=1,
-                                   help_text="Stored alerts: which page of Max results alerts."),
-    }
-
-
-def with_stored_route_fields(form_class: type[forms.Form]) -> type[forms.Form]:
-    """Class decorator: add :func:`stored_route_fields` that ``form_class`` lacks, after its own fields."""
-    for name, field in stored_route_fields().items():
-        if name not in form_class.base_fields:
-            form_class.base_fields[name] = form_class.declared_fields[name] = field
-    return form_class
-
-
-def clean_stored(form: forms.Form, cleaned_data: dict) -> dict:
-    """The stored route's query: by object id or by source id, not both; a filter the route can read."""
-    cleaned_data["survey"] = cleaned_data.get("survey") or "ztf"
-    if cleaned_data.get("objectId") and cleaned_data.get("candid") is not None:
-        raise forms.ValidationError("Search by object id or by source id, not both.")
-    cleaned_data = clean_selection(form, cleaned_data)
-    if not form.errors:
-        try:
-            AlertFilter.from_parameters(cleaned_data)
-        except (TypeError, ValueError) as error:
-            raise forms.ValidationError(f"Stored alerts: {error}.") from None
-    return cleaned_data
 
 
 def query_parameters(parameters: Mapping[str, Any]) -> dict:
