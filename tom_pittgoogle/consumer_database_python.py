@@ -359,8 +359,8 @@ class ConsumerDatabasePython:
         """The SQL statement and job config of one table (the newest by default) for the user's parameters.
 
         ``objectId`` or ``candid`` (not both) selects the alerts; ``cone_ra``/``cone_dec``/``cone_radius_arcsec``,
-        ``start_time``/``end_time`` and ``score_name``/``score_min`` narrow them (see :mod:`tom_pittgoogle.filters`);
-        newest first; ``LIMIT max_results``. For LSST ``objectId`` and ``candid`` mean the diaObjectId (or
+        ``start_time``/``end_time`` and ``score_name``/``score_min`` narrow them (see
+        :mod:`tom_pittgoogle.filters`); newest first; ``LIMIT max_results``. For LSST ``objectId`` and ``candid`` mean the diaObjectId (or
         ssObjectId) and the diaSourceId. The columns selected are those the lightened alert and its light curve
         need (no cutouts), among those the table has. Every value is a query parameter.
         """

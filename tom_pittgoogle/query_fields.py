@@ -276,7 +276,7 @@ def revalidate_parameters(form_class: type[forms.Form], parameters: Any, **fixed
     )
 
 
-# -- Cone, time window, classifier and table fields (every route; see tom_pittgoogle.filters) ----------------------
+# -- Cone, time window, classifier and table fields (every route; see tom_pittgoogle.filters) --------------
 
 
 class UTCDateTimeField(forms.DateTimeField):
