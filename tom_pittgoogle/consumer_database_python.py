@@ -360,9 +360,9 @@ class ConsumerDatabasePython:
 
         ``objectId`` or ``candid`` (not both) selects the alerts; ``cone_ra``/``cone_dec``/``cone_radius_arcsec``,
         ``start_time``/``end_time`` and ``score_name``/``score_min`` narrow them (see
-        :mod:`tom_pittgoogle.filters`); newest first; ``LIMIT max_results``. For LSST ``objectId`` and ``candid`` mean the diaObjectId (or
-        ssObjectId) and the diaSourceId. The columns selected are those the lightened alert and its light curve
-        need (no cutouts), among those the table has. Every value is a query parameter.
+        :mod:`tom_pittgoogle.filters`); newest first; ``LIMIT max_results``. For LSST ``objectId`` and ``candid``
+        mean the diaObjectId (or ssObjectId) and the diaSourceId. The columns selected are those the lightened
+        alert and its light curve need (no cutouts), among those the table has. Every value is a query parameter.
         """
         table_path = table_path or self.table_path
         query = self._table_query(table_path, parameters, self._selection(parameters))
