@@ -12,7 +12,10 @@ one topic with one subscription per measurement, and measures, in the same run, 
   (d) tom_pittgoogle's StreamRest route into PostgreSQL  ConsumerStreamRest.pull_alerts
   (e) bare REST pull-and-acknowledge loop                the delivery limit of the REST route
 
-and prints for each: the wall rate, the consumer's CPU milliseconds per alert (all its threads:
+(With ``PITTGOOGLE_BENCH_PYSPY=/path/to/py-spy`` each phase runs under py-spy and leaves ``$TMPDIR/pyspy-<phase>.txt``:
+collapsed stacks of all its threads, for a profile; its figures are then not comparable.)
+
+It prints for each: the wall rate, the consumer's CPU milliseconds per alert (all its threads:
 ``time.process_time()`` over the same window), the emulator's CPU per alert, the 1-minute load average
 during the phase, and the peak memory (max RSS); then the ratios b/a, b/c and d/e of both rates and CPU. Rates
 are alerts per second from the subscribe/first pull to the N-th alert processed. On a shared machine the wall
@@ -33,6 +36,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -272,13 +276,18 @@ class _LoadSampler:
 
 
 def _run_child(phase: str, subscription: str, n: int, env: dict) -> tuple[dict | None, str]:
+    command = [sys.executable, __file__, "--phase", phase, "--subscription", subscription, "--n", str(n)]
+    profiler = os.environ.get("PITTGOOGLE_BENCH_PYSPY")  # a py-spy executable: sample this phase's threads
+    if profiler and not subscription.startswith("warm"):
+        command = [profiler, "record", "--format", "raw", "--threads", "--gil", "--nonblocking", "--rate", "250",
+                   "--output", str(Path(tempfile.gettempdir()) / f"pyspy-{phase}.txt"), "--", *command]
     child = subprocess.run(
-        [sys.executable, __file__, "--phase", phase, "--subscription", subscription, "--n", str(n)],
+        command,
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
     )
     if child.returncode != 0:
         return None, child.stderr[-3000:]
-    return json.loads(child.stdout.strip().splitlines()[-1]), ""
+    return json.loads([line for line in child.stdout.splitlines() if line.startswith("{")][-1]), ""
 
 
 def main() -> None:

@@ -30,9 +30,10 @@ why; nothing else leaves :func:`decode_alert`.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import bz2
+import contextlib
+import contextvars
 import dataclasses
 import io
 import json
@@ -46,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
+import pybase64
 
 try:
     import cavro
@@ -93,6 +95,24 @@ class DecodeLimits:
             max_string_bytes=positive("PITTGOOGLE_DECODE_MAX_STRING_BYTES"),
             max_depth=positive("PITTGOOGLE_DECODE_MAX_DEPTH"),
         )
+
+
+#: The limits a batch of packets is read with (see :func:`limits_for_batch`); None: read the settings per packet.
+_batch_limits: contextvars.ContextVar[DecodeLimits | None] = contextvars.ContextVar("decode_limits", default=None)
+
+
+@contextlib.contextmanager
+def limits_for_batch(limits: DecodeLimits | None = None):
+    """Decode the packets of a batch (a pull) with ``limits``, by default the settings read once now.
+
+    Reading the six ``PITTGOOGLE_DECODE_*`` settings costs more than a packet's header; a stream reads them once
+    per batch, so a changed setting holds from the next batch.
+    """
+    token = _batch_limits.set(limits or DecodeLimits.from_settings())
+    try:
+        yield
+    finally:
+        _batch_limits.reset(token)
 
 
 #: Codecs this module can stream with a cap on the output (others, even if listed in the setting, are refused).
@@ -365,9 +385,10 @@ class AlertDecoder:
         ``topic`` (the Pub/Sub topic or subscription the bytes came from) only sharpens error messages: the
         bytes alone say which format they are in. ``attributes`` (the message's attributes) are not needed to
         read the bytes; :func:`~tom_pittgoogle.alerts.surveys.lighten_alert` uses them. ``limits`` defaults to
-        the settings. Nothing but :class:`DecodeError` leaves this method.
+        those of the batch being read (:func:`limits_for_batch`), else the settings. Nothing but
+        :class:`DecodeError` leaves this method.
         """
-        limits = limits or DecodeLimits.from_settings()
+        limits = limits or _batch_limits.get() or DecodeLimits.from_settings()
         where = f" from {topic}" if topic else ""
         try:
             record, proven = self._decode(data, where, limits)
@@ -603,7 +624,7 @@ def decode_alert_b64(
 ) -> dict:
     """Decode a base64 packet, as the Pub/Sub REST API delivers ``message.data``."""
     try:
-        raw = base64.b64decode(data, validate=True)
+        raw = pybase64.b64decode(data, validate=True)
     except (binascii.Error, ValueError, TypeError):
         raise DecodeError("message data is not valid base64") from None
     return decode_alert(raw, topic, attributes)
