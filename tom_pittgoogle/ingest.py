@@ -5,9 +5,9 @@ after the transaction that stores it commits, so every alert is stored exactly o
 and an ingester killed at any moment loses nothing (what it had not acknowledged comes back).
 
 Threads: google-cloud-pubsub runs the streaming pull and calls :meth:`StreamIngester._on_message` in a worker
-thread of its own, one per subscription (``callback_threads``; the library's default of ten threads only
-contend for the GIL: measured, one costs less CPU per alert at the same rate). It only decodes and filters,
-and queues what passes. The thread that called
+thread of its own, one per subscription (``callback_threads``: the library's default of ten threads contend
+for the GIL, which issue 13 measured as 0.23 ms of client CPU per alert against 0.15 for the bare client). It
+only decodes and filters, and queues what passes. The thread that called
 :meth:`StreamIngester.run` owns the database connection: it takes the queue in batches (up to ``batch_size``
 alerts or ``batch_seconds``), stores each batch in one transaction, then acknowledges it. Flow control
 (``max_backlog`` messages leased per subscription) bounds the queue, so memory stays flat all night.
