@@ -12,8 +12,19 @@ one topic with one subscription per measurement, and measures, in the same run, 
   (d) tom_pittgoogle's StreamRest route into PostgreSQL  ConsumerStreamRest.pull_alerts
   (e) bare REST pull-and-acknowledge loop                the delivery limit of the REST route
 
-and prints the rates, the ratios b/a, b/c and d/e, and each process's peak memory (max RSS). Rates are
-alerts per second from the subscribe/first pull to the N-th alert processed. No test asserts a time.
+(With ``PITTGOOGLE_BENCH_PYSPY=/path/to/py-spy`` each phase runs under py-spy and leaves ``$TMPDIR/pyspy-<phase>.txt``:
+collapsed stacks of all its threads, for a profile; its figures are then not comparable.)
+
+It prints for each: the wall rate, the consumer's CPU milliseconds per alert (all its threads:
+``time.process_time()`` over the same window), the emulator's CPU per alert, the 1-minute load average
+during the phase, and the peak memory (max RSS); then the ratios b/a, b/c and d/e of both rates and CPU. Rates
+are alerts per second from the subscribe/first pull to the N-th alert processed. On a shared machine the wall
+rate moves with every other process; the CPU per alert does not, so the aims are read on it.
+
+The emulator runs with its full JIT (no ``-XX:TieredStopAtLevel=1``, which halves its start but doubles its
+cost per message) and is warmed up first: a streaming pull and a REST loop over the same packets on
+subscriptions of their own, so that what the phases measure is this app, not the emulator's JIT. No test
+asserts a time.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -93,6 +105,12 @@ def _stored_count() -> int:
     return Alert.objects.count()
 
 
+def _window(start_wall: float, start_cpu: float, alerts: int, **extra) -> dict:
+    """What a phase measured, from its start to now: wall seconds and this process's CPU (all threads)."""
+    return {"alerts": alerts, "seconds": time.perf_counter() - start_wall,
+            "cpu_seconds": time.process_time() - start_cpu, **extra}
+
+
 def phase_a(subscription: str, n: int) -> dict:
     import threading
 
@@ -109,14 +127,14 @@ def phase_a(subscription: str, n: int) -> dict:
             if count[0] >= n:
                 done.set()
 
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     future = client.subscribe(f"projects/{USER_PROJECT}/subscriptions/{subscription}", callback)
     done.wait(timeout=600)
-    elapsed = time.perf_counter() - start
+    result = _window(start, start_cpu, count[0])
     future.cancel()
     future.result(timeout=60)
     client.close()
-    return {"alerts": count[0], "seconds": elapsed}
+    return result
 
 
 def phase_b(subscription: str, n: int) -> dict:
@@ -125,16 +143,16 @@ def phase_b(subscription: str, n: int) -> dict:
     from tom_pittgoogle.ingest import Stream, StreamIngester
 
     finished = {}
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
 
     def on_stored(_stream, alerts) -> None:
-        if ingester.stats.accepted + len(alerts) >= n and "at" not in finished:
-            finished["at"] = time.perf_counter()
+        if ingester.stats.accepted >= n and "result" not in finished:  # on_stored runs after the counts
+            finished["result"] = _window(start, start_cpu, ingester.stats.accepted)
 
     ingester = StreamIngester([Stream(subscription)], on_stored=on_stored)
     stats = ingester.run(max_results=n, timeout=60)
-    return {"alerts": stats.accepted, "stored": _stored_count(), "seconds": finished.get("at", time.perf_counter())
-            - start}
+    result = finished.get("result") or _window(start, start_cpu, stats.accepted)
+    return {**result, "alerts": stats.accepted, "stored": _stored_count()}
 
 
 def phase_c(subscription: str, n: int) -> dict:
@@ -143,11 +161,11 @@ def phase_c(subscription: str, n: int) -> dict:
 
     client = subscriber_client()
     consumer = OriginalConsumerStreamPython(client, f"projects/{USER_PROJECT}/subscriptions/{subscription}")
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     alerts = consumer.stream_alerts(max_results=n, timeout=60)
-    elapsed = time.perf_counter() - start
+    result = _window(start, start_cpu, len(alerts))
     client.close()
-    return {"alerts": len(alerts), "seconds": elapsed}
+    return result
 
 
 def phase_d(subscription: str, n: int) -> dict:
@@ -156,10 +174,10 @@ def phase_d(subscription: str, n: int) -> dict:
     from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
 
     consumer = ConsumerStreamRest(subscription)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     alerts = consumer.pull_alerts(n, max_wait=30)
-    elapsed = time.perf_counter() - start
-    return {"alerts": len(alerts), "stored": _stored_count(), "seconds": elapsed}
+    result = _window(start, start_cpu, len(alerts))
+    return {**result, "stored": _stored_count()}
 
 
 def phase_e(subscription: str, n: int) -> dict:
@@ -167,7 +185,7 @@ def phase_e(subscription: str, n: int) -> dict:
 
     url = f"http://{os.environ['PUBSUB_EMULATOR_HOST']}/v1/projects/{USER_PROJECT}/subscriptions/{subscription}"
     session = requests.Session()
-    count, start = 0, time.perf_counter()
+    count, start, start_cpu = 0, time.perf_counter(), time.process_time()
     while count < n:
         response = session.post(f"{url}:pull", json={"maxMessages": min(100, n - count), "returnImmediately": True})
         response.raise_for_status()
@@ -175,7 +193,7 @@ def phase_e(subscription: str, n: int) -> dict:
         if received:
             session.post(f"{url}:acknowledge", json={"ackIds": [m["ackId"] for m in received]}).raise_for_status()
             count += len(received)
-    return {"alerts": count, "seconds": time.perf_counter() - start}
+    return _window(start, start_cpu, count)
 
 
 def peak_rss_mib() -> float:
@@ -206,10 +224,78 @@ def _ensure_database(name: str) -> None:
             connection.execute(f'CREATE DATABASE "{name}"')
 
 
+def full_jit_emulator():
+    """The Pub/Sub emulator with the JVM's full JIT (C2): slower to start, half the cost per message."""
+    from tom_pittgoogle.demo.emulators import PubSubEmulator
+
+    class FullJitPubSubEmulator(PubSubEmulator):
+        def _command(self) -> list[str]:
+            return [arg for arg in super()._command() if not arg.startswith("-XX:TieredStopAtLevel")]
+
+    return FullJitPubSubEmulator()
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` and its waited-for children, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _emulator_pid(emulator) -> int:
+    """The JVM's pid (the launcher execs java, so it is the process the emulator object started)."""
+    return emulator.process.pid
+
+
+class _LoadSampler:
+    """The 1-minute load average, sampled every second in the orchestrator while a phase runs."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            if self._stop.wait(1.0):
+                return
+
+    def __enter__(self) -> _LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mean(self) -> float:
+        return sum(self.samples) / max(1, len(self.samples))
+
+
+def _run_child(phase: str, subscription: str, n: int, env: dict) -> tuple[dict | None, str]:
+    command = [sys.executable, __file__, "--phase", phase, "--subscription", subscription, "--n", str(n)]
+    profiler = os.environ.get("PITTGOOGLE_BENCH_PYSPY")  # a py-spy executable: sample this phase's threads
+    if profiler and not subscription.startswith("warm"):
+        command = [profiler, "record", "--format", "raw", "--threads", "--gil", "--nonblocking", "--rate", "250",
+                   "--output", str(Path(tempfile.gettempdir()) / f"pyspy-{phase}.txt"), "--", *command]
+    child = subprocess.run(
+        command,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
+    )
+    if child.returncode != 0:
+        return None, child.stderr[-3000:]
+    return json.loads([line for line in child.stdout.splitlines() if line.startswith("{")][-1]), ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=10_000, help="packets to publish (default 10000)")
     parser.add_argument("--only", default="abcde", help="which measurements to run (default abcde)")
+    parser.add_argument("--warmup", type=int, default=3000,
+                        help="packets the emulator serves (gRPC and REST) before measuring (default 3000)")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--subscription", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -218,7 +304,6 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(ROOT))
-    from tom_pittgoogle.demo.emulators import PubSubEmulator
 
     database = os.environ.setdefault("PITTGOOGLE_BENCH_DB", "pittgoogle_bench")
     _ensure_database(database)
@@ -229,7 +314,8 @@ def main() -> None:
     packets, origin = real_size_packets(args.n)
     size = sum(map(len, packets)) / len(packets) / 1024
     print(f"{args.n} packets, {size:.1f} KB each on average: {origin}")
-    with PubSubEmulator() as emulator:
+    warmup = min(args.warmup, args.n)
+    with full_jit_emulator() as emulator:
         os.environ["PUBSUB_EMULATOR_HOST"] = env["PUBSUB_EMULATOR_HOST"] = emulator.host
         from tom_pittgoogle.pubsub import publisher_client, subscriber_client
 
@@ -237,43 +323,61 @@ def main() -> None:
         publisher, subscriber = publisher_client(), subscriber_client()
         publisher.create_topic(name=topic)
         subscriptions = {}
-        for phase in args.only:
-            subscriptions[phase] = f"bench-{phase}-{uuid.uuid4().hex[:8]}"
+        warm = {"a": f"warm-grpc-{uuid.uuid4().hex[:8]}", "e": f"warm-rest-{uuid.uuid4().hex[:8]}"}
+        for key, name in [*((phase, f"bench-{phase}-{uuid.uuid4().hex[:8]}") for phase in args.only),
+                          *((f"warm-{phase}", name) for phase, name in warm.items())]:
+            subscriptions[key] = name
             subscriber.create_subscription(
-                name=f"projects/{USER_PROJECT}/subscriptions/{subscriptions[phase]}", topic=topic,
-                ack_deadline_seconds=60,
+                name=f"projects/{USER_PROJECT}/subscriptions/{name}", topic=topic, ack_deadline_seconds=60,
             )
         subscriber.close()
         start = time.perf_counter()
         futures = [publisher.publish(topic, packet) for packet in packets]
         for future in futures:
             future.result(timeout=300)
-        print(f"published in {time.perf_counter() - start:.1f} s\n")
+        print(f"published in {time.perf_counter() - start:.1f} s (emulator with its full JIT)")
         del packets, futures
 
+        if warmup:
+            start = time.perf_counter()
+            for phase, name in warm.items():  # the emulator's streaming-pull and REST paths, compiled
+                _result, error = _run_child(phase, name, warmup, env)
+                if error:
+                    print(f"warm-up ({phase}) failed:\n{error}")
+            print(f"emulator warmed up: {warmup} packets over gRPC and over REST in "
+                  f"{time.perf_counter() - start:.1f} s")
+        print()
+
         results = {}
+        jvm = _emulator_pid(emulator)
         for phase in args.only:
-            child = subprocess.run(
-                [sys.executable, __file__, "--phase", phase, "--subscription", subscriptions[phase], "--n",
-                 str(args.n)],
-                cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
-            )
-            if child.returncode != 0:
-                print(f"({phase}) failed:\n{child.stderr[-3000:]}")
+            emulator_cpu = _process_cpu_seconds(jvm)
+            with _LoadSampler() as load:
+                result, error = _run_child(phase, subscriptions[phase], args.n, env)
+            if result is None:
+                print(f"({phase}) failed:\n{error}")
                 continue
-            results[phase] = result = json.loads(child.stdout.strip().splitlines()[-1])
+            results[phase] = result
+            result["emulator_cpu_seconds"] = _process_cpu_seconds(jvm) - emulator_cpu
             result["rate"] = result["alerts"] / result["seconds"]
+            result["cpu_ms"] = 1000 * result["cpu_seconds"] / max(1, result["alerts"])
+            result["load"] = load.mean
             stored = f", {result['stored']} rows" if "stored" in result else ""
-            print(f"({phase}) {PHASES[phase]:<36} {result['rate']:8.0f} alerts/s  "
-                  f"({result['alerts']} in {result['seconds']:.1f} s{stored}), "
-                  f"peak RSS {result['max_rss_mib']:.0f} MiB")
+            print(f"({phase}) {PHASES[phase]:<32} {result['rate']:6.0f} alerts/s  "
+                  f"CPU {result['cpu_ms']:.3f} ms/alert  "
+                  f"(emulator {1000 * result['emulator_cpu_seconds'] / max(1, result['alerts']):.2f})  "
+                  f"load {load.mean:.1f}  peak RSS {result['max_rss_mib']:.0f} MiB  "
+                  f"({result['alerts']} in {result['seconds']:.1f} s{stored})")
 
     print()
-    for numerator, denominator, aim in (("b", "a", 0.75), ("b", "c", None), ("d", "e", 0.8)):
+    for numerator, denominator, aim in (("b", "a", "rate >= 0.85, CPU <= 3x"), ("b", "c", None),
+                                        ("d", "e", "rate >= 0.85, CPU <= e + 0.35 ms")):
         if numerator in results and denominator in results:
-            ratio = results[numerator]["rate"] / results[denominator]["rate"]
-            goal = f"  (aim >= {aim})" if aim else ""
-            print(f"{numerator}/{denominator} = {ratio:.2f}{goal}")
+            top, bottom = results[numerator], results[denominator]
+            goal = f"   (aim: {aim})" if aim else ""
+            print(f"{numerator}/{denominator}: rate {top['rate'] / bottom['rate']:.2f}, "
+                  f"CPU {top['cpu_ms'] / bottom['cpu_ms']:.2f}x (+{top['cpu_ms'] - bottom['cpu_ms']:.3f} ms)"
+                  f"{goal}")
 
 
 if __name__ == "__main__":

@@ -20,14 +20,18 @@ subscription, and every failure of Google's, gRPC or HTTP, is turned into this a
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from typing import Any, Literal
 
 import google.auth.exceptions
+import orjson
 import requests
+import urllib3
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_exception_type
 from google.auth.transport.requests import AuthorizedSession
+from google.auth.transport.requests import Request as AuthRequest
 
 from . import conf
 from .credentials import credentials_error_for, get_credentials
@@ -51,6 +55,26 @@ MAX_MESSAGES_PER_PULL = 100
 #: What a failed call to Google can raise, whichever protocol carried it.
 GOOGLE_ERRORS = (gexc.GoogleAPIError, google.auth.exceptions.GoogleAuthError, requests.RequestException,
                  ConnectionError)
+
+
+def _post_and_read(session: requests.Session, url: str, body: bytes, headers: dict, timeout: float):
+    """POST and read the whole answer in one read (``response.content`` joins it from 10 KB chunks: a pull's
+    answer is about 9 MB). Returns (status, body bytes, response)."""
+    with requests.Session.request(session, "POST", url, data=body, headers=headers, timeout=timeout,
+                                  stream=True) as response:
+        try:
+            return response.status_code, response.raw.read(decode_content=True), response
+        except urllib3.exceptions.HTTPError as error:  # as requests would have raised it from response.content
+            raise requests.exceptions.ConnectionError(error) from None
+
+
+def _loads(content: bytes) -> dict:
+    """A REST answer's JSON, parsed from its bytes by orjson (a pull's answer holds 100 messages of about 88 KB
+    of base64 each); an answer that is not JSON is requests' error, as ``response.json()`` would raise."""
+    try:
+        return orjson.loads(content) if content else {}
+    except orjson.JSONDecodeError as error:
+        raise requests.exceptions.InvalidJSONError(f"the answer is not JSON: {error}") from None
 
 
 class JSONSession(AuthorizedSession):
@@ -207,6 +231,51 @@ class Subscription:
         except GOOGLE_ERRORS as error:
             raise self.translate(error) from None
 
+    def pull_in(self, executor: Executor, max_messages: int = MAX_MESSAGES_PER_PULL) -> Callable[[], list[dict]]:
+        """Start a REST pull on ``executor`` (another thread) and return the call that gives its messages.
+
+        Only the HTTP exchange runs there: the access token is refreshed if needed and put in the headers here,
+        on the calling thread (a user's OAuth credentials save their new token through the ORM, which belongs to
+        this thread), and the answer's JSON is parsed here. An answer of 401 is pulled again here, through the
+        session, which refreshes the token.
+        """
+        body = orjson.dumps({"maxMessages": max(1, min(int(max_messages), MAX_MESSAGES_PER_PULL)),
+                             "returnImmediately": True})
+        url = f"{self.url}:pull"
+        session = self.session
+        headers = {"Content-Type": "application/json"}
+        try:
+            session.credentials.before_request(AuthRequest(), "POST", url, headers)
+        except GOOGLE_ERRORS as error:
+            raise self.translate(error) from None
+        # requests.Session's own request: no credential refresh can happen on the other thread.
+        future = executor.submit(_post_and_read, session, url, body, headers, self.timeout)
+
+        def result() -> list[dict]:
+            try:
+                status, content, response = future.result()
+            except GOOGLE_ERRORS as error:
+                raise self.translate(error) from None
+            if status == 401:  # the token expired meanwhile: again, refreshing here
+                return self.pull(max_messages)
+            try:
+                if status >= 400:
+                    raise gexc.from_http_status(status, content[:500].decode("utf-8", "replace"), response=response)
+                return _loads(content).get("receivedMessages", [])
+            except GOOGLE_ERRORS as error:
+                raise self.translate(error) from None
+
+        return result
+
+    def hand_back(self, ack_ids: list[str]) -> None:
+        """Give REST-pulled messages back to the subscription at once (deadline 0), unprocessed."""
+        if not ack_ids:
+            return
+        try:
+            self._rest("POST", f"{self.url}:modifyAckDeadline", {"ackIds": list(ack_ids), "ackDeadlineSeconds": 0})
+        except GOOGLE_ERRORS as error:
+            raise self.translate(error) from None
+
     def acknowledge(self, ack_ids: list[str]) -> None:
         """Acknowledge REST-pulled messages by their ack ids."""
         if not ack_ids:
@@ -221,7 +290,7 @@ class Subscription:
         response = self.session.request(method, url, json=body, timeout=self.timeout)
         if response.status_code >= 400:
             raise gexc.from_http_response(response)
-        return response.json() if response.content else {}
+        return _loads(response.content)
 
     def _retry(self) -> Retry:
         # The library's default retries an unreachable endpoint for 60 s; a person may be waiting on a page.
