@@ -67,7 +67,7 @@ def test_stream_rest_refused_is_a_permission_error_naming_the_subscription(rest_
     consumer = ConsumerStreamRest(topic_name)  # through the proxy, allowed
     publish(topic_name, packets[:2])
     rest_proxy.refusing = True
-    with pytest.raises(PermissionDeniedError, match=f"refused the request on {subscription(topic_name)} \\(HTTP 403"):
+    with pytest.raises(PermissionDeniedError, match=f"Pub/Sub refused access to {subscription(topic_name)}:"):
         consumer.pull_alerts(max_results=2, max_wait=1)
     assert rest_proxy.refused and Alert.objects.count() == 0
     rest_proxy.refusing = False  # nothing was acknowledged: both alerts are still there
@@ -80,8 +80,8 @@ def test_stream_rest_refused_is_a_message_on_the_results_page(astronomer, rest_p
                          **STREAM_FILTER)
     page = run_query(astronomer, query)
     assert page.context["alerts"] == []
-    assert "refused the request" in page.context["broker_feedback"]
-    assert "HTTP 403" in page.content.decode()
+    assert "Pub/Sub refused access to" in page.context["broker_feedback"]
+    assert subscription(topic_name) in page.content.decode()
 
 
 # --- StreamPython ----------------------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ def test_the_ingester_refused_mid_stream_exits_1_with_one_line_and_acknowledges_
 
 def test_bigquery_refused_is_a_permission_error_naming_the_table(bigquery_proxy, ztf_table):
     bigquery_proxy.refusing = True
-    with pytest.raises(PermissionDeniedError, match="BigQuery refused access to ardent-cycling-243415.ztf.alerts_v4"):
+    with pytest.raises(PermissionDeniedError, match="BigQuery refused access to (dataset )?ardent-cycling-243415.ztf"):
         consumer = ConsumerDatabasePython()  # it checks the table first
         sql, config = consumer.create_sql_stmnt({"objectId": ztf_table[0]["objectId"], "max_results": 1})
         consumer.unpack_query(consumer.client.query(sql, job_config=config))

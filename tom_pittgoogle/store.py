@@ -31,7 +31,16 @@ from typing import Any, Protocol
 
 import orjson
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, models, transaction
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    connection,
+    models,
+    transaction,
+)
 
 from .exceptions import PittGoogleError
 from .pubsub import describe_error, safe_text
@@ -104,17 +113,24 @@ def save_batch(
 
 
 def database_is_down(error: BaseException) -> bool:
-    """True for an error that says the database cannot be used at all (not that it refused one row).
+    """True for an error that says the database cannot store alerts at all, not that it refused one row.
 
-    PostgreSQL's "program limit exceeded" class (54) is an ``OperationalError`` caused by a value (a row too
-    big to index): that one is a row's fault.
+    A row's fault: a value the database refuses (``DataError``), a constraint it breaks (``IntegrityError``),
+    PostgreSQL's "program limit exceeded" class 54 (a row too big to index, an ``OperationalError``), and a value
+    the driver cannot send (a ``ProgrammingError`` raised before the server saw it, so without a SQLSTATE).
+    Anything else stops the route without acknowledging: the connection is gone (``InterfaceError``,
+    ``OperationalError``), or the table cannot be written (``ProgrammingError`` from the server: a migration not
+    applied, a privilege missing; ``InternalError``, ``NotSupportedError``). Rejecting every message of the night
+    for such a reason would lose the night's alerts.
     """
-    if isinstance(error, InterfaceError):
-        return True
+    if isinstance(error, DataError | IntegrityError):
+        return False
+    sqlstate = getattr(error.__cause__, "sqlstate", None) or ""
     if isinstance(error, OperationalError):
-        sqlstate = getattr(error.__cause__, "sqlstate", None)
-        return not (sqlstate or "").startswith("54")
-    return False
+        return not sqlstate.startswith("54")
+    if isinstance(error, ProgrammingError):
+        return bool(sqlstate)
+    return isinstance(error, DatabaseError)
 
 
 class guard_database:
@@ -126,7 +142,8 @@ class guard_database:
     def __exit__(self, kind, error, tb) -> bool:
         if error is not None and not isinstance(error, PittGoogleError) and database_is_down(error):
             raise DatabaseUnavailableError(
-                f"the TOM's database is unavailable ({describe_error(error)}); nothing was acknowledged, "
+                f"the TOM's database is unavailable or cannot store alerts ({describe_error(error)}); nothing was "
+                "acknowledged, "
                 "Pub/Sub will deliver the messages again"
             ) from error
         return False
