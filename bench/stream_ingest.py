@@ -114,7 +114,7 @@ def _window(start_wall: float, start_cpu: float, alerts: int, **extra) -> dict:
 def phase_a(subscription: str, n: int) -> dict:
     import threading
 
-    from tom_pittgoogle.pubsub import subscriber_client
+    from tom_pittgoogle.core.pubsub import subscriber_client
 
     client = subscriber_client()
     lock, done = threading.Lock(), threading.Event()
@@ -140,7 +140,7 @@ def phase_a(subscription: str, n: int) -> dict:
 def phase_b(subscription: str, n: int) -> dict:
     _setup_django()
     _empty_alert_table()
-    from tom_pittgoogle.ingest import Stream, StreamIngester
+    from tom_pittgoogle.core.engine import Stream, StreamIngester
 
     finished = {}
     start, start_cpu = time.perf_counter(), time.process_time()
@@ -157,7 +157,7 @@ def phase_b(subscription: str, n: int) -> dict:
 
 def phase_c(subscription: str, n: int) -> dict:
     from bench.original_stream_python import OriginalConsumerStreamPython
-    from tom_pittgoogle.pubsub import subscriber_client
+    from tom_pittgoogle.core.pubsub import subscriber_client
 
     client = subscriber_client()
     consumer = OriginalConsumerStreamPython(client, f"projects/{USER_PROJECT}/subscriptions/{subscription}")
@@ -171,7 +171,7 @@ def phase_c(subscription: str, n: int) -> dict:
 def phase_d(subscription: str, n: int) -> dict:
     _setup_django()
     _empty_alert_table()
-    from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
+    from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
     consumer = ConsumerStreamRest(subscription)
     start, start_cpu = time.perf_counter(), time.process_time()
@@ -317,7 +317,7 @@ def main() -> None:
     warmup = min(args.warmup, args.n)
     with full_jit_emulator() as emulator:
         os.environ["PUBSUB_EMULATOR_HOST"] = env["PUBSUB_EMULATOR_HOST"] = emulator.host
-        from tom_pittgoogle.pubsub import publisher_client, subscriber_client
+        from tom_pittgoogle.core.pubsub import publisher_client, subscriber_client
 
         topic = f"projects/{PITTGOOGLE_PROJECT}/topics/ztf-bench-{uuid.uuid4().hex[:8]}"
         publisher, subscriber = publisher_client(), subscriber_client()

@@ -102,7 +102,7 @@ def bigquery_emulator(tmp_path_factory):
 
 def create_topic(project: str, prefix: str) -> str:
     """A fresh topic in one of Pitt-Google's (emulated) projects; the product subscribes to it by that name."""
-    from tom_pittgoogle.pubsub import publisher_client
+    from tom_pittgoogle.core.pubsub import publisher_client
 
     name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     publisher_client().create_topic(name=f"projects/{project}/topics/{name}")
@@ -111,7 +111,7 @@ def create_topic(project: str, prefix: str) -> str:
 
 def publisher(project: str):
     """publish(topic_name, [bytes, ...], **attributes): publish to ``project`` and wait until it has them all."""
-    from tom_pittgoogle.pubsub import publisher_client
+    from tom_pittgoogle.core.pubsub import publisher_client
 
     client = publisher_client()
 

@@ -43,12 +43,12 @@ def test_the_system_check_passes():
 
 def test_the_alert_stream_module_says_what_to_install():
     with pytest.raises(ImportError, match=r"pip install 'tom-pittgoogle\[alertstreams\]'"):
-        import tom_pittgoogle.alertstream  # noqa: F401
+        import tom_pittgoogle.adapters.alertstream  # noqa: F401
 
 
 def test_pittgoogle_stream_runs_without_tom_alerts(topic_name, publish, packets):
-    from tom_pittgoogle.consumer_stream_python import ConsumerStreamPython
     from tom_pittgoogle.models import Alert
+    from tom_pittgoogle.routes.stream_python import ConsumerStreamPython
 
     ConsumerStreamPython(topic_name)
     publish(topic_name, packets)

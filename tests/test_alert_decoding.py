@@ -9,8 +9,8 @@ import math
 import fastavro
 import pytest
 
-from tom_pittgoogle.alerts import AlertDecoder, decode_alert, decode_alert_b64, lighten_alert
-from tom_pittgoogle.alerts import decode as decode_module
+from tom_pittgoogle.core.alerts import AlertDecoder, decode_alert, decode_alert_b64, lighten_alert
+from tom_pittgoogle.core.alerts import decode as decode_module
 from tom_pittgoogle.exceptions import DecodeError
 
 

@@ -18,7 +18,7 @@ from django.db import connection
 from tom_dataproducts.models import PhotometryReducedDatum
 from tom_targets.models import Target
 
-from tom_pittgoogle.alertstream import PittGoogleAlertStream
+from tom_pittgoogle.adapters.alertstream import PittGoogleAlertStream
 from tom_pittgoogle.models import Alert, RejectedMessage
 
 from .conftest import USER_PROJECT
@@ -35,7 +35,7 @@ from .test_stream_ingester import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-STREAM_CLASS = "tom_pittgoogle.alertstream.PittGoogleAlertStream"
+STREAM_CLASS = "tom_pittgoogle.adapters.alertstream.PittGoogleAlertStream"
 
 
 class ReadStreams:
@@ -92,7 +92,7 @@ def test_sigterm_stores_every_alert_in_flight_then_acknowledges_it(topic_name, p
     """As readstreams runs it: the stream made in the main thread (which installs the SIGTERM handler), listening
     in a thread of its own. The alerts table is locked so that every alert is received and none stored when
     SIGTERM lands: all must be stored, none handed back."""
-    from tom_pittgoogle import alertstream
+    from tom_pittgoogle.adapters import alertstream
 
     n = len(in_flight_packets)
     subscribe(topic_name)

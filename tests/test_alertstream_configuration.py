@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from tom_pittgoogle.alertstream import PittGoogleAlertStream
+from tom_pittgoogle.adapters.alertstream import PittGoogleAlertStream
 
 from .test_alertstream import ReadStreams
 

@@ -19,14 +19,10 @@ from astropy.time import Time
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tom_pittgoogle.alerts import lighten_alert
-from tom_pittgoogle.broker_base import BrokerQueryError
-from tom_pittgoogle.broker_database_python import BrokerDatabasePython
-from tom_pittgoogle.consumer_database_python import (
-    ConsumerDatabasePython,
-    clear_caches,
-    healpix_cone,
-)
+from tom_pittgoogle.adapters.broker_base import BrokerQueryError
+from tom_pittgoogle.adapters.broker_database_python import BrokerDatabasePython
+from tom_pittgoogle.core.alerts import lighten_alert
+from tom_pittgoogle.core.filters import ConeFilter
 from tom_pittgoogle.demo.bigquery_tables import (
     bigquery_client,
     create_alerts_table,
@@ -38,7 +34,11 @@ from tom_pittgoogle.demo.bigquery_tables import (
 from tom_pittgoogle.demo.sample_alerts import ZTF_ALERT_SCHEMA, make_alert
 from tom_pittgoogle.demo.sample_lsst import lsst_alert_schema, make_lsst_alert
 from tom_pittgoogle.exceptions import ConfigurationError, QueryTooLargeError
-from tom_pittgoogle.filters import ConeFilter
+from tom_pittgoogle.routes.database_python import (
+    ConsumerDatabasePython,
+    clear_caches,
+    healpix_cone,
+)
 
 # The emulator keeps datasets by name whatever their project: each module's datasets have names of their own.
 ZTF_PROJECT, ZTF_DATASET = "ardent-cycling-243415", f"ztf_{uuid.uuid4().hex[:8]}"

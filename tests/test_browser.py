@@ -139,7 +139,7 @@ def test_the_nights_stored_alerts_become_targets_and_the_status_page_shows_a_dea
     from django.core.management import call_command
     from django.urls import reverse
 
-    from tom_pittgoogle.heartbeat import ingester_status
+    from tom_pittgoogle.core.heartbeat import ingester_status
 
     from .test_stream_ingester import MALFORMED, Ingester, subscribe, wait_until
 

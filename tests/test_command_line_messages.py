@@ -14,7 +14,7 @@ from django.urls import reverse
 from tom_alerts.models import BrokerQuery
 from tom_dataservices.models import DataServiceQuery
 
-from tom_pittgoogle.broker_stream_rest import BrokerStreamRest
+from tom_pittgoogle.adapters.broker_stream_rest import BrokerStreamRest
 
 from .conftest import USER_PROJECT
 from .test_credentials import no_google_environment  # noqa: F401  (fixture)

@@ -15,12 +15,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tom_pittgoogle.broker_base import BrokerQueryError
-from tom_pittgoogle.broker_stream_rest import BrokerStreamRest
-from tom_pittgoogle.consumer_database_python import ConsumerDatabasePython
-from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
-from tom_pittgoogle.credentials import get_credentials
+from tom_pittgoogle.adapters.broker_base import BrokerQueryError
+from tom_pittgoogle.adapters.broker_stream_rest import BrokerStreamRest
+from tom_pittgoogle.core.credentials import get_credentials
 from tom_pittgoogle.exceptions import CredentialsError
+from tom_pittgoogle.routes.database_python import ConsumerDatabasePython
+from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
 
 class RefusingGoogle(BaseHTTPRequestHandler):

@@ -15,10 +15,10 @@ from tom_dataservices.dataservices import get_data_service_classes
 from tom_dataservices.models import DataServiceQuery
 from tom_targets.models import Target
 
-from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
-from tom_pittgoogle.dataservices import PittGoogleDataService
+from tom_pittgoogle.adapters.dataservices import PittGoogleDataService
 from tom_pittgoogle.demo.sample_lsst import make_lsst_packets
 from tom_pittgoogle.models import Alert
+from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
 from .light_curves import assert_plot_shows, plot_of
 
@@ -159,7 +159,7 @@ def test_pubsub_pull_with_the_classtar_filter_stores_and_shows_what_passes(astro
 
 
 def test_lsst_pull_makes_targets_named_for_the_dia_object_with_its_id_as_alias(astronomer, pubsub_emulator):
-    from tom_pittgoogle.pubsub import publisher_client
+    from tom_pittgoogle.core.pubsub import publisher_client
 
     topic = f"lsst-test-{uuid.uuid4().hex[:10]}"
     publisher_client().create_topic(name=f"projects/{LSST_PROJECT}/topics/{topic}")

@@ -15,8 +15,8 @@ from pathlib import Path
 import fastavro
 import pytest
 
-from tom_pittgoogle.alerts import decode_alert, lighten_alert
-from tom_pittgoogle.alerts.decode import AlertDecoder, DecodeLimits
+from tom_pittgoogle.core.alerts import decode_alert, lighten_alert
+from tom_pittgoogle.core.alerts.decode import AlertDecoder, DecodeLimits
 from tom_pittgoogle.demo import pittgoogle_formats as pgf
 from tom_pittgoogle.demo.sample_alerts import ZTF_ALERT_SCHEMA
 from tom_pittgoogle.exceptions import DecodeError
@@ -80,8 +80,8 @@ def bombs(tmp_path_factory) -> dict[str, Path]:
 _DECODE_UNDER_A_MEMORY_LIMIT = textwrap.dedent("""
     import resource, sys
     resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
-    from tom_pittgoogle.alerts import lighten_alert
-    from tom_pittgoogle.alerts.decode import AlertDecoder, DecodeLimits
+    from tom_pittgoogle.core.alerts import lighten_alert
+    from tom_pittgoogle.core.alerts.decode import AlertDecoder, DecodeLimits
     from tom_pittgoogle.exceptions import DecodeError
     data = open(sys.argv[1], "rb").read()
     codecs = tuple(sys.argv[2].split(","))

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import SAMPLE_PACKETS
-from tom_pittgoogle.alerts import decode_alert, lighten_alert
+from tom_pittgoogle.core.alerts import decode_alert, lighten_alert
 from tom_pittgoogle.demo import pittgoogle_formats as pgf
 from tom_pittgoogle.exceptions import DecodeError
 

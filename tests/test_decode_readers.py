@@ -11,7 +11,7 @@ import fastavro
 import pytest
 from lsst.alert.packet import Schema, get_schema_path
 
-from tom_pittgoogle.alerts.decode import AlertDecoder, DecodeLimits, check_limits, lsst_schema_ids
+from tom_pittgoogle.core.alerts.decode import AlertDecoder, DecodeLimits, check_limits, lsst_schema_ids
 from tom_pittgoogle.demo.sample_lsst import make_lsst_packets
 from tom_pittgoogle.exceptions import DecodeError
 

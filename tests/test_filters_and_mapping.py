@@ -9,11 +9,11 @@ from datetime import datetime
 import fastavro
 import pytest
 
-from tom_pittgoogle.alerts import lighten_alert
-from tom_pittgoogle.broker_database_python import BrokerDatabasePython
-from tom_pittgoogle.broker_stream_python import BrokerStreamPython
-from tom_pittgoogle.broker_stream_rest import BrokerStreamRest
-from tom_pittgoogle.filters import ClasstarFilter
+from tom_pittgoogle.adapters.broker_database_python import BrokerDatabasePython
+from tom_pittgoogle.adapters.broker_stream_python import BrokerStreamPython
+from tom_pittgoogle.adapters.broker_stream_rest import BrokerStreamRest
+from tom_pittgoogle.core.alerts import lighten_alert
+from tom_pittgoogle.core.filters import ClasstarFilter
 
 
 def alerts_with(*classtars):

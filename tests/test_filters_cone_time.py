@@ -13,11 +13,11 @@ from astropy.time import Time
 from django import forms
 
 from tests.conftest import PITTGOOGLE_PROJECT, create_topic, publisher
-from tom_pittgoogle.alerts import lighten_alert
-from tom_pittgoogle.broker_stream_rest import FilterAlertsForm as RestForm
-from tom_pittgoogle.consumer_database_python import ConsumerDatabasePython, clear_caches
-from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
-from tom_pittgoogle.dataservices import PittGoogleQueryForm
+from tom_pittgoogle.adapters.broker_stream_rest import FilterAlertsForm as RestForm
+from tom_pittgoogle.adapters.dataservices import PittGoogleQueryForm
+from tom_pittgoogle.core.alerts import lighten_alert
+from tom_pittgoogle.core.engine import Stream, alert_filter
+from tom_pittgoogle.core.filters import AlertFilter, ConeFilter, PredictedClassFilter, ScoreFilter, TimeWindow
 from tom_pittgoogle.demo.bigquery_tables import (
     bigquery_client,
     create_alerts_table,
@@ -28,15 +28,15 @@ from tom_pittgoogle.demo.bigquery_tables import (
 from tom_pittgoogle.demo.sample_alerts import ZTF_ALERT_SCHEMA, make_alert, serialize_alert
 from tom_pittgoogle.demo.sample_lsst import lsst_alert_schema, make_lsst_alert, serialize_wire_format
 from tom_pittgoogle.exceptions import ConfigurationError
-from tom_pittgoogle.filters import AlertFilter, ConeFilter, PredictedClassFilter, ScoreFilter, TimeWindow
-from tom_pittgoogle.ingest import Stream, alert_filter
+from tom_pittgoogle.routes.database_python import ConsumerDatabasePython, clear_caches
+from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
 LSST_PROJECT = "pitt-alert-broker"
 CENTRE = (210.0, -12.0)
 
 
 def lightened_alert(**fields) -> dict:
-    """A lightened alert with the fields the filters read (the contract of tom_pittgoogle.alerts)."""
+    """A lightened alert with the fields the filters read (the contract of tom_pittgoogle.core.alerts)."""
     return {"survey": "lsst", "object_id": "1", "source_id": "2", "ra": CENTRE[0], "dec": CENTRE[1],
             "jd": 2461000.5, "scores": {}, "classifiers": {}, **fields}
 

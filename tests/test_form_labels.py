@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from tom_pittgoogle.broker_database_python import BrokerDatabasePython
-from tom_pittgoogle.broker_stream_python import BrokerStreamPython
-from tom_pittgoogle.broker_stream_rest import BrokerStreamRest
-from tom_pittgoogle.dataservices import PittGoogleDataService, PittGoogleQueryForm
+from tom_pittgoogle.adapters.broker_database_python import BrokerDatabasePython
+from tom_pittgoogle.adapters.broker_stream_python import BrokerStreamPython
+from tom_pittgoogle.adapters.broker_stream_rest import BrokerStreamRest
+from tom_pittgoogle.adapters.dataservices import PittGoogleDataService, PittGoogleQueryForm
 
 pytestmark = pytest.mark.django_db
 

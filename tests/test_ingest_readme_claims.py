@@ -13,11 +13,11 @@ from django.core.management import CommandError
 from django.db import connection
 from tom_targets.models import Target
 
-from tom_pittgoogle.alerts import decode_alert, lighten_alert
-from tom_pittgoogle.consumer_stream_python import ConsumerStreamPython
+from tom_pittgoogle.core.alerts import decode_alert, lighten_alert
+from tom_pittgoogle.core.pubsub import subscriber_client
 from tom_pittgoogle.demo.sample_lsst import make_lsst_packets
 from tom_pittgoogle.models import Alert, RejectedMessage
-from tom_pittgoogle.pubsub import subscriber_client
+from tom_pittgoogle.routes.stream_python import ConsumerStreamPython
 
 from .conftest import USER_PROJECT, create_topic, publisher
 from .helpers import wait_until

@@ -15,8 +15,8 @@ from django.db import connection
 from django.urls import reverse
 from django.utils.html import escape
 
+from tom_pittgoogle.core.pubsub import subscriber_client
 from tom_pittgoogle.models import Alert, IngesterHeartbeat, RejectedMessage
-from tom_pittgoogle.pubsub import subscriber_client
 
 from .conftest import USER_PROJECT
 from .test_stream_ingester import MALFORMED, ROOT, Ingester, subscribe, wait_until

@@ -18,18 +18,16 @@ from django.urls import reverse
 from tom_dataproducts.models import PhotometryReducedDatum
 from tom_targets.models import Target, TargetExtra, TargetName
 
-from tom_pittgoogle.alerts import AlertDecoder, decode_alert, decode_alert_b64, lighten_alert
-from tom_pittgoogle.alerts import decode as decode_module
-from tom_pittgoogle.alerts.decode import lsst_schema_ids
-from tom_pittgoogle.broker_base import alert_to_generic_alert
-from tom_pittgoogle.broker_database_python import BrokerDatabasePython
-from tom_pittgoogle.broker_database_python import FilterAlertsForm as DatabaseForm
-from tom_pittgoogle.broker_stream_python import BrokerStreamPython
-from tom_pittgoogle.broker_stream_rest import BrokerStreamRest
-from tom_pittgoogle.broker_stream_rest import FilterAlertsForm as RestForm
-from tom_pittgoogle.consumer_database_python import ConsumerDatabasePython
-from tom_pittgoogle.consumer_stream_python import ConsumerStreamPython
-from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
+from tom_pittgoogle.adapters.broker_base import alert_to_generic_alert
+from tom_pittgoogle.adapters.broker_database_python import BrokerDatabasePython
+from tom_pittgoogle.adapters.broker_database_python import FilterAlertsForm as DatabaseForm
+from tom_pittgoogle.adapters.broker_stream_python import BrokerStreamPython
+from tom_pittgoogle.adapters.broker_stream_rest import BrokerStreamRest
+from tom_pittgoogle.adapters.broker_stream_rest import FilterAlertsForm as RestForm
+from tom_pittgoogle.core.alerts import AlertDecoder, decode_alert, decode_alert_b64, lighten_alert
+from tom_pittgoogle.core.alerts import decode as decode_module
+from tom_pittgoogle.core.alerts.decode import lsst_schema_ids
+from tom_pittgoogle.core.targets import create_or_update_target, save_photometry, target_name
 from tom_pittgoogle.demo.sample_lsst import (
     make_lsst_alert,
     serialize_wire_format,
@@ -38,7 +36,9 @@ from tom_pittgoogle.demo.sample_lsst import (
 )
 from tom_pittgoogle.exceptions import DecodeError
 from tom_pittgoogle.models import Alert
-from tom_pittgoogle.targets import create_or_update_target, save_photometry, target_name
+from tom_pittgoogle.routes.database_python import ConsumerDatabasePython
+from tom_pittgoogle.routes.stream_python import ConsumerStreamPython
+from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
 from .conftest import SAMPLE_PACKETS, USER_PROJECT
 from .light_curves import assert_plot_shows, plot_of

@@ -8,11 +8,11 @@ from django.urls import reverse
 from tom_dataproducts.models import PhotometryReducedDatum
 from tom_targets.models import Target, TargetName
 
-from tom_pittgoogle.alerts import decode_alert, lighten_alert
-from tom_pittgoogle.broker_database_python import BrokerDatabasePython
-from tom_pittgoogle.broker_stream_python import BrokerStreamPython
-from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
-from tom_pittgoogle.targets import target_name
+from tom_pittgoogle.adapters.broker_database_python import BrokerDatabasePython
+from tom_pittgoogle.adapters.broker_stream_python import BrokerStreamPython
+from tom_pittgoogle.core.alerts import decode_alert, lighten_alert
+from tom_pittgoogle.core.targets import target_name
+from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
 from .light_curves import assert_plot_shows, plot_of
 from .lsst_samples import LSST_PACKETS

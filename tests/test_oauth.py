@@ -22,14 +22,14 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from tom_alerts.models import BrokerQuery
 
-from tom_pittgoogle import credentials as credentials_module
-from tom_pittgoogle.broker_database_python import BrokerDatabasePython
-from tom_pittgoogle.broker_stream_rest import BrokerStreamRest
-from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
-from tom_pittgoogle.credentials import acting_as, get_credentials
+from tom_pittgoogle.adapters.broker_database_python import BrokerDatabasePython
+from tom_pittgoogle.adapters.broker_stream_rest import BrokerStreamRest
+from tom_pittgoogle.core import credentials as credentials_module
+from tom_pittgoogle.core.credentials import acting_as, get_credentials
 from tom_pittgoogle.exceptions import CredentialsError
 from tom_pittgoogle.models import GoogleConnection
 from tom_pittgoogle.oauth.crypto import InvalidToken
+from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
 from .oauth_server import Account, OAuthServer
 from .refusing_proxies import ForwardingHTTPProxy

@@ -14,8 +14,8 @@ import requests
 from cryptography.fernet import Fernet
 from django.urls import reverse
 
-from tom_pittgoogle.broker_database_python import BrokerDatabasePython
-from tom_pittgoogle.credentials import acting_as, get_credentials
+from tom_pittgoogle.adapters.broker_database_python import BrokerDatabasePython
+from tom_pittgoogle.core.credentials import acting_as, get_credentials
 from tom_pittgoogle.exceptions import CredentialsError
 from tom_pittgoogle.models import GoogleConnection
 from tom_pittgoogle.oauth.crypto import InvalidToken
@@ -147,7 +147,7 @@ def test_the_stream_python_route_sends_the_connected_users_token(alice, oauth_se
     import google.auth.transport.grpc
     import google.auth.transport.requests
 
-    from tom_pittgoogle.consumer_stream_python import ConsumerStreamPython
+    from tom_pittgoogle.routes.stream_python import ConsumerStreamPython
 
     connect(alice, oauth_server, ALICE)
     token = GoogleConnection.objects.get().access_token

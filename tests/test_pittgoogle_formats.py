@@ -14,8 +14,8 @@ import pytest
 from astropy.time import Time
 
 from tests.conftest import PITTGOOGLE_PROJECT, real_ztf_packets
-from tom_pittgoogle.alerts import decode_alert, lighten_alert
-from tom_pittgoogle.alerts.photometry import flux_to_mag
+from tom_pittgoogle.core.alerts import decode_alert, lighten_alert
+from tom_pittgoogle.core.alerts.photometry import flux_to_mag
 from tom_pittgoogle.demo import pittgoogle_formats as pgf
 from tom_pittgoogle.demo.sample_alerts import make_alerts
 from tom_pittgoogle.demo.sample_lsst import lsst_schema_versions, make_lsst_alert
@@ -369,9 +369,9 @@ def test_impossible_history_points_are_dropped_not_the_alert():
     ("lsst-xmatch", LSST_PROJECT),
 ])
 def test_lite_and_classifier_topics_through_the_pubsub_emulator_rest_route(pubsub_emulator, topic, project):
-    from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
+    from tom_pittgoogle.core.pubsub import publisher_client
     from tom_pittgoogle.models import Alert
-    from tom_pittgoogle.pubsub import publisher_client
+    from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
     name = f"{topic}-{uuid.uuid4().hex[:8]}"
     client = publisher_client()
@@ -400,7 +400,7 @@ def test_lite_and_classifier_topics_through_the_pubsub_emulator_rest_route(pubsu
 def test_results_table_shows_each_classifier_class_and_probability_escaped():
     from django.template.loader import render_to_string
 
-    from tom_pittgoogle.dataservices import PittGoogleDataService
+    from tom_pittgoogle.adapters.dataservices import PittGoogleDataService
 
     rows = []
     for topic in ("ztf-SuperNNova", "lsst-xmatch", "lsst-variability"):
@@ -421,8 +421,8 @@ def test_results_table_shows_each_classifier_class_and_probability_escaped():
 
 
 def test_target_extras_and_the_brokers_score_carry_the_classifier_output():
-    from tom_pittgoogle.broker_base import alert_to_generic_alert
-    from tom_pittgoogle.targets import target_extras
+    from tom_pittgoogle.adapters.broker_base import alert_to_generic_alert
+    from tom_pittgoogle.core.targets import target_extras
 
     data, attributes = pgf.messages("lsst-supernnova", 1, seed=9)[0]
     alert = lighten_alert(decode_alert(data), attributes=attributes)

@@ -20,12 +20,12 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from tom_pittgoogle.consumer_stream_python import ConsumerStreamPython
-from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
+from tom_pittgoogle.core.engine import Stream, StreamIngester
+from tom_pittgoogle.core.store import DjangoAlertStore, RawMessage, prune_rejected
 from tom_pittgoogle.demo.sample_lsst import make_lsst_alert, to_json_packet
-from tom_pittgoogle.ingest import Stream, StreamIngester
 from tom_pittgoogle.models import Alert, RejectedMessage
-from tom_pittgoogle.store import DjangoAlertStore, RawMessage, prune_rejected
+from tom_pittgoogle.routes.stream_python import ConsumerStreamPython
+from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
 from .conftest import PITTGOOGLE_PROJECT, SAMPLE_PACKETS, USER_PROJECT, create_topic
 from .test_dataservice import run_query
@@ -110,7 +110,7 @@ POISON = poison_packets()
 
 
 def source_id_of(packet: bytes) -> str:
-    from tom_pittgoogle.alerts import decode_alert, lighten_alert
+    from tom_pittgoogle.core.alerts import decode_alert, lighten_alert
 
     return lighten_alert(decode_alert(packet))["source_id"]
 
@@ -277,7 +277,7 @@ def test_a_database_that_goes_down_stops_the_ingester_with_exit_1_and_acknowledg
 
 
 def test_a_batch_with_bad_rows_stores_the_others_and_records_the_bad_ones_with_the_databases_reason():
-    from tom_pittgoogle.alerts import decode_alert, lighten_alert
+    from tom_pittgoogle.core.alerts import decode_alert, lighten_alert
 
     good = [lighten_alert(decode_alert(p)) for p in GOOD]
     bad = [
@@ -330,7 +330,7 @@ def test_prune_rejected_deletes_only_messages_older_than_the_retention_in_batche
 
 @pytest.mark.django_db(transaction=True)
 def test_the_originals_per_message_callback_records_poison_and_acknowledges_it(topic_name, publish):
-    from tom_pittgoogle.pubsub import close_client, subscriber_client
+    from tom_pittgoogle.core.pubsub import close_client, subscriber_client
 
     consumer = ConsumerStreamPython(topic_name)
     poison = [POISON[name][0] for name in ("id over 64 characters", "band as a list", "JSON nested 1000 deep")]

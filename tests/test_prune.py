@@ -13,8 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from tom_targets.models import Target, TargetName
 
+from tom_pittgoogle.core.store import DjangoAlertStore, RawMessage
 from tom_pittgoogle.models import Alert, IngesterHeartbeat, RejectedMessage
-from tom_pittgoogle.store import DjangoAlertStore, RawMessage
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 import pytest
 from google.auth.credentials import Credentials
 
-from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
-from tom_pittgoogle.store import DatabaseUnavailableError, DjangoAlertStore
+from tom_pittgoogle.core.store import DatabaseUnavailableError, DjangoAlertStore
+from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
 pytestmark = pytest.mark.django_db
 

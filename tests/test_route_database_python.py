@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tom_pittgoogle.broker_base import BrokerQueryError
-from tom_pittgoogle.broker_database_python import BrokerDatabasePython, FilterAlertsForm
-from tom_pittgoogle.consumer_database_python import ConsumerDatabasePython
+from tom_pittgoogle.adapters.broker_base import BrokerQueryError
+from tom_pittgoogle.adapters.broker_database_python import BrokerDatabasePython, FilterAlertsForm
 from tom_pittgoogle.exceptions import ConfigurationError, EndpointError, TableNotFoundError
+from tom_pittgoogle.routes.database_python import ConsumerDatabasePython
 
 
 def newest_first(records):

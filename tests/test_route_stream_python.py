@@ -10,12 +10,12 @@ import fastavro
 import pytest
 from django.db import connection
 
-from tom_pittgoogle.broker_base import BrokerQueryError
-from tom_pittgoogle.broker_stream_python import BrokerStreamPython, FilterAlertsForm
-from tom_pittgoogle.consumer_stream_python import ConsumerStreamPython
-from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
+from tom_pittgoogle.adapters.broker_base import BrokerQueryError
+from tom_pittgoogle.adapters.broker_stream_python import BrokerStreamPython, FilterAlertsForm
 from tom_pittgoogle.exceptions import ConfigurationError, TopicNotFoundError
 from tom_pittgoogle.models import Alert, RejectedMessage
+from tom_pittgoogle.routes.stream_python import ConsumerStreamPython
+from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
 from .conftest import PITTGOOGLE_PROJECT, USER_PROJECT
 
@@ -68,7 +68,7 @@ def test_stops_at_max_results_and_hands_back_every_message_it_did_not_store(topi
 
 
 def test_message_ids_are_stored_unless_save_metadata_is_no(topic_name, publish, packets):
-    from tom_pittgoogle.pubsub import publisher_client
+    from tom_pittgoogle.core.pubsub import publisher_client
 
     other_topic = f"{topic_name}-b"
     publisher_client().create_topic(name=f"projects/{PITTGOOGLE_PROJECT}/topics/{other_topic}")

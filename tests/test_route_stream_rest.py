@@ -7,11 +7,11 @@ import io
 import fastavro
 import pytest
 
-from tom_pittgoogle.broker_base import BrokerQueryError
-from tom_pittgoogle.broker_stream_rest import BrokerStreamRest
-from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
+from tom_pittgoogle.adapters.broker_base import BrokerQueryError
+from tom_pittgoogle.adapters.broker_stream_rest import BrokerStreamRest
 from tom_pittgoogle.exceptions import EndpointError, SubscriptionNotFoundError, TopicNotFoundError
 from tom_pittgoogle.models import Alert, RejectedMessage
+from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
 from .conftest import PITTGOOGLE_PROJECT, USER_PROJECT
 

@@ -15,11 +15,11 @@ from tom_alerts.models import BrokerQuery
 from tom_dataproducts.models import PhotometryReducedDatum
 from tom_targets.models import Target
 
-from tom_pittgoogle.broker_database_python import BrokerDatabasePython
-from tom_pittgoogle.broker_stream_python import BrokerStreamPython
-from tom_pittgoogle.broker_stream_rest import BrokerStreamRest
-from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
+from tom_pittgoogle.adapters.broker_database_python import BrokerDatabasePython
+from tom_pittgoogle.adapters.broker_stream_python import BrokerStreamPython
+from tom_pittgoogle.adapters.broker_stream_rest import BrokerStreamRest
 from tom_pittgoogle.demo.sample_alerts import make_packets
+from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
 pytestmark = pytest.mark.django_db
 

@@ -8,10 +8,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tom_pittgoogle.alerts import decode_alert, lighten_alert
+from tom_pittgoogle.core.alerts import decode_alert, lighten_alert
+from tom_pittgoogle.core.store import DjangoAlertStore, RawMessage
 from tom_pittgoogle.demo.sample_lsst import make_lsst_alert, to_json_packet
 from tom_pittgoogle.models import Alert, RejectedMessage
-from tom_pittgoogle.store import DjangoAlertStore, RawMessage
 
 from .conftest import SAMPLE_PACKETS
 

@@ -9,14 +9,14 @@ from django.urls import reverse
 from tom_alerts.models import BrokerQuery
 from tom_dataservices.models import DataServiceQuery
 
-from tom_pittgoogle.broker_base import jd_to_datetime
-from tom_pittgoogle.broker_database_python import BrokerDatabasePython
-from tom_pittgoogle.broker_stream_python import BrokerStreamPython
-from tom_pittgoogle.broker_stream_rest import BrokerStreamRest
-from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
-from tom_pittgoogle.dataservices import PittGoogleDataService
+from tom_pittgoogle.adapters.broker_base import jd_to_datetime
+from tom_pittgoogle.adapters.broker_database_python import BrokerDatabasePython
+from tom_pittgoogle.adapters.broker_stream_python import BrokerStreamPython
+from tom_pittgoogle.adapters.broker_stream_rest import BrokerStreamRest
+from tom_pittgoogle.adapters.dataservices import PittGoogleDataService
 from tom_pittgoogle.demo.sample_alerts import make_alerts, serialize_alert
 from tom_pittgoogle.models import Alert
+from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
 from .test_dataservice import form_fields
 from .test_tom_pages import STREAM_FILTER, create_query, run_query

@@ -14,13 +14,13 @@ from django.urls import reverse
 from tom_dataproducts.models import PhotometryReducedDatum
 from tom_targets.models import Target
 
-from tom_pittgoogle import alert_columns, stored_alerts
-from tom_pittgoogle.consumer_stream_python import ConsumerStreamPython
-from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
+from tom_pittgoogle.core import alert_columns, stored_alerts
+from tom_pittgoogle.core.store import DjangoAlertStore
 from tom_pittgoogle.demo.sample_alerts import make_alerts, make_packets
 from tom_pittgoogle.demo.sample_lsst import ztf_supernnova_json
 from tom_pittgoogle.models import Alert
-from tom_pittgoogle.store import DjangoAlertStore
+from tom_pittgoogle.routes.stream_python import ConsumerStreamPython
+from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
 from .test_dataservice import create_targets, form_fields, run_query
 
@@ -116,7 +116,7 @@ def test_each_filter_finds_what_the_stream_filter_keeps(astronomer, night):
 @pytest.mark.parametrize("which", ["classtar_threshold", "cone_ra", "end_time", "score_name"])
 def test_a_filter_keeps_the_same_alerts_as_a_pubsub_pull_of_the_same_alerts(astronomer, topic_name, publish,
                                                                              packets, which):
-    from tom_pittgoogle.alerts import decode_alert, lighten_alert
+    from tom_pittgoogle.core.alerts import decode_alert, lighten_alert
 
     alerts = [lighten_alert(decode_alert(p)) for p in packets]
     fields = next(f for f in filters_of(alerts) if which in f)

@@ -20,10 +20,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from tom_pittgoogle.consumer_stream_python import ConsumerStreamPython
+from tom_pittgoogle.core.pubsub import subscriber_client
 from tom_pittgoogle.demo.sample_alerts import make_packets
 from tom_pittgoogle.models import Alert, RejectedMessage
-from tom_pittgoogle.pubsub import subscriber_client
+from tom_pittgoogle.routes.stream_python import ConsumerStreamPython
 
 from .conftest import USER_PROJECT
 from .helpers import alerts_table_locked, wait_until
@@ -125,7 +125,7 @@ def test_a_missing_topic_is_a_clear_error(pubsub_emulator):
 
 
 def test_streams_declared_in_settings_run_together_each_with_its_filter(settings, pubsub_emulator, publish, packets):
-    from tom_pittgoogle.pubsub import publisher_client
+    from tom_pittgoogle.core.pubsub import publisher_client
 
     from .conftest import PITTGOOGLE_PROJECT
 
@@ -331,9 +331,9 @@ def test_an_lsst_stream_creates_targets_whose_light_curves_hold_each_alerts_poin
     from tom_dataproducts.models import PhotometryReducedDatum
     from tom_targets.models import Target
 
-    from tom_pittgoogle.alerts import decode_alert, lighten_alert
+    from tom_pittgoogle.core.alerts import decode_alert, lighten_alert
+    from tom_pittgoogle.core.targets import target_name
     from tom_pittgoogle.demo.sample_lsst import make_lsst_packets
-    from tom_pittgoogle.targets import target_name
 
     from .conftest import create_topic, publisher
 
@@ -358,10 +358,10 @@ def test_an_lsst_stream_creates_targets_whose_light_curves_hold_each_alerts_poin
 @pytest.mark.timeout(150)
 def test_pubsub_gone_under_a_running_ingester_ends_it_with_a_clear_error(settings, tmp_path, monkeypatch, packets):
     """The client library retries an unreachable endpoint forever; the ingester's health check does not."""
+    from tom_pittgoogle.core.engine import Stream, StreamIngester
+    from tom_pittgoogle.core.pubsub import publisher_client
     from tom_pittgoogle.demo.emulators import PubSubEmulator
     from tom_pittgoogle.exceptions import EndpointError
-    from tom_pittgoogle.ingest import Stream, StreamIngester
-    from tom_pittgoogle.pubsub import publisher_client
 
     from .conftest import PITTGOOGLE_PROJECT
 

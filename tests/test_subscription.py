@@ -8,6 +8,7 @@ import pytest
 import requests
 from google.api_core import exceptions as gexc
 
+from tom_pittgoogle.core.subscription import Subscription
 from tom_pittgoogle.exceptions import (
     CredentialsError,
     EndpointError,
@@ -15,7 +16,6 @@ from tom_pittgoogle.exceptions import (
     SubscriptionNotFoundError,
     TopicNotFoundError,
 )
-from tom_pittgoogle.subscription import Subscription
 
 from .conftest import PITTGOOGLE_PROJECT, USER_PROJECT, create_topic
 

@@ -12,12 +12,12 @@ from django.urls import reverse
 from tom_alerts.models import BrokerQuery
 
 from tom_pittgoogle import conf
-from tom_pittgoogle.broker_database_python import BrokerDatabasePython
-from tom_pittgoogle.broker_stream_python import BrokerStreamPython
-from tom_pittgoogle.broker_stream_rest import BrokerStreamRest
-from tom_pittgoogle.consumer_database_python import ConsumerDatabasePython
-from tom_pittgoogle.consumer_stream_python import ConsumerStreamPython
-from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
+from tom_pittgoogle.adapters.broker_database_python import BrokerDatabasePython
+from tom_pittgoogle.adapters.broker_stream_python import BrokerStreamPython
+from tom_pittgoogle.adapters.broker_stream_rest import BrokerStreamRest
+from tom_pittgoogle.routes.database_python import ConsumerDatabasePython
+from tom_pittgoogle.routes.stream_python import ConsumerStreamPython
+from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
 pytestmark = pytest.mark.django_db
 

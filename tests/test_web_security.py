@@ -21,11 +21,11 @@ from tom_dataservices.models import DataServiceQuery
 from tom_targets.models import Target
 
 from tom_pittgoogle import checks
-from tom_pittgoogle.broker_stream_rest import BrokerStreamRest
-from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
-from tom_pittgoogle.credentials import acting_as, get_credentials
-from tom_pittgoogle.dataservices import PittGoogleDataService
+from tom_pittgoogle.adapters.broker_stream_rest import BrokerStreamRest
+from tom_pittgoogle.adapters.dataservices import PittGoogleDataService
+from tom_pittgoogle.core.credentials import acting_as, get_credentials
 from tom_pittgoogle.models import Alert, GoogleConnection
+from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
 from . import test_oauth
 from .test_dataservice import form_fields
@@ -121,7 +121,7 @@ def test_an_anonymous_visitor_cannot_run_a_saved_broker_query(client, topic_name
     from django.http import HttpResponse
     from django.urls import path
 
-    from tom_pittgoogle.broker_base import BrokerQueryError
+    from tom_pittgoogle.adapters.broker_base import BrokerQueryError
 
     outcome = {}
 

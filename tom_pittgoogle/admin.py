@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Alert, GoogleConnection, IngesterHeartbeat, RejectedMessage
+from tom_pittgoogle.models import Alert, GoogleConnection, IngesterHeartbeat, RejectedMessage
 
 
 @admin.register(Alert)

@@ -9,7 +9,7 @@ class TomPittGoogleConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import request_finished, request_started
 
-        from . import (
+        from tom_pittgoogle import (
             checks,  # noqa: F401  (registers the system checks)
             conf,
         )
@@ -21,4 +21,4 @@ class TomPittGoogleConfig(AppConfig):
 
     def data_services(self) -> list[dict[str, str]]:
         """TOM Toolkit 3's integration point: the DataService that ``tom_dataservices`` offers on its pages."""
-        return [{"class": f"{self.name}.dataservices.PittGoogleDataService"}]
+        return [{"class": f"{self.name}.adapters.dataservices.PittGoogleDataService"}]

@@ -1,50 +1,9 @@
-"""TOM Toolkit broker that queries Pitt-Google's BigQuery alert table with the Python client.
+"""The original dotted path ``tom_pittgoogle.broker_database_python``, kept for the settings and imports that name
+it. The code lives in :mod:`tom_pittgoogle.adapters.broker_database_python`; this name is that very module (not
+a copy), so patches and isinstance checks agree."""
 
-Relies on :class:`~tom_pittgoogle.consumer_database_python.ConsumerDatabasePython`.
-"""
+import sys
 
-from __future__ import annotations
+from tom_pittgoogle.adapters import broker_database_python as _module
 
-from django import forms
-from tom_alerts.alerts import GenericQueryForm
-
-from .broker_base import GoogleAccountFormMixin, PittGoogleBroker
-from .consumer_database_python import ConsumerDatabasePython, user_table_name
-from .query_fields import (
-    SEARCH,
-    candid_field,
-    clean_search,
-    object_id_field,
-    survey_field,
-    table_name_field,
-    with_selection_fields,
-)
-
-
-@with_selection_fields
-class FilterAlertsForm(GoogleAccountFormMixin, GenericQueryForm):
-    """Form for a BigQuery search of the survey's tables: by object id or by source id (not both), in a cone, in
-    a time window, above a score; newest first."""
-
-    survey = survey_field()
-    objectId = object_id_field()
-    candid = candid_field()
-    max_results = forms.IntegerField(required=True, initial=10, min_value=1, max_value=1000)
-    table_name = table_name_field()
-
-    def clean(self):
-        return clean_search(self, super().clean())
-
-
-class BrokerDatabasePython(PittGoogleBroker):
-    """Pitt-Google broker that queries the BigQuery alert tables (history, not a stream)."""
-
-    name = "Pitt-Google DatabasePython"
-    form = FilterAlertsForm
-    query_kind = SEARCH
-
-    def request_alerts(self, parameters: dict) -> list[dict]:
-        """Query the tables with the user's filter (in the SQL, as query parameters), under the cost guard."""
-        return ConsumerDatabasePython(
-            user_table_name(parameters.get("table_name")), survey=parameters.get("survey") or "ztf"
-        ).query_alerts(parameters)
+sys.modules[__name__] = _module

@@ -1,42 +1,9 @@
-"""TOM Toolkit broker that pulls a Pitt-Google Pub/Sub stream through the REST API.
+"""The original dotted path ``tom_pittgoogle.broker_stream_rest``, kept for the settings and imports that name it.
+The code lives in :mod:`tom_pittgoogle.adapters.broker_stream_rest`; this name is that very module (not a copy),
+so patches and isinstance checks agree."""
 
-Relies on :class:`~tom_pittgoogle.consumer_stream_rest.ConsumerStreamRest` for the connection and the data.
-"""
+import sys
 
-from __future__ import annotations
+from tom_pittgoogle.adapters import broker_stream_rest as _module
 
-from django import forms
-
-from .broker_base import PittGoogleBroker, StreamFilterForm, subscription_and_survey
-from .consumer_stream_rest import ConsumerStreamRest
-from .query_fields import rest_pull_timeout_field
-
-
-class FilterAlertsForm(StreamFilterForm):
-    """Form for a StreamRest query: subscription, classtar filter, how many alerts, how long to wait."""
-
-    max_results = forms.IntegerField(required=True, initial=10, min_value=1, max_value=1000)
-    timeout = rest_pull_timeout_field()
-
-
-class BrokerStreamRest(PittGoogleBroker):
-    """Pitt-Google broker that pulls alerts from a subscription through the Pub/Sub REST API.
-
-    Alerts that pass the filter are stored in the TOM's database, then acknowledged; alerts filtered out
-    are acknowledged too, so the next query starts with new ones.
-    """
-
-    name = "Pitt-Google StreamRest"
-    form = FilterAlertsForm
-
-    def request_alerts(self, parameters: dict) -> list[dict]:
-        """Pull, unpack, filter, store and acknowledge; returns the alerts that passed."""
-        subscription, survey = subscription_and_survey(parameters)
-        consumer = ConsumerStreamRest(subscription, survey=survey)
-        return consumer.pull_alerts(
-            int(parameters["max_results"]),
-            lighten_alerts=True,
-            callback=self.user_filter,
-            max_wait=parameters.get("timeout"),
-            parameters=parameters,
-        )
+sys.modules[__name__] = _module

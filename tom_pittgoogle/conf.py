@@ -59,7 +59,7 @@ DEFAULTS: dict[str, Any] = {
     "PITTGOOGLE_OBJECT_URLS": {"ztf": "https://alerce.online/object/{object_id}"},
     # The streams `manage.py pittgoogle_stream` runs when given no --subscription: a list of dicts such as
     # {"subscription": "ztf-loop", "filter": {"classtar_threshold": 0.5, "classtar_gt_lt": "lt"},
-    #  "create_targets": True}. See tom_pittgoogle.ingest.Stream.from_setting.
+    #  "create_targets": True}. See tom_pittgoogle.core.engine.Stream.from_setting.
     "PITTGOOGLE_STREAMS": [],
     # Form default: the survey a new query reads (each form lets the user pick).
     "PITTGOOGLE_DEFAULT_SURVEY": "ztf",
@@ -194,7 +194,7 @@ def user_project() -> str:
     """The user's Google Cloud project, where subscriptions live and queries are billed."""
     project = get("GOOGLE_CLOUD_PROJECT")
     if not project:
-        from .exceptions import ConfigurationError
+        from tom_pittgoogle.exceptions import ConfigurationError
 
         raise ConfigurationError(
             "GOOGLE_CLOUD_PROJECT is not set: set it in the TOM's settings.py (or the environment) to the "
@@ -225,7 +225,7 @@ SURVEY_SETTINGS = {
 def _survey_setting(survey: str | None, index: int) -> Any:
     survey = survey or "ztf"
     if survey not in SURVEY_SETTINGS:
-        from .exceptions import ConfigurationError
+        from tom_pittgoogle.exceptions import ConfigurationError
 
         raise ConfigurationError(f"unknown survey {survey!r}: Pitt-Google serves {', '.join(SURVEY_SETTINGS)}")
     return get(SURVEY_SETTINGS[survey][index])

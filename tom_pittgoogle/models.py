@@ -39,7 +39,7 @@ class Alert(models.Model):
     alert = AlertJSONField(help_text="The lightened alert: common fields plus the survey's kept fields.")
     attributes = models.JSONField(default=dict, blank=True, help_text="The Pub/Sub attributes of its message.")
     stored_at = models.DateTimeField(auto_now_add=True)
-    # Copied from the alert when it is stored (tom_pittgoogle.alert_columns.indexed_columns), so that the stored
+    # Copied from the alert when it is stored (tom_pittgoogle.core.alert_columns.indexed_columns), so that the stored
     # route sorts and filters on indexed columns rather than reading every row's JSON.
     best_score = models.FloatField(
         null=True, blank=True,
@@ -52,7 +52,7 @@ class Alert(models.Model):
             models.UniqueConstraint(fields=["survey", "source_id"], name="tom_pittgoogle_alert_unique_source"),
         ]
         indexes = [
-            # The stored route's sorts (tom_pittgoogle.stored_alerts.SORTS), nulls last, ties broken by id.
+            # The stored route's sorts (tom_pittgoogle.routes.stored_alerts.SORTS), nulls last, ties broken by id.
             models.Index(F("jd").desc(nulls_last=True), F("id").desc(), name="tom_pittgoogle_alert_newest"),
             models.Index(F("mag").asc(nulls_last=True), F("id").desc(), name="tom_pittgoogle_alert_brightest"),
             models.Index(F("best_score").desc(nulls_last=True), F("id").desc(), name="tom_pittgoogle_alert_best"),
@@ -69,7 +69,7 @@ class RejectedMessage(models.Model):
     """A message that could not be stored as an alert: kept for the operator, then acknowledged.
 
     Only the first ``PITTGOOGLE_REJECTED_MAX_BYTES`` bytes are kept, with the original size and checksum;
-    ``tom_pittgoogle.store.prune_rejected`` deletes those older than ``PITTGOOGLE_REJECTED_RETENTION_DAYS``.
+    ``tom_pittgoogle.core.store.prune_rejected`` deletes those older than ``PITTGOOGLE_REJECTED_RETENTION_DAYS``.
     """
 
     subscription = models.CharField(max_length=255, blank=True)
@@ -160,28 +160,28 @@ class GoogleConnection(models.Model):
     @property
     @sensitive_variables()
     def access_token(self) -> str:
-        from .oauth.crypto import decrypt
+        from tom_pittgoogle.oauth.crypto import decrypt
 
         return decrypt(self.access_token_encrypted)
 
     @access_token.setter
     @sensitive_variables()
     def access_token(self, value: str) -> None:
-        from .oauth.crypto import encrypt
+        from tom_pittgoogle.oauth.crypto import encrypt
 
         self.access_token_encrypted = encrypt(value or "")
 
     @property
     @sensitive_variables()
     def refresh_token(self) -> str:
-        from .oauth.crypto import decrypt
+        from tom_pittgoogle.oauth.crypto import decrypt
 
         return decrypt(self.refresh_token_encrypted)
 
     @refresh_token.setter
     @sensitive_variables()
     def refresh_token(self, value: str) -> None:
-        from .oauth.crypto import encrypt
+        from tom_pittgoogle.oauth.crypto import encrypt
 
         self.refresh_token_encrypted = encrypt(value or "")
 
@@ -201,13 +201,13 @@ class GoogleConnection(models.Model):
 
     def tokens_need_reencryption(self) -> bool:
         """True if a token is encrypted with a key other than the first of ``PITTGOOGLE_TOKEN_ENCRYPTION_KEY``."""
-        from .oauth.crypto import needs_rotation
+        from tom_pittgoogle.oauth.crypto import needs_rotation
 
         return needs_rotation(self.access_token_encrypted) or needs_rotation(self.refresh_token_encrypted)
 
     def reencrypt_tokens(self) -> None:
         """Encrypt both tokens under the first key (raises ``InvalidToken`` if no key opens one); not saved."""
-        from .oauth.crypto import rotate
+        from tom_pittgoogle.oauth.crypto import rotate
 
         self.access_token_encrypted = rotate(self.access_token_encrypted)
         self.refresh_token_encrypted = rotate(self.refresh_token_encrypted)

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from . import views
+from tom_pittgoogle import views
 
 app_name = "tom_pittgoogle"
 

@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from .heartbeat import ingester_status, late_seconds
+from tom_pittgoogle.core.heartbeat import ingester_status, late_seconds
 
 
 @login_required

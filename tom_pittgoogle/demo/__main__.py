@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from .emulators import BigQueryEmulator, EmulatorError, PubSubEmulator, port_is_free
+    from tom_pittgoogle.demo.emulators import BigQueryEmulator, EmulatorError, PubSubEmulator, port_is_free
 
     if not args.no_serve and not port_is_free(args.port):
         print(f"Port {args.port} is already in use on 127.0.0.1: stop what uses it, or choose another port with "
@@ -113,11 +113,10 @@ def run_demo(args: argparse.Namespace, bigquery_endpoint: str) -> None:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
-    from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
-    from tom_pittgoogle.pubsub import publisher_client
-
-    from .bigquery_tables import bigquery_client, create_alerts_table, load_alerts
-    from .sample_alerts import ZTF_ALERT_SCHEMA, make_packets
+    from tom_pittgoogle.core.pubsub import publisher_client
+    from tom_pittgoogle.demo.bigquery_tables import bigquery_client, create_alerts_table, load_alerts
+    from tom_pittgoogle.demo.sample_alerts import ZTF_ALERT_SCHEMA, make_packets
+    from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
     call_command("migrate", verbosity=0)
     user_model = get_user_model()
@@ -153,7 +152,7 @@ def subscribe_to_ztf_loop(*names: str) -> None:
     own name, so these are made here)."""
     from google.api_core.exceptions import AlreadyExists
 
-    from tom_pittgoogle.pubsub import close_client, subscriber_client, subscription_path
+    from tom_pittgoogle.core.pubsub import close_client, subscriber_client, subscription_path
 
     subscriber = subscriber_client()
     try:
@@ -176,12 +175,11 @@ def history_object(records: list[dict]) -> str:
 
 def publish_lsst(bigquery_endpoint: str) -> list[dict]:
     """Rubin/LSST sample alerts (every schema version lsst-alert-packet ships) to lsst-alerts and the LSST table."""
-    from tom_pittgoogle.alerts import decode_alert
-    from tom_pittgoogle.consumer_stream_rest import ConsumerStreamRest
-    from tom_pittgoogle.pubsub import publisher_client
-
-    from .bigquery_tables import bigquery_client, create_alerts_table, load_alerts
-    from .sample_lsst import lsst_alert_schema, make_lsst_packets
+    from tom_pittgoogle.core.alerts import decode_alert
+    from tom_pittgoogle.core.pubsub import publisher_client
+    from tom_pittgoogle.demo.bigquery_tables import bigquery_client, create_alerts_table, load_alerts
+    from tom_pittgoogle.demo.sample_lsst import lsst_alert_schema, make_lsst_packets
+    from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
     packets = [packet for _, packet in make_lsst_packets()]
     records = [decode_alert(packet) for packet in packets]
@@ -199,9 +197,9 @@ def publish_lsst(bigquery_endpoint: str) -> list[dict]:
 
 def save_queries(records: list[dict], lsst_records: list[dict]):
     """One saved query per route, made and validated by the broker's own form as the Alerts page does."""
-    from tom_pittgoogle.broker_database_python import BrokerDatabasePython
-    from tom_pittgoogle.broker_stream_python import BrokerStreamPython
-    from tom_pittgoogle.broker_stream_rest import BrokerStreamRest
+    from tom_pittgoogle.adapters.broker_database_python import BrokerDatabasePython
+    from tom_pittgoogle.adapters.broker_stream_python import BrokerStreamPython
+    from tom_pittgoogle.adapters.broker_stream_rest import BrokerStreamRest
 
     stream_filter = {"classtar_threshold": "", "classtar_gt_lt": "lt"}
     history = history_object(records)
@@ -268,9 +266,8 @@ def run_saved_query(query) -> None:
 
 def heartbeat(stop: threading.Event) -> None:
     """Publish one new sample alert a second to ztf-loop, as Pitt-Google's heartbeat stream does."""
-    from tom_pittgoogle.pubsub import publisher_client
-
-    from .sample_alerts import make_packets
+    from tom_pittgoogle.core.pubsub import publisher_client
+    from tom_pittgoogle.demo.sample_alerts import make_packets
 
     publisher = publisher_client()
     topic = f"projects/{PITTGOOGLE_PROJECT}/topics/{TOPIC}"

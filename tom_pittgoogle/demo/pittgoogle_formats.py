@@ -47,8 +47,8 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from .sample_alerts import make_alerts, serialize_alert
-from .sample_lsst import lsst_schema_versions, make_lsst_alert, serialize_wire_format
+from tom_pittgoogle.demo.sample_alerts import make_alerts, serialize_alert
+from tom_pittgoogle.demo.sample_lsst import lsst_schema_versions, make_lsst_alert, serialize_wire_format
 
 __all__ = [
     "TOPICS",

@@ -24,7 +24,7 @@ from typing import Any
 
 import fastavro
 
-from tom_pittgoogle.alerts.decode import lsst_schema_ids
+from tom_pittgoogle.core.alerts.decode import lsst_schema_ids
 
 __all__ = [
     "LSST_BANDS",

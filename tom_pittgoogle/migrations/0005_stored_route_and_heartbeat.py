@@ -10,7 +10,7 @@ def fill_indexed_columns(apps, schema_editor):
     """The stored route's columns of the alerts stored before this migration, in short batches by id."""
     from django.db import transaction
 
-    from tom_pittgoogle.alert_columns import indexed_columns
+    from tom_pittgoogle.core.alert_columns import indexed_columns
 
     Alert = apps.get_model("tom_pittgoogle", "Alert")
     last_id = 0

@@ -1,6 +1,6 @@
 """The HTTP side of the sign-in: the authorization URL (with PKCE), the code exchange, the account's email,
 and revocation. Refreshing an access token is not here: google-auth's credentials do it
-(:class:`tom_pittgoogle.credentials.UserCredentials`).
+(:class:`tom_pittgoogle.core.credentials.UserCredentials`).
 
 Endpoints come from settings (Google's by default, see :mod:`tom_pittgoogle.conf`). No function here logs or
 raises a token, code, verifier or secret: errors carry the OAuth error code only.
@@ -19,9 +19,9 @@ from urllib.parse import urlencode
 import requests
 from django.views.decorators.debug import sensitive_variables
 
-from .. import conf
-from ..credentials import USER_SCOPES
-from ..exceptions import ConfigurationError, PittGoogleError
+from tom_pittgoogle import conf
+from tom_pittgoogle.core.credentials import USER_SCOPES
+from tom_pittgoogle.exceptions import ConfigurationError, PittGoogleError
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.views.decorators.debug import sensitive_variables
 
-from .. import conf
-from ..exceptions import ConfigurationError
+from tom_pittgoogle import conf
+from tom_pittgoogle.exceptions import ConfigurationError
 
 __all__ = ["InvalidToken", "check_key", "decrypt", "encrypt", "needs_rotation", "rotate"]
 

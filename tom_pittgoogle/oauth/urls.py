@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from tom_pittgoogle.oauth import views
 
 urlpatterns = [
     path("", views.connection, name="oauth-connection"),

@@ -23,12 +23,12 @@ from django.views.debug import SafeExceptionReporterFilter
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import conf
-from ..exceptions import ConfigurationError
-from ..middleware import hide_sensitive_data
-from ..models import GoogleConnection
-from . import client, crypto
-from .crypto import InvalidToken
+from tom_pittgoogle import conf
+from tom_pittgoogle.exceptions import ConfigurationError
+from tom_pittgoogle.middleware import hide_sensitive_data
+from tom_pittgoogle.models import GoogleConnection
+from tom_pittgoogle.oauth import client, crypto
+from tom_pittgoogle.oauth.crypto import InvalidToken
 
 logger = logging.getLogger(__name__)
 

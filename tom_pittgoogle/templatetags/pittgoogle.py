@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django import template
 
-from ..query_fields import PULL, SEARCH, nothing_matched
-from ..stored_alerts import nothing_matched as stored_nothing_matched
+from tom_pittgoogle.adapters.query_fields import PULL, SEARCH, nothing_matched
+from tom_pittgoogle.routes.stored_alerts import nothing_matched as stored_nothing_matched
 
 register = template.Library()
 

@@ -12,8 +12,8 @@ import argparse
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from ...credentials import acting_as
-from ...exceptions import CredentialsError
+from tom_pittgoogle.core.credentials import acting_as
+from tom_pittgoogle.exceptions import CredentialsError
 
 
 class Command(BaseCommand):

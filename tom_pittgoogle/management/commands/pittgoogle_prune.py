@@ -3,7 +3,7 @@
     python manage.py pittgoogle_prune                      # the settings' retentions (a scheduled run)
     python manage.py pittgoogle_prune --older-than 7       # alerts stored more than 7 days ago
 
-Alerts of a Target's object are kept unless --include-targets; see :mod:`tom_pittgoogle.prune`.
+Alerts of a Target's object are kept unless --include-targets; see :mod:`tom_pittgoogle.core.prune`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from tom_pittgoogle import conf
-from tom_pittgoogle.prune import BATCH_SIZE, prune
+from tom_pittgoogle.core.prune import BATCH_SIZE, prune
 
 
 def _days(value: str) -> float:

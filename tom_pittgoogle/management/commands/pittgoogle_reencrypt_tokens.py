@@ -9,10 +9,10 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from ...credentials import mark_broken
-from ...exceptions import ConfigurationError
-from ...models import GoogleConnection
-from ...oauth.crypto import InvalidToken, check_key
+from tom_pittgoogle.core.credentials import mark_broken
+from tom_pittgoogle.exceptions import ConfigurationError
+from tom_pittgoogle.models import GoogleConnection
+from tom_pittgoogle.oauth.crypto import InvalidToken, check_key
 
 UNREADABLE = "the stored tokens cannot be decrypted with any configured key"
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from tom_pittgoogle.heartbeat import REJECTED_SHOWN, ingester_status, status_text
+from tom_pittgoogle.core.heartbeat import REJECTED_SHOWN, ingester_status, status_text
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 """``python manage.py pittgoogle_stream``: listen to Pitt-Google streams all night, storing every alert once.
 
-A thin shell over :class:`~tom_pittgoogle.ingest.StreamIngester`: it reads the options and settings, reports
+A thin shell over :class:`~tom_pittgoogle.core.engine.StreamIngester`: it reads the options and settings, reports
 progress, and turns signals into a clean stop.
 
     python manage.py pittgoogle_stream --subscription ztf-loop --classtar-threshold 0.5 --classtar-gt-lt lt
@@ -20,10 +20,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tom_pittgoogle import conf
+from tom_pittgoogle.core.engine import DEFAULT_MAX_BACKLOG, MAX_BATCH, IngestStats, Stream, StreamIngester, alert_filter
+from tom_pittgoogle.core.filters import CLASSTAR_COMPARISONS
+from tom_pittgoogle.core.heartbeat import Heartbeat
 from tom_pittgoogle.exceptions import PittGoogleError
-from tom_pittgoogle.filters import CLASSTAR_COMPARISONS
-from tom_pittgoogle.heartbeat import Heartbeat
-from tom_pittgoogle.ingest import DEFAULT_MAX_BACKLOG, MAX_BATCH, IngestStats, Stream, StreamIngester, alert_filter
 
 
 def _positive_int(value: str) -> int:
@@ -133,7 +133,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"done in {stats.elapsed:.1f} s: {stats.line()}"))
 
     def _streams(self, options: dict[str, Any]) -> list[Stream]:
-        from tom_pittgoogle.ingest import streams_from_settings
+        from tom_pittgoogle.core.engine import streams_from_settings
 
         names = options["subscriptions"]
         if not names:
@@ -190,7 +190,7 @@ def _target_maker(username: str | None):
     """Create or update the Target of an alert, with its extras, aliases and light curve (as the brokers do)."""
     from django.contrib.auth import get_user_model
 
-    from tom_pittgoogle.targets import create_or_update_target
+    from tom_pittgoogle.core.targets import create_or_update_target
 
     user = None
     if username:

@@ -36,8 +36,8 @@ import google.oauth2.credentials
 from django.views.decorators.debug import sensitive_variables
 from google.auth.credentials import AnonymousCredentials, Credentials
 
-from . import conf
-from .exceptions import CredentialsError
+from tom_pittgoogle import conf
+from tom_pittgoogle.exceptions import CredentialsError
 
 logger = logging.getLogger(__name__)
 
@@ -260,8 +260,8 @@ def user_credentials(service: Service, actor: Actor) -> Credentials | None:
     Raises :class:`CredentialsError` (with the reconnect link) if the connection is broken or cannot serve
     ``service``.
     """
-    from .models import GoogleConnection
-    from .oauth.crypto import InvalidToken
+    from tom_pittgoogle.models import GoogleConnection
+    from tom_pittgoogle.oauth.crypto import InvalidToken
 
     user = actor.user
     link = actor.connect_url
@@ -332,7 +332,7 @@ def _reencrypt_if_rotated(connection: Any) -> None:
     """Key rotation: tokens decrypted with an older key are stored again under the first one, both of them."""
     if not connection.tokens_need_reencryption():
         return
-    from .models import GoogleConnection
+    from tom_pittgoogle.models import GoogleConnection
 
     read = connection.refresh_token_encrypted
     connection.reencrypt_tokens()
@@ -423,7 +423,7 @@ def _is_invalid_grant(error: google.auth.exceptions.RefreshError) -> bool:
 def _save_refreshed(
     connection_id: int, used_refresh_token: str, token: str, expiry: datetime | None, refresh_token: str | None
 ) -> None:
-    from .models import GoogleConnection
+    from tom_pittgoogle.models import GoogleConnection
 
     connection = GoogleConnection.objects.filter(pk=connection_id).first()
     # Disconnected or reconnected meanwhile: the stored grant is not the one refreshed, keep it as it is.
@@ -437,7 +437,7 @@ def _save_refreshed(
 
 
 def mark_broken(connection_id: int, reason: str) -> None:
-    from .models import GoogleConnection
+    from tom_pittgoogle.models import GoogleConnection
 
     GoogleConnection.objects.filter(pk=connection_id).update(broken=True, broken_reason=reason[:200])
 

@@ -1,6 +1,6 @@
 """The columns of a stored alert that are copied from its JSON when it is stored, so that the stored route
-(:mod:`tom_pittgoogle.stored_alerts`) sorts and filters on indexed columns: the best score and the predicted
-classes. Plain Python: :mod:`tom_pittgoogle.store` calls :func:`indexed_columns` for each row it writes.
+(:mod:`tom_pittgoogle.routes.stored_alerts`) sorts and filters on indexed columns: the best score and the predicted
+classes. Plain Python: :mod:`tom_pittgoogle.core.store` calls :func:`indexed_columns` for each row it writes.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..exceptions import DecodeError
+from tom_pittgoogle.exceptions import DecodeError
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ only decodes and filters, and queues what passes. The thread that called
 alerts or ``batch_seconds``), stores each batch in one transaction, then acknowledges it. Flow control
 (``max_backlog`` messages leased per subscription) bounds the queue, so memory stays flat all night.
 
-:class:`~tom_pittgoogle.subscription.Subscription` objects are what it pulls through; it knows nothing of the
-routes above it: :class:`~tom_pittgoogle.consumer_stream_python.ConsumerStreamPython` runs one stream through
+:class:`~tom_pittgoogle.core.subscription.Subscription` objects are what it pulls through; it knows nothing of the
+routes above it: :class:`~tom_pittgoogle.routes.stream_python.ConsumerStreamPython` runs one stream through
 this module, the ``pittgoogle_stream`` command and the tom-alertstreams adapter run one or several all night.
 """
 
@@ -30,13 +30,19 @@ from typing import Any
 
 from django.db import reset_queries, transaction
 
-from . import conf
-from .alerts.decode import DecodeLimits, limits_for_batch
-from .exceptions import ConfigurationError, PittGoogleError
-from .filters import SELECTION_KEYS, AlertFilter
-from .pubsub import AlertCallback, close_client, subscriber_client, unpack_message, validate_resource_id
-from .store import AlertStore, DjangoAlertStore, RawMessage, SavedBatch, guard_database, save_batch
-from .subscription import Subscription
+from tom_pittgoogle import conf
+from tom_pittgoogle.core.alerts.decode import DecodeLimits, limits_for_batch
+from tom_pittgoogle.core.filters import SELECTION_KEYS, AlertFilter
+from tom_pittgoogle.core.pubsub import (
+    AlertCallback,
+    close_client,
+    subscriber_client,
+    unpack_message,
+    validate_resource_id,
+)
+from tom_pittgoogle.core.store import AlertStore, DjangoAlertStore, RawMessage, SavedBatch, guard_database, save_batch
+from tom_pittgoogle.core.subscription import Subscription
+from tom_pittgoogle.exceptions import ConfigurationError, PittGoogleError
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +63,7 @@ TargetMaker = Callable[[Mapping[str, Any]], Any]
 class Stream:
     """One subscription to listen to, and what to do with its alerts.
 
-    ``subscription`` is its name (the engine makes the :class:`~tom_pittgoogle.subscription.Subscription`, in
+    ``subscription`` is its name (the engine makes the :class:`~tom_pittgoogle.core.subscription.Subscription`, in
     ``project`` and attached to ``survey``'s topic), or a ``Subscription`` the caller already has.
     ``callback`` follows the original's filter contract: called as ``callback(alert, **callback_kwargs)``, it
     returns the alert if it passes, else None. ``lighten`` decides what the callback sees and what

@@ -5,8 +5,16 @@ JSON), recognised from the bytes; ``surveys`` knows each survey's field names; `
 history into light-curve points. None of them knows about Django or the routes.
 """
 
-from .decode import AlertDecoder, DecodeLimits, decode_alert, decode_alert_b64
-from .surveys import SURVEY_CHOICES, SURVEYS, Survey, detect_survey, is_lightened, lighten_alert, unwrap
+from tom_pittgoogle.core.alerts.decode import AlertDecoder, DecodeLimits, decode_alert, decode_alert_b64
+from tom_pittgoogle.core.alerts.surveys import (
+    SURVEY_CHOICES,
+    SURVEYS,
+    Survey,
+    detect_survey,
+    is_lightened,
+    lighten_alert,
+    unwrap,
+)
 
 __all__ = [
     "SURVEYS",

@@ -42,8 +42,8 @@ from django.db import (
     transaction,
 )
 
-from .exceptions import PittGoogleError
-from .pubsub import describe_error, safe_text
+from tom_pittgoogle.core.pubsub import describe_error, safe_text
+from tom_pittgoogle.exceptions import PittGoogleError
 
 logger = logging.getLogger(__name__)
 
@@ -200,8 +200,8 @@ class DjangoAlertStore:
         the stored alert of its id, or that the database refuses, is recorded as a rejected message and kept
         out of the result. Raises :class:`DatabaseUnavailableError` only if the database is down.
         """
-        from .alert_columns import indexed_columns
-        from .models import Alert
+        from tom_pittgoogle.core.alert_columns import indexed_columns
+        from tom_pittgoogle.models import Alert
 
         saved = SavedBatch()
         if not alerts:
@@ -272,7 +272,7 @@ class DjangoAlertStore:
 
     @staticmethod
     def _existing_keys(keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        from .models import Alert
+        from tom_pittgoogle.models import Alert
 
         # A key the database cannot hold (a NUL, a lone surrogate) is not there; its insert says why.
         keys = {key for key in keys if all(_storable(part) for part in key)}
@@ -286,7 +286,7 @@ class DjangoAlertStore:
     @staticmethod
     def _insert(rows: Mapping[int, Any], *, fast: bool = True) -> dict[int, str]:
         """Insert ``rows`` (all at once in a savepoint; if refused, one by one); return the refused ones' reasons."""
-        from .models import Alert
+        from tom_pittgoogle.models import Alert
 
         if not rows:
             return {}
@@ -315,7 +315,7 @@ class DjangoAlertStore:
     @staticmethod
     def _conflicts(rows: Mapping[int, Any], keys: Mapping[int, tuple[str, str]]) -> dict[int, str]:
         """Reasons for the ``rows`` whose content differs from the stored alert of the same id."""
-        from .models import Alert
+        from tom_pittgoogle.models import Alert
 
         if not rows:
             return {}
@@ -345,7 +345,7 @@ class DjangoAlertStore:
 
     def record_rejected(self, messages: Sequence[tuple[RawMessage, str]], *, subscription: str = "") -> None:
         """Record ``messages`` with their reasons (each capped to ``PITTGOOGLE_REJECTED_MAX_BYTES`` bytes)."""
-        from .models import RejectedMessage
+        from tom_pittgoogle.models import RejectedMessage
 
         if not messages:
             return
@@ -382,7 +382,7 @@ def _copy_insert(rows: Mapping[int, Any], keys: Mapping[int, tuple[str, str]]) -
         values = [_copy_row(row) for row in rows.values()]
     except (TypeError, ValueError, _NotPlainJSON):  # the portable path gives the row its reason
         return None
-    from .models import Alert
+    from tom_pittgoogle.models import Alert
 
     fields = _copy_fields()
     quote = connection.ops.quote_name
@@ -427,7 +427,7 @@ class _NotPlainJSON(ValueError):
 
 
 def _copy_fields() -> list[models.Field]:
-    from .models import Alert
+    from tom_pittgoogle.models import Alert
 
     return [model_field for model_field in Alert._meta.concrete_fields if not model_field.primary_key]
 
@@ -531,7 +531,7 @@ def prune_rejected(older_than_days: float | None = None, *, batch_size: int = PR
     """
     from django.utils import timezone
 
-    from .models import RejectedMessage
+    from tom_pittgoogle.models import RejectedMessage
 
     days = _setting("PITTGOOGLE_REJECTED_RETENTION_DAYS", REJECTED_RETENTION_DAYS) if older_than_days is None \
         else older_than_days

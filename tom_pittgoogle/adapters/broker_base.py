@@ -18,12 +18,8 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from tom_alerts.alerts import GenericAlert, GenericBroker, GenericQueryForm
 
-from . import conf, targets
-from .alerts import lighten_alert
-from .credentials import refuse_anonymous
-from .exceptions import PittGoogleError
-from .filters import AlertFilter
-from .query_fields import (  # noqa: F401  (survey_field, subscription_and_survey: the brokers' names for them)
+from tom_pittgoogle import conf
+from tom_pittgoogle.adapters.query_fields import (  # noqa: F401  (survey_field, subscription_and_survey: the brokers' names for them)
     PULL,
     GoogleAccountFormMixin,
     UserFacingError,
@@ -40,6 +36,11 @@ from .query_fields import (  # noqa: F401  (survey_field, subscription_and_surve
     validate_subscription_name,
     with_selection_fields,
 )
+from tom_pittgoogle.core import targets
+from tom_pittgoogle.core.alerts import lighten_alert
+from tom_pittgoogle.core.credentials import refuse_anonymous
+from tom_pittgoogle.core.filters import AlertFilter
+from tom_pittgoogle.exceptions import PittGoogleError
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class BrokerQueryError(UserFacingError, requests.HTTPError, CommandError):
     ``RunQueryView`` shows an ``HTTPError``'s message on the results page instead of a server error, and
     ``runbrokerquery`` (a management command) prints a ``CommandError``'s message and exits 1 instead of a
     traceback; one exception does both. The page gets the message as HTML (escaped, its URL a link), the
-    command line as plain text (:class:`~tom_pittgoogle.query_fields.UserFacingError`).
+    command line as plain text (:class:`~tom_pittgoogle.adapters.query_fields.UserFacingError`).
     """
 
     returncode = 1
@@ -101,7 +102,7 @@ class PittGoogleAlert(GenericAlert):
 _ALERT_ATTRIBUTE = "_pittgoogle_alert"
 
 
-@receiver(post_save, dispatch_uid="tom_pittgoogle.broker_base.store_light_curve")
+@receiver(post_save, dispatch_uid="tom_pittgoogle.adapters.broker_base.store_light_curve")
 def _store_light_curve(sender, instance, **kwargs) -> None:
     """A Target made from a Pitt-Google alert gets the alert's light curve as soon as it has a primary key.
 

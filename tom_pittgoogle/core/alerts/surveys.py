@@ -30,10 +30,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..exceptions import DecodeError
-from . import validate
-from .classifiers import classifier_blocks, read_classifiers, tag_scores
-from .photometry import (
+from tom_pittgoogle.core.alerts import validate
+from tom_pittgoogle.core.alerts.classifiers import classifier_blocks, read_classifiers, tag_scores
+from tom_pittgoogle.core.alerts.photometry import (
     ZTF_BANDS,
     flux_err_to_mag_err,
     flux_to_mag,
@@ -41,6 +40,7 @@ from .photometry import (
     mjd_tai_to_jd_utc,
     ztf_points,
 )
+from tom_pittgoogle.exceptions import DecodeError
 
 logger = logging.getLogger(__name__)
 
@@ -328,7 +328,7 @@ def lighten_alert(
 ) -> dict:
     """Flatten ``record`` to the common fields, scores, classifiers, photometry and kept fields (JSON-safe).
 
-    ``record`` is what :func:`~tom_pittgoogle.alerts.decode.decode_alert` returned (any topic's shape, see
+    ``record`` is what :func:`~tom_pittgoogle.core.alerts.decode.decode_alert` returned (any topic's shape, see
     :func:`unwrap`), or an alert lightened before (validated again and returned as a copy). ``attributes`` are
     the message's attributes: ids the data lacks, ``schema_version``, ``kafka.timestamp``; they are kept, bounded,
     as ``alert["attributes"]``. Every value is validated (see :mod:`.validate`): nothing but

@@ -3,7 +3,7 @@
 In the spirit of pittgoogle-client's ``Subscription``: it has a name, a project (the user's, where it lives), a
 topic (Pitt-Google's topic of the same name, in the project serving its survey, unless it already exists
 attached to another), and clients created on first use with credentials from the one resolver
-(:func:`tom_pittgoogle.credentials.get_credentials`). Constructing one does no I/O.
+(:func:`tom_pittgoogle.core.credentials.get_credentials`). Constructing one does no I/O.
 
 It speaks both of Pub/Sub's protocols, chosen by ``transport``:
 
@@ -33,9 +33,16 @@ from google.api_core.retry import Retry, if_exception_type
 from google.auth.transport.requests import AuthorizedSession
 from google.auth.transport.requests import Request as AuthRequest
 
-from . import conf
-from .credentials import credentials_error_for, get_credentials
-from .exceptions import (
+from tom_pittgoogle import conf
+from tom_pittgoogle.core.credentials import credentials_error_for, get_credentials
+from tom_pittgoogle.core.pubsub import (
+    close_client,
+    subscriber_client,
+    subscription_path,
+    topic_path,
+    validate_resource_id,
+)
+from tom_pittgoogle.exceptions import (
     CredentialsError,
     EndpointError,
     PermissionDeniedError,
@@ -43,7 +50,6 @@ from .exceptions import (
     SubscriptionNotFoundError,
     TopicNotFoundError,
 )
-from .pubsub import close_client, subscriber_client, subscription_path, topic_path, validate_resource_id
 
 logger = logging.getLogger(__name__)
 

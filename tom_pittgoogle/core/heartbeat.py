@@ -20,7 +20,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import conf
+from tom_pittgoogle import conf
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Heartbeat:
 
     def start(self, ingester: Any = None) -> None:
         """Write the row of a starting run; ``ingester`` (a ``StreamIngester``) is read for its backlog."""
-        from .models import IngesterHeartbeat
+        from tom_pittgoogle.models import IngesterHeartbeat
 
         self._ingester = ingester
         now = timezone.now()
@@ -168,7 +168,7 @@ class Status:
 
 def ingester_status(*, limit: int = 50, rejected: int = REJECTED_SHOWN) -> Status:
     """The newest ingester runs (running ones first) and the newest rejected messages with their reasons."""
-    from .models import IngesterHeartbeat, RejectedMessage
+    from tom_pittgoogle.models import IngesterHeartbeat, RejectedMessage
 
     now = timezone.now()
     rows = list(IngesterHeartbeat.objects.filter(stopped_at__isnull=True)[:limit])

@@ -35,7 +35,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from . import validate
+from tom_pittgoogle.core.alerts import validate
 
 #: Records that are part of an alert, not a classifier's output.
 ALERT_PARTS = frozenset({

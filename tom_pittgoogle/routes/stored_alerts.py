@@ -1,10 +1,10 @@
 """The stored route: this TOM's own alerts (what the ingester stored), filtered, sorted and paged.
 
-The filters are the other routes' (:class:`~tom_pittgoogle.filters.AlertFilter` and its parameter names: survey,
+The filters are the other routes' (:class:`~tom_pittgoogle.core.filters.AlertFilter` and its parameter names: survey,
 object and source id, ``classtar_threshold``/``classtar_gt_lt``, ``reliability_threshold``, the cone
 ``cone_ra``/``cone_dec``/``cone_radius_arcsec``, the time window ``start_time``/``end_time`` on the alert's time,
 ``score_name``/``score_min``, ``predicted_class``) plus ``band`` and ``mag_min``/``mag_max``, translated to ORM
-lookups with the same arithmetic (the haversine of :mod:`~tom_pittgoogle.filters`, the same UTC Julian Dates), so
+lookups with the same arithmetic (the haversine of :mod:`~tom_pittgoogle.core.filters`, the same UTC Julian Dates), so
 that the same filter keeps the same alerts here as on a stream route (:func:`passes` is the Python side of
 :func:`stored_alerts`). Sorting and the common filters read indexed columns; a score filter reads the alert's JSON
 of the rows the other filters left.
@@ -22,8 +22,8 @@ from django.db.models import F, FloatField, QuerySet
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Cos, Power, Sin
 
-from .alert_columns import class_key, number_or_none
-from .filters import SELECTION_KEYS, AlertFilter, AlertSelection
+from tom_pittgoogle.core.alert_columns import class_key, number_or_none
+from tom_pittgoogle.core.filters import SELECTION_KEYS, AlertFilter, AlertSelection
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def _json_number(*path: str) -> Cast:
 
 def stored_alerts(parameters: Mapping[str, Any]) -> QuerySet:
     """The stored alerts the filter keeps, sorted (``sort``: a key of :data:`SORTS`); not yet paged."""
-    from .models import Alert
+    from tom_pittgoogle.models import Alert
 
     rows = Alert.objects.filter(survey=parameters.get("survey") or "ztf")
     if not _blank(parameters.get("objectId")):
@@ -192,8 +192,8 @@ def search(parameters: Mapping[str, Any], *, default_per_page: int = 10, count_l
 def _readable(pk: int, alert: Mapping[str, Any]) -> dict | None:
     """The stored alert, validated as the results page will (None, and a warning, for one stored by an older
     version that no longer passes: one bad row does not take the page down)."""
-    from .alerts import lighten_alert
-    from .exceptions import DecodeError
+    from tom_pittgoogle.core.alerts import lighten_alert
+    from tom_pittgoogle.exceptions import DecodeError
 
     try:
         lighten_alert(alert)
@@ -205,7 +205,7 @@ def _readable(pk: int, alert: Mapping[str, Any]) -> dict | None:
 
 def nothing_matched(parameters: Mapping[str, Any]) -> str:
     """What an empty stored-route result means."""
-    from .alerts import SURVEY_CHOICES
+    from tom_pittgoogle.core.alerts import SURVEY_CHOICES
 
     survey = parameters.get("survey") or "ztf"
     label = dict(SURVEY_CHOICES).get(survey, survey)

@@ -54,8 +54,8 @@ try:
 except ImportError:  # pragma: no cover - a dependency; fastavro reads every schema on its own
     cavro = None
 
-from .. import conf
-from ..exceptions import DecodeError
+from tom_pittgoogle import conf
+from tom_pittgoogle.exceptions import DecodeError
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class DecodeLimits:
         def positive(name: str) -> int:
             value = conf.get(name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                from ..exceptions import ConfigurationError
+                from tom_pittgoogle.exceptions import ConfigurationError
 
                 raise ConfigurationError(f"{name} must be a positive whole number, not {value!r}")
             return value
@@ -384,7 +384,7 @@ class AlertDecoder:
 
         ``topic`` (the Pub/Sub topic or subscription the bytes came from) only sharpens error messages: the
         bytes alone say which format they are in. ``attributes`` (the message's attributes) are not needed to
-        read the bytes; :func:`~tom_pittgoogle.alerts.surveys.lighten_alert` uses them. ``limits`` defaults to
+        read the bytes; :func:`~tom_pittgoogle.core.alerts.surveys.lighten_alert` uses them. ``limits`` defaults to
         those of the batch being read (:func:`limits_for_batch`), else the settings. Nothing but
         :class:`DecodeError` leaves this method.
         """
@@ -613,7 +613,7 @@ def decode_alert(data: bytes, topic: str | None = None, attributes: Mapping[str,
     """Decode one packet with the process-wide decoder (its schema cache is shared by all routes).
 
     Returns the survey's record as published (lighten it with
-    :func:`~tom_pittgoogle.alerts.surveys.lighten_alert`, passing the same ``attributes``); raises only
+    :func:`~tom_pittgoogle.core.alerts.surveys.lighten_alert`, passing the same ``attributes``); raises only
     :class:`DecodeError`.
     """
     return _default_decoder.decode(data, topic, attributes)

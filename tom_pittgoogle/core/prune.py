@@ -18,14 +18,14 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from . import conf
-from .store import prune_rejected
+from tom_pittgoogle import conf
+from tom_pittgoogle.core.store import prune_rejected
 
 logger = logging.getLogger(__name__)
 
 #: Rows deleted per statement (and transaction).
 BATCH_SIZE = 10_000
-#: Target name prefixes of Rubin/LSST objects (tom_pittgoogle.targets.target_name).
+#: Target name prefixes of Rubin/LSST objects (tom_pittgoogle.core.targets.target_name).
 _LSST_PREFIXES = ("LSST-SS-", "LSST-")
 
 
@@ -73,7 +73,7 @@ def prune_alerts(older_than_days: float | None = None, *, include_targets: bool 
                  batch_size: int = BATCH_SIZE) -> tuple[int, int]:
     """Delete alerts stored more than ``older_than_days`` (default ``PITTGOOGLE_ALERT_RETENTION_DAYS``) ago;
     return (deleted, kept because a Target's object is theirs)."""
-    from .models import Alert
+    from tom_pittgoogle.models import Alert
 
     days = conf.get("PITTGOOGLE_ALERT_RETENTION_DAYS") if older_than_days is None else older_than_days
     old = Alert.objects.filter(stored_at__lt=_cutoff(days))
@@ -89,7 +89,7 @@ def prune_alerts(older_than_days: float | None = None, *, include_targets: bool 
 
 def prune_heartbeats(older_than_days: float, *, batch_size: int = BATCH_SIZE) -> int:
     """Delete the heartbeat rows of ingesters that stopped more than ``older_than_days`` ago."""
-    from .models import IngesterHeartbeat
+    from tom_pittgoogle.models import IngesterHeartbeat
 
     return _delete_in_batches(IngesterHeartbeat.objects.filter(stopped_at__lt=_cutoff(older_than_days)), batch_size)
 

@@ -17,12 +17,12 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import escape, format_html
 
-from . import conf
-from .alerts import SURVEY_CHOICES
-from .exceptions import PittGoogleError
-from .filters import CLASSTAR_COMPARISONS, CONE_KEYS, LESS_THAN, AlertFilter, utc_datetime
-from .pubsub import validate_resource_id
-from .stored_alerts import DEFAULT_SORT, SORTS
+from tom_pittgoogle import conf
+from tom_pittgoogle.core.alerts import SURVEY_CHOICES
+from tom_pittgoogle.core.filters import CLASSTAR_COMPARISONS, CONE_KEYS, LESS_THAN, AlertFilter, utc_datetime
+from tom_pittgoogle.core.pubsub import validate_resource_id
+from tom_pittgoogle.exceptions import PittGoogleError
+from tom_pittgoogle.routes.stored_alerts import DEFAULT_SORT, SORTS
 
 
 class GoogleAccountFormMixin:
@@ -276,7 +276,7 @@ def revalidate_parameters(form_class: type[forms.Form], parameters: Any, **fixed
     )
 
 
-# -- Cone, time window, classifier and table fields (every route; see tom_pittgoogle.filters) --------------
+# -- Cone, time window, classifier and table fields (every route; see tom_pittgoogle.core.filters) --------------
 
 
 class UTCDateTimeField(forms.DateTimeField):
@@ -366,7 +366,7 @@ def clean_selection(form: forms.Form, cleaned_data: dict) -> dict:
     return cleaned_data
 
 
-# --- the stored route's fields (the DataService's third route, tom_pittgoogle.stored_alerts) ----------
+# --- the stored route's fields (the DataService's third route, tom_pittgoogle.routes.stored_alerts) ----------
 
 
 def stored_route_fields() -> dict[str, forms.Field]:

@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import conf
-from .alerts import decode_alert, lighten_alert
-from .alerts.surveys import SURVEYS, detect_survey
-from .exceptions import ConfigurationError, DecodeError
+from tom_pittgoogle import conf
+from tom_pittgoogle.core.alerts import decode_alert, lighten_alert
+from tom_pittgoogle.core.alerts.surveys import SURVEYS, detect_survey
+from tom_pittgoogle.exceptions import ConfigurationError, DecodeError
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def subscriber_client(credentials=None):
     from google.cloud import pubsub_v1
     from google.pubsub_v1.services.subscriber.transports.grpc import SubscriberGrpcTransport
 
-    from .credentials import get_credentials
+    from tom_pittgoogle.core.credentials import get_credentials
 
     host = conf.pubsub_emulator_host()
     if host:
@@ -184,7 +184,7 @@ def publisher_client(credentials=None):
     from google.cloud import pubsub_v1
     from google.pubsub_v1.services.publisher.transports.grpc import PublisherGrpcTransport
 
-    from .credentials import get_credentials
+    from tom_pittgoogle.core.credentials import get_credentials
 
     host = conf.pubsub_emulator_host()
     if host:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from .alerts import SURVEYS, lighten_alert
+from tom_pittgoogle.core.alerts import SURVEYS, lighten_alert
 
 logger = logging.getLogger(__name__)
 

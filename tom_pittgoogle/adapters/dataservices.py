@@ -1,8 +1,8 @@
 """Pitt-Google as a TOM Toolkit 3 DataService (``tom_dataservices``), for TOMs with or without ``tom_alerts``.
 
 A thin adapter: the query runs through the same Consumers as the brokers (BigQuery for history, a Pub/Sub REST
-pull for what is new), with the same form fields and filters (:mod:`tom_pittgoogle.query_fields`), and Targets,
-aliases, extras and light curves come from :mod:`tom_pittgoogle.targets`. Registered by
+pull for what is new), with the same form fields and filters (:mod:`tom_pittgoogle.adapters.query_fields`), and Targets,
+aliases, extras and light curves come from :mod:`tom_pittgoogle.core.targets`. Registered by
 ``TomPittGoogleConfig.data_services()``; configured (optionally) by ``settings.DATA_SERVICES["Pitt-Google"]``.
 
 TOM Toolkit's flow: the query form's cleaned data goes to :meth:`PittGoogleDataService.build_query_parameters`,
@@ -24,12 +24,8 @@ from django import forms
 from tom_dataservices.dataservices import DataService, NotConfiguredError, QueryServiceError
 from tom_dataservices.forms import BaseQueryForm
 
-from . import conf, stored_alerts, targets
-from .alerts import lighten_alert
-from .credentials import refuse_anonymous
-from .exceptions import PittGoogleError
-from .filters import SELECTION_KEYS, AlertFilter
-from .query_fields import (
+from tom_pittgoogle import conf
+from tom_pittgoogle.adapters.query_fields import (
     GoogleAccountFormMixin,
     UserFacingError,
     candid_field,
@@ -50,7 +46,13 @@ from .query_fields import (
     with_selection_fields,
     with_stored_route_fields,
 )
-from .stored_alerts import STORED_FIELDS
+from tom_pittgoogle.core import targets
+from tom_pittgoogle.core.alerts import lighten_alert
+from tom_pittgoogle.core.credentials import refuse_anonymous
+from tom_pittgoogle.core.filters import SELECTION_KEYS, AlertFilter
+from tom_pittgoogle.exceptions import PittGoogleError
+from tom_pittgoogle.routes import stored_alerts
+from tom_pittgoogle.routes.stored_alerts import STORED_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +249,7 @@ class PittGoogleDataService(DataService):
     @staticmethod
     def _search(parameters: Mapping[str, Any]) -> list[dict]:
         # Every alerts table of the survey (or the one named), under the cost guard; a refusal is a PittGoogleError.
-        from .consumer_database_python import ConsumerDatabasePython, user_table_name
+        from tom_pittgoogle.routes.database_python import ConsumerDatabasePython, user_table_name
 
         return ConsumerDatabasePython(
             user_table_name(parameters.get("table_name")), survey=parameters.get("survey") or "ztf"
@@ -256,7 +258,7 @@ class PittGoogleDataService(DataService):
     @staticmethod
     def _pull(parameters: Mapping[str, Any]) -> list[dict]:
         # The REST route: one bounded pull, fit for a web request; what passes is stored, then acknowledged.
-        from .consumer_stream_rest import ConsumerStreamRest
+        from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
         subscription, survey = subscription_and_survey(parameters)
         spec = AlertFilter.from_parameters(parameters)

@@ -1,0 +1,2 @@
+"""TOM Toolkit adapters: the brokers and their forms, the DataService, the alert stream. Thin layers over
+:mod:`tom_pittgoogle.routes`."""
