@@ -26,6 +26,19 @@ def fill_indexed_columns(apps, schema_editor):
         last_id = rows[-1].id
 
 
+class AddSortIndex(migrations.AddIndex):
+    """An index of the stored route's sorts: with NULLS LAST on PostgreSQL, where the queries' order uses it; the
+    same index without it elsewhere (SQLite refuses NULLS LAST in an index)."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            plain = [models.OrderBy(e.expression, descending=e.descending) for e in self.index.expressions]
+            schema_editor.add_index(model, models.Index(*plain, name=self.index.name))
+
+
 class Migration(migrations.Migration):
 
     # Not one transaction: the backfill commits batch by batch, so a large table is not locked throughout.
@@ -73,15 +86,15 @@ class Migration(migrations.Migration):
             name='classes',
             field=models.TextField(blank=True, help_text="Every classifier's predicted class, case-folded, as |a|b|."),
         ),
-        migrations.AddIndex(
+        AddSortIndex(
             model_name='alert',
             index=models.Index(models.OrderBy(models.F('jd'), descending=True, nulls_last=True), models.OrderBy(models.F('id'), descending=True), name='tom_pittgoogle_alert_newest'),
         ),
-        migrations.AddIndex(
+        AddSortIndex(
             model_name='alert',
             index=models.Index(models.OrderBy(models.F('mag'), nulls_last=True), models.OrderBy(models.F('id'), descending=True), name='tom_pittgoogle_alert_brightest'),
         ),
-        migrations.AddIndex(
+        AddSortIndex(
             model_name='alert',
             index=models.Index(models.OrderBy(models.F('best_score'), descending=True, nulls_last=True), models.OrderBy(models.F('id'), descending=True), name='tom_pittgoogle_alert_best'),
         ),
