@@ -14,11 +14,12 @@ from django.urls import reverse
 from tom_dataproducts.models import PhotometryReducedDatum
 from tom_targets.models import Target
 
-from tom_pittgoogle.core import alert_columns, stored_alerts
+from tom_pittgoogle.core import alert_columns
 from tom_pittgoogle.core.store import DjangoAlertStore
 from tom_pittgoogle.demo.sample_alerts import make_alerts, make_packets
 from tom_pittgoogle.demo.sample_lsst import ztf_supernnova_json
 from tom_pittgoogle.models import Alert
+from tom_pittgoogle.routes import stored_alerts
 from tom_pittgoogle.routes.stream_python import ConsumerStreamPython
 from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
