@@ -186,3 +186,57 @@ def test_the_nights_stored_alerts_become_targets_and_the_status_page_shows_a_dea
     assert "LATE" in ingesters and "stopped" in ingesters and topic_name in ingesters
     assert page.locator("#pittgoogle-rejected tbody tr").count() == len(MALFORMED)
     shot("09-status")
+
+
+XSS = "</script><script>alert(1)</script>"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_alert_named_like_a_script_never_runs_in_the_browser_and_is_recorded_as_rejected(
+    browser_page, live_server, topic_name, publish, django_user_model, screenshots
+):
+    """Issue 11's stored XSS: an objectId that is a script would become a Target name, which TOM Toolkit's
+    Targets page puts raw into an inline script. It is refused at decoding (recorded, with its reason); the pages
+    that show the pull's results, the Targets and the rejected messages run no script."""
+    from django.urls import reverse
+
+    from tom_pittgoogle.demo.sample_alerts import make_alerts, serialize_alert
+    from tom_pittgoogle.models import Alert, RejectedMessage
+    from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
+
+    page = browser_page
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    django_user_model.objects.create_user("astronomer", password="stars-at-night")
+    shot = screenshotter(page, screenshots)
+    good, hostile = make_alerts(2, seed=21)
+    hostile["objectId"] = XSS
+    ConsumerStreamRest(topic_name)  # the subscription exists before the alerts are published
+    publish(topic_name, [serialize_alert(hostile), serialize_alert(good)])
+
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}{reverse('dataservices:create')}?data_service=Pitt-Google")
+    page.check('input[name="route"][value="pubsub"]')
+    page.fill("#id_subscription_name", topic_name)
+    page.fill("#id_max_results", "2")
+    page.fill("#id_timeout", "3")
+    page.click("#submit-id-submit")
+    page.wait_for_load_state()
+    results = page.locator("#pittgoogle-results").inner_text()
+    assert good["objectId"] in results and "alert(1)" not in results
+    rows = page.locator("#pittgoogle-results tbody tr")
+    rows.first.locator('input[name="selected_results"]').check()
+    page.locator('input[value="Create Targets"]').click()
+    page.wait_for_load_state()
+    page.goto(f"{live_server.url}/targets/")
+    page.wait_for_load_state()
+    assert good["objectId"] in page.content()
+    page.goto(f"{live_server.url}{reverse('tom_pittgoogle:status')}")
+    rejected = page.locator("#pittgoogle-rejected").inner_text()
+    assert "object_id" in rejected
+    shot("10-script-named-alert-rejected")
+
+    assert dialogs == []
+    assert list(Alert.objects.values_list("object_id", flat=True)) == [good["objectId"]]
+    assert not Target.objects.filter(name__contains="script").exists()
+    assert "object_id" in RejectedMessage.objects.get().reason
