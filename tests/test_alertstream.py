@@ -27,7 +27,7 @@ from .test_stream_ingester import (
     ROOT,
     candid_of,
     classtar_of,
-    run_command,
+    ingest_until_stored,
     stored_source_ids,
     subscribe,
     subscription_is_empty,
@@ -86,7 +86,7 @@ def test_readstreams_stores_each_alert_once_records_malformed_and_creates_target
     assert subscription_is_empty(topic_name)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_sigterm_stores_every_alert_in_flight_then_acknowledges_it(topic_name, publish, in_flight_packets,
                                                                    monkeypatch):
     """As readstreams runs it: the stream made in the main thread (which installs the SIGTERM handler), listening
@@ -121,7 +121,7 @@ def test_sigterm_stores_every_alert_in_flight_then_acknowledges_it(topic_name, p
     assert subscription_is_empty(topic_name)  # acknowledged once stored: nothing comes back
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_sigterm_stops_readstreams_with_exit_0_storing_what_it_received_and_losing_nothing(topic_name, publish,
                                                                                            in_flight_packets):
     subscribe(topic_name)
@@ -136,13 +136,11 @@ def test_sigterm_stops_readstreams_with_exit_0_storing_what_it_received_and_losi
     stored = Alert.objects.count()
     assert stored > 0
     # What it did not store it did not acknowledge: the next listener gets exactly the rest.
-    if stored < len(in_flight_packets):
-        run_command("--subscription", topic_name, "--max-results", str(len(in_flight_packets) - stored),
-                    "--timeout", "75")
+    ingest_until_stored(topic_name, len(in_flight_packets))
     assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, in_flight_packets))
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_a_second_signal_exits_readstreams_at_once_with_143_acknowledging_nothing_unstored(topic_name, publish,
                                                                                             in_flight_packets):
     subscribe(topic_name)
@@ -157,7 +155,7 @@ def test_a_second_signal_exits_readstreams_at_once_with_143_acknowledging_nothin
         assert Alert.objects.count() == 0
     assert code == 128 + signal.SIGTERM, err
     assert "SIGTERM again: exiting without storing what is in flight" in err
-    run_command("--subscription", topic_name, "--max-results", str(len(in_flight_packets)), "--timeout", "75")
+    ingest_until_stored(topic_name, len(in_flight_packets))
     assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, in_flight_packets))
 
 

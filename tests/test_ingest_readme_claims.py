@@ -22,7 +22,15 @@ from tom_pittgoogle.routes.stream_python import ConsumerStreamPython
 from .conftest import USER_PROJECT, create_topic, publisher
 from .helpers import wait_until
 from .test_alertstream import listen_in_a_thread, received
-from .test_stream_ingester import Ingester, candid_of, run_command, stored_source_ids, subscribe, subscription_is_empty
+from .test_stream_ingester import (
+    Ingester,
+    candid_of,
+    ingest_until_stored,
+    run_command,
+    stored_source_ids,
+    subscribe,
+    subscription_is_empty,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -73,7 +81,7 @@ def test_no_metadata_stores_alerts_without_their_message_ids(topic_name, publish
     assert without.count() == 2 and set(without.values_list("message_id", flat=True)) == {""}
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_a_database_that_cannot_store_alerts_ends_the_stream_with_exit_1_and_acknowledges_nothing(
     topic_name, publish, packets
 ):
@@ -94,7 +102,7 @@ def test_a_database_that_cannot_store_alerts_ends_the_stream_with_exit_1_and_ack
     assert "Traceback" not in err
     assert Alert.objects.count() == 0
     # Nothing was acknowledged: a new ingester gets every alert.
-    run_command("--subscription", topic_name, "--max-results", str(len(packets)), "--timeout", "75")
+    ingest_until_stored(topic_name, len(packets))
     assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, packets))
 
 

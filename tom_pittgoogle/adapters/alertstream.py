@@ -79,10 +79,12 @@ def _on_signal(signum: int, frame: Any) -> None:
     if any(stream.stopping for stream in streams):
         logger.warning("%s again: exiting without storing what is in flight", signal.Signals(signum).name)
         os._exit(128 + signum)
-    logger.warning("%s: storing what is in flight, then stopping (again to exit at once)",
-                   signal.Signals(signum).name)
+    # Stop first, then say so: a second signal may be handled as soon as the line is out (even inside this
+    # handler, between two of its lines), and must find the streams stopping.
     for stream in streams:
         stream.stop()
+    logger.warning("%s: storing what is in flight, then stopping (again to exit at once)",
+                   signal.Signals(signum).name)
 
 
 def _wait_for_streams() -> None:

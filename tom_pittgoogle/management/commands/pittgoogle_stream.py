@@ -174,11 +174,13 @@ class Command(BaseCommand):
                 self.stderr.write(f"{signal.Signals(signum).name} again: exiting without storing what is in flight")
                 self.stderr.flush()
                 os._exit(128 + signum)
+            # Stop first, then say so: a second signal may be handled as soon as the line is out (even inside
+            # this handler), and must find the ingester stopping.
+            ingester.stop()
             self.stderr.write(
                 f"{signal.Signals(signum).name}: storing what is in flight, then stopping (again to exit at once)"
             )
             self.stderr.flush()
-            ingester.stop()
 
         previous = {}
         for signum in (signal.SIGINT, signal.SIGTERM):
