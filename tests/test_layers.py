@@ -20,7 +20,6 @@ LAYERS = {
     "tom_pittgoogle.exceptions": 0,
     "tom_pittgoogle.core": 1,
     "tom_pittgoogle.models": 1,  # storage: what the core stores in
-    "tom_pittgoogle.oauth.crypto": 1,  # token encryption, under the models that store tokens
     "tom_pittgoogle.routes": 2,
     "tom_pittgoogle.adapters": 3,
     "tom_pittgoogle": 3,  # the Django app's shell: apps, admin, urls, middleware, oauth views, commands, demo

@@ -26,9 +26,9 @@ from tom_pittgoogle.adapters.broker_database_python import BrokerDatabasePython
 from tom_pittgoogle.adapters.broker_stream_rest import BrokerStreamRest
 from tom_pittgoogle.core import credentials as credentials_module
 from tom_pittgoogle.core.credentials import acting_as, get_credentials
+from tom_pittgoogle.core.tokens import InvalidToken
 from tom_pittgoogle.exceptions import CredentialsError
 from tom_pittgoogle.models import GoogleConnection
-from tom_pittgoogle.oauth.crypto import InvalidToken
 from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
 from .oauth_server import Account, OAuthServer

@@ -16,9 +16,9 @@ from django.urls import reverse
 
 from tom_pittgoogle.adapters.broker_database_python import BrokerDatabasePython
 from tom_pittgoogle.core.credentials import acting_as, get_credentials
+from tom_pittgoogle.core.tokens import InvalidToken
 from tom_pittgoogle.exceptions import CredentialsError
 from tom_pittgoogle.models import GoogleConnection
-from tom_pittgoogle.oauth.crypto import InvalidToken
 
 from .oauth_server import Account
 from .test_oauth import (

@@ -7,14 +7,13 @@ from typing import Any
 
 from django.core.checks import Error, Warning, register
 
+from tom_pittgoogle.core.tokens import check_key
 from tom_pittgoogle.exceptions import ConfigurationError
 
 
 @register("tom_pittgoogle")
 def check_token_encryption_key(app_configs: Any = None, **kwargs: Any) -> list:
     """A malformed ``PITTGOOGLE_TOKEN_ENCRYPTION_KEY`` would fail only after Google issued a user's tokens."""
-    from tom_pittgoogle.oauth.crypto import check_key
-
     try:
         check_key()
     except ConfigurationError as error:

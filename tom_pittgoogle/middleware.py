@@ -1,7 +1,7 @@
 """Makes the request's user the one whose Google account the routes use while the request is served.
 
 TOM Toolkit's ``RunQueryView`` calls ``broker.fetch_alerts(parameters)`` without the request, so the user
-travels in a context variable (see :func:`tom_pittgoogle.core.credentials.acting_for_request`). Add
+travels in a context variable (see :mod:`tom_pittgoogle.core.acting`). Add
 ``"tom_pittgoogle.middleware.CurrentUserMiddleware"`` to ``MIDDLEWARE`` after Django's
 ``AuthenticationMiddleware``.
 
@@ -17,7 +17,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.views.debug import SafeExceptionReporterFilter
 
-from tom_pittgoogle.core.credentials import acting_for_request
+from tom_pittgoogle.core.acting import acting_for_request
 
 
 class SensitiveDataFilter(SafeExceptionReporterFilter):

@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import F
 from django.views.decorators.debug import sensitive_variables
 
+from tom_pittgoogle.core.tokens import decrypt, encrypt, needs_rotation, rotate
+
 
 class AlertJSONField(models.JSONField):
     """A JSONField stored one value per placeholder in a bulk insert.
@@ -128,7 +130,7 @@ class IngesterHeartbeat(models.Model):
 class GoogleConnection(models.Model):
     """A TOM user's own Google account, connected through the OAuth sign-in: one per user, never shared.
 
-    The tokens are stored encrypted (see :mod:`tom_pittgoogle.oauth.crypto`) and are read and written only
+    The tokens are stored encrypted (see :mod:`tom_pittgoogle.core.tokens`) and are read and written only
     through :attr:`access_token` and :attr:`refresh_token`; ``str`` and ``repr`` never show them.
     """
 
@@ -160,29 +162,21 @@ class GoogleConnection(models.Model):
     @property
     @sensitive_variables()
     def access_token(self) -> str:
-        from tom_pittgoogle.oauth.crypto import decrypt
-
         return decrypt(self.access_token_encrypted)
 
     @access_token.setter
     @sensitive_variables()
     def access_token(self, value: str) -> None:
-        from tom_pittgoogle.oauth.crypto import encrypt
-
         self.access_token_encrypted = encrypt(value or "")
 
     @property
     @sensitive_variables()
     def refresh_token(self) -> str:
-        from tom_pittgoogle.oauth.crypto import decrypt
-
         return decrypt(self.refresh_token_encrypted)
 
     @refresh_token.setter
     @sensitive_variables()
     def refresh_token(self, value: str) -> None:
-        from tom_pittgoogle.oauth.crypto import encrypt
-
         self.refresh_token_encrypted = encrypt(value or "")
 
     @property
@@ -201,13 +195,9 @@ class GoogleConnection(models.Model):
 
     def tokens_need_reencryption(self) -> bool:
         """True if a token is encrypted with a key other than the first of ``PITTGOOGLE_TOKEN_ENCRYPTION_KEY``."""
-        from tom_pittgoogle.oauth.crypto import needs_rotation
-
         return needs_rotation(self.access_token_encrypted) or needs_rotation(self.refresh_token_encrypted)
 
     def reencrypt_tokens(self) -> None:
         """Encrypt both tokens under the first key (raises ``InvalidToken`` if no key opens one); not saved."""
-        from tom_pittgoogle.oauth.crypto import rotate
-
         self.access_token_encrypted = rotate(self.access_token_encrypted)
         self.refresh_token_encrypted = rotate(self.refresh_token_encrypted)

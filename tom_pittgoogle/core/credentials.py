@@ -4,8 +4,9 @@ Order:
 
 1. an emulator needs none (anonymous credentials, as Google's own clients do with ``PUBSUB_EMULATOR_HOST``);
 2. the *current user's* connected Google account (:class:`~tom_pittgoogle.models.GoogleConnection`, made by the
-   OAuth sign-in in :mod:`tom_pittgoogle.oauth`). The current user is the one of the web request being served
-   (set by :class:`~tom_pittgoogle.middleware.CurrentUserMiddleware`), or the one a command acts as
+   OAuth sign-in in :mod:`tom_pittgoogle.oauth`). The current user (:mod:`tom_pittgoogle.core.acting`) is the
+   one of the web request being served (set by :class:`~tom_pittgoogle.middleware.CurrentUserMiddleware`), or
+   the one a command acts as
    (:func:`acting_as`, or the ``PITTGOOGLE_AS_USER`` setting / environment variable outside web requests);
 3. the site's credentials: google-auth's Application Default Credentials, which read a service-account key
    from ``GOOGLE_APPLICATION_CREDENTIALS`` or the gcloud/metadata-server credentials;
@@ -24,8 +25,6 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -37,6 +36,7 @@ from django.views.decorators.debug import sensitive_variables
 from google.auth.credentials import AnonymousCredentials, Credentials
 
 from tom_pittgoogle import conf
+from tom_pittgoogle.core.acting import Actor, acting_for, actor_in_context
 from tom_pittgoogle.exceptions import CredentialsError
 
 logger = logging.getLogger(__name__)
@@ -57,56 +57,6 @@ _SERVICE_NAMES = {"pubsub": "Pub/Sub", "bigquery": "BigQuery"}
 # --- who is asking ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, repr=False)
-class Actor:
-    """On whose behalf Google is called: a web request's user (read lazily) or a user a command names.
-
-    ``required``: the user was named explicitly (a command), so their connection must be used; a web user
-    without one falls back to the site's credentials instead.
-    """
-
-    request: Any = None
-    named_user: Any = None
-    required: bool = False
-
-    def __repr__(self) -> str:
-        # Not the request's: its repr holds the query string, which on the OAuth callback is a code.
-        user = self.named_user if self.request is None else None
-        source = "web request" if self.request is not None else f"user {getattr(user, 'pk', None)}"
-        return f"<Actor {source} required={self.required}>"
-
-    @property
-    def user(self) -> Any:
-        if self.request is not None:
-            user = getattr(self.request, "user", None)
-            return user if user is not None and user.is_authenticated else None
-        return self.named_user
-
-    @property
-    def connect_url(self) -> str | None:
-        """The page where this user connects a Google account: absolute in a web request, else the path."""
-        from django.urls import NoReverseMatch, reverse
-
-        try:
-            path = reverse("tom_pittgoogle:oauth-connection")
-        except NoReverseMatch:  # the TOM did not include tom_pittgoogle.urls
-            return None
-        return self.request.build_absolute_uri(path) if self.request is not None else path
-
-
-_actor: ContextVar[Actor | None] = ContextVar("tom_pittgoogle_actor", default=None)
-
-
-@contextmanager
-def acting_for_request(request: Any) -> Iterator[None]:
-    """Within the block, credentials are resolved for ``request.user`` (used by the middleware)."""
-    token = _actor.set(Actor(request=request))
-    try:
-        yield
-    finally:
-        _actor.reset(token)
-
-
 @contextmanager
 def acting_as(user: Any) -> Iterator[None]:
     """Within the block, the routes use ``user``'s connected Google account (a User or a username).
@@ -114,11 +64,8 @@ def acting_as(user: Any) -> Iterator[None]:
     For commands and scripts: ``with acting_as("alice"): call_command("runbrokerquery", "my query")``.
     Without a connection the routes raise :class:`CredentialsError` rather than use the site's credentials.
     """
-    token = _actor.set(Actor(named_user=_user_named(user), required=True))
-    try:
+    with acting_for(Actor(named_user=_user_named(user), required=True)):
         yield
-    finally:
-        _actor.reset(token)
 
 
 def _user_named(user: Any) -> Any:
@@ -139,7 +86,7 @@ def current_actor() -> Actor | None:
     ``PITTGOOGLE_AS_USER`` is for commands: while this process serves a web request (with or without the
     middleware) it is refused, so that no web visitor ever gets the named user's Google account.
     """
-    actor = _actor.get()
+    actor = actor_in_context()
     if actor is not None:
         return actor
     username = conf.get("PITTGOOGLE_AS_USER")
@@ -156,7 +103,7 @@ def current_actor() -> Actor | None:
 
 def in_web_request() -> bool:
     """True while this context (or, for a thread a request started, this process) serves a web request."""
-    actor = _actor.get()
+    actor = actor_in_context()
     return (actor is not None and actor.request is not None) or conf.in_web_request()
 
 
@@ -172,7 +119,7 @@ def refuse_anonymous(what: str, user: Any = None) -> None:
     """
     if not in_web_request():
         return
-    actor = _actor.get()
+    actor = actor_in_context()
     if user is None and actor is not None and actor.request is not None:
         user = getattr(actor.request, "user", None)
     # user None: a web request without the middleware, whose user is unknown here (TOM Toolkit's broker views
@@ -260,8 +207,8 @@ def user_credentials(service: Service, actor: Actor) -> Credentials | None:
     Raises :class:`CredentialsError` (with the reconnect link) if the connection is broken or cannot serve
     ``service``.
     """
+    from tom_pittgoogle.core.tokens import InvalidToken
     from tom_pittgoogle.models import GoogleConnection
-    from tom_pittgoogle.oauth.crypto import InvalidToken
 
     user = actor.user
     link = actor.connect_url

@@ -24,11 +24,11 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
 from tom_pittgoogle import conf
+from tom_pittgoogle.core.tokens import InvalidToken, check_key
 from tom_pittgoogle.exceptions import ConfigurationError
 from tom_pittgoogle.middleware import hide_sensitive_data
 from tom_pittgoogle.models import GoogleConnection
-from tom_pittgoogle.oauth import client, crypto
-from tom_pittgoogle.oauth.crypto import InvalidToken
+from tom_pittgoogle.oauth import client
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def connect(request: HttpRequest) -> HttpResponse:
     hide_sensitive_data(request)
     try:
         # Before Google issues anything: tokens that could not be stored would be a grant nobody can use.
-        crypto.check_key()
+        check_key()
         url = _start(request)
     except ConfigurationError as error:
         return _failure(request, f"{error} Nothing was sent to Google.", status=503)

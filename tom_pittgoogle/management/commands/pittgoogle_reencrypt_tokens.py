@@ -10,9 +10,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from tom_pittgoogle.core.credentials import mark_broken
+from tom_pittgoogle.core.tokens import InvalidToken, check_key
 from tom_pittgoogle.exceptions import ConfigurationError
 from tom_pittgoogle.models import GoogleConnection
-from tom_pittgoogle.oauth.crypto import InvalidToken, check_key
 
 UNREADABLE = "the stored tokens cannot be decrypted with any configured key"
 
