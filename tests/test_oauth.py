@@ -24,7 +24,7 @@ from tom_alerts.models import BrokerQuery
 
 from tom_pittgoogle.adapters.broker_database_python import BrokerDatabasePython
 from tom_pittgoogle.adapters.broker_stream_rest import BrokerStreamRest
-from tom_pittgoogle.core import credentials as credentials_module
+from tom_pittgoogle.core import acting
 from tom_pittgoogle.core.credentials import acting_as, get_credentials
 from tom_pittgoogle.core.tokens import InvalidToken
 from tom_pittgoogle.exceptions import CredentialsError
@@ -441,7 +441,7 @@ def test_no_token_code_or_secret_in_logs_pages_or_repr(alice, oauth_server, pubs
     # Google's side and are left out.
     logged = "\n".join(caplog.handler.format(r) for r in caplog.records if not r.name.startswith("authlib"))
     text = logged + "".join(page.content.decode() for page in pages)
-    text += repr(connection) + str(connection) + repr(credentials_module.current_actor())
+    text += repr(connection) + str(connection) + repr(acting.current_actor())
     assert [secret for secret in secrets_ if secret in text] == []
     assert all(page.status_code in (200, 302) for page in pages)
 

@@ -37,8 +37,8 @@ from tom_pittgoogle.adapters.query_fields import (  # noqa: F401  (survey_field,
     with_selection_fields,
 )
 from tom_pittgoogle.core import targets
+from tom_pittgoogle.core.acting import refuse_anonymous
 from tom_pittgoogle.core.alerts import lighten_alert
-from tom_pittgoogle.core.credentials import refuse_anonymous
 from tom_pittgoogle.core.filters import AlertFilter
 from tom_pittgoogle.exceptions import PittGoogleError
 

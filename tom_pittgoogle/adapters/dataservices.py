@@ -47,8 +47,8 @@ from tom_pittgoogle.adapters.query_fields import (
     with_stored_route_fields,
 )
 from tom_pittgoogle.core import targets
+from tom_pittgoogle.core.acting import refuse_anonymous
 from tom_pittgoogle.core.alerts import lighten_alert
-from tom_pittgoogle.core.credentials import refuse_anonymous
 from tom_pittgoogle.core.filters import SELECTION_KEYS, AlertFilter
 from tom_pittgoogle.exceptions import PittGoogleError
 from tom_pittgoogle.routes import stored_alerts

@@ -23,8 +23,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -36,10 +34,17 @@ from django.views.decorators.debug import sensitive_variables
 from google.auth.credentials import AnonymousCredentials, Credentials
 
 from tom_pittgoogle import conf
-from tom_pittgoogle.core.acting import Actor, acting_for, actor_in_context
+
+# acting_as is documented here (``with tom_pittgoogle.core.credentials.acting_as("alice"): ...``).
+from tom_pittgoogle.core.acting import Actor, acting_as, current_actor
 from tom_pittgoogle.exceptions import CredentialsError
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "SCOPES", "USER_SCOPES", "ConnectionRevokedError", "UserCredentials", "acting_as", "credentials_error_for",
+    "describe_refresh_error", "emulator_for", "get_credentials", "mark_broken", "user_credentials",
+]
 
 Service = Literal["pubsub", "bigquery"]
 
@@ -52,96 +57,6 @@ SCOPES: dict[str, tuple[str, ...]] = {
 USER_SCOPES: tuple[str, ...] = ("openid", "email", *SCOPES["pubsub"], *SCOPES["bigquery"])
 
 _SERVICE_NAMES = {"pubsub": "Pub/Sub", "bigquery": "BigQuery"}
-
-
-# --- who is asking ------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def acting_as(user: Any) -> Iterator[None]:
-    """Within the block, the routes use ``user``'s connected Google account (a User or a username).
-
-    For commands and scripts: ``with acting_as("alice"): call_command("runbrokerquery", "my query")``.
-    Without a connection the routes raise :class:`CredentialsError` rather than use the site's credentials.
-    """
-    with acting_for(Actor(named_user=_user_named(user), required=True)):
-        yield
-
-
-def _user_named(user: Any) -> Any:
-    if not isinstance(user, str):
-        return user
-    from django.contrib.auth import get_user_model
-
-    model = get_user_model()
-    try:
-        return model.objects.get(**{model.USERNAME_FIELD: user})
-    except model.DoesNotExist:
-        raise CredentialsError(f"There is no user {user!r} in this TOM to act as.") from None
-
-
-def current_actor() -> Actor | None:
-    """Who the routes act for now: the request's or command's user, else ``PITTGOOGLE_AS_USER``, else nobody.
-
-    ``PITTGOOGLE_AS_USER`` is for commands: while this process serves a web request (with or without the
-    middleware) it is refused, so that no web visitor ever gets the named user's Google account.
-    """
-    actor = actor_in_context()
-    if actor is not None:
-        return actor
-    username = conf.get("PITTGOOGLE_AS_USER")
-    if username:
-        if in_web_request():
-            raise CredentialsError(
-                "PITTGOOGLE_AS_USER is set where this TOM serves web pages: it is for management commands only "
-                "(a web request acts for its own user). Its administrator removes it from the web server's "
-                "settings and environment, and adds tom_pittgoogle.middleware.CurrentUserMiddleware to MIDDLEWARE."
-            )
-        return Actor(named_user=_user_named(username), required=True)
-    return None
-
-
-def in_web_request() -> bool:
-    """True while this context (or, for a thread a request started, this process) serves a web request."""
-    actor = actor_in_context()
-    return (actor is not None and actor.request is not None) or conf.in_web_request()
-
-
-class LoginRequiredError(CredentialsError):
-    """A web visitor who is not logged in asked for a query that uses Google credentials or stores alerts."""
-
-
-def refuse_anonymous(what: str, user: Any = None) -> None:
-    """Raise :class:`LoginRequiredError` if a visitor who is not logged in is running ``what`` from a web page.
-
-    ``user``: the request's user when the caller knows it (a DataService is given it by TOM Toolkit's views);
-    otherwise the middleware's. Commands and scripts (no web request) are not refused.
-    """
-    if not in_web_request():
-        return
-    actor = actor_in_context()
-    if user is None and actor is not None and actor.request is not None:
-        user = getattr(actor.request, "user", None)
-    # user None: a web request without the middleware, whose user is unknown here (TOM Toolkit's broker views
-    # require a login themselves).
-    if user is None or getattr(user, "is_authenticated", False):
-        return
-    login = _login_url()
-    raise LoginRequiredError(
-        f"Log in to run {what}: it uses the TOM's Google credentials and stores the alerts it gets, so visitors "
-        f"who are not logged in may not run it{f' (log in at {login})' if login else ''}.",
-        link=login,
-    )
-
-
-def _login_url() -> str | None:
-    from django.conf import settings
-    from django.shortcuts import resolve_url
-
-    try:
-        return str(resolve_url(settings.LOGIN_URL))
-    except Exception:  # noqa: BLE001 - an unresolvable LOGIN_URL only loses the link
-        return None
 
 
 # --- the resolver -------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import argparse
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from tom_pittgoogle.core.credentials import acting_as
+from tom_pittgoogle.core.acting import acting_as
 from tom_pittgoogle.exceptions import CredentialsError
 
 
