@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.checks import Error, Warning, register
 
+from tom_pittgoogle import conf
 from tom_pittgoogle.core.tokens import check_key
 from tom_pittgoogle.exceptions import ConfigurationError
 
@@ -24,9 +25,7 @@ def check_token_encryption_key(app_configs: Any = None, **kwargs: Any) -> list:
 @register("tom_pittgoogle")
 def check_as_user_not_in_settings(app_configs: Any = None, **kwargs: Any) -> list:
     """``PITTGOOGLE_AS_USER`` in settings.py would reach the web server too, where it is refused."""
-    from django.conf import settings
-
-    if getattr(settings, "PITTGOOGLE_AS_USER", None):
+    if conf.django_setting("PITTGOOGLE_AS_USER"):
         return [Warning(
             "PITTGOOGLE_AS_USER is set in settings.py: it is for management commands only (a web request acts "
             "for its own user, and without the middleware refuses to run a Pitt-Google query while it is set).",

@@ -73,6 +73,8 @@ DEFAULTS: dict[str, Any] = {
     # (except those of a Target's object), and rejected messages received more than this many days ago.
     "PITTGOOGLE_ALERT_RETENTION_DAYS": 30,
     "PITTGOOGLE_REJECTED_RETENTION_DAYS": 30,
+    # The most bytes of a rejected message that are kept (the first ones), with its size and checksum.
+    "PITTGOOGLE_REJECTED_MAX_BYTES": 256 * 1024,
     # --- A TOM user's own Google account (OAuth 2.0 authorization-code flow with PKCE) ---
     # The OAuth client (type "Web application") created in the Google Cloud console; None: sign-in is off.
     "PITTGOOGLE_OAUTH_CLIENT_ID": None,
@@ -171,7 +173,7 @@ def get(name: str) -> Any:
 def _get(name: str) -> Any:
     if name in _ENVIRONMENT_FIRST and os.environ.get(name):
         return os.environ[name]
-    value = _django_setting(name)
+    value = django_setting(name)
     if value is not None:
         return value
     if name in _ENVIRONMENT_FALLBACK and os.environ.get(name):
@@ -179,7 +181,8 @@ def _get(name: str) -> Any:
     return DEFAULTS[name]
 
 
-def _django_setting(name: str) -> Any:
+def django_setting(name: str) -> Any:
+    """Setting ``name`` as the TOM's settings.py gives it (None if it does not), whatever the environment says."""
     try:
         from django.conf import settings
 

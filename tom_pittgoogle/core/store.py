@@ -30,7 +30,6 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 import orjson
-from django.conf import settings
 from django.db import (
     DatabaseError,
     DataError,
@@ -42,15 +41,12 @@ from django.db import (
     transaction,
 )
 
+from tom_pittgoogle import conf
 from tom_pittgoogle.core.pubsub import describe_error, safe_text
 from tom_pittgoogle.exceptions import PittGoogleError
 
 logger = logging.getLogger(__name__)
 
-#: Default of ``PITTGOOGLE_REJECTED_MAX_BYTES``: the most bytes of a rejected message that are kept.
-REJECTED_MAX_BYTES = 256 * 1024
-#: Default of ``PITTGOOGLE_REJECTED_RETENTION_DAYS``: rejected messages older than this are pruned.
-REJECTED_RETENTION_DAYS = 30
 #: Longest reason kept for a rejected message (characters).
 MAX_REASON = 2000
 #: Rows deleted per statement by :func:`prune_rejected`.
@@ -513,14 +509,9 @@ def _differing_keys(stored: Any, new: Mapping) -> list[str]:
                   if key not in stored or key not in new or not _same_value(stored[key], new[key]))
 
 
-def _setting(name: str, default: int) -> int:
-    value = getattr(settings, name, None)
-    return default if value is None else int(value)
-
-
 def rejected_max_bytes() -> int:
     """``PITTGOOGLE_REJECTED_MAX_BYTES``: the most bytes of a rejected message that are kept (the first ones)."""
-    return max(0, _setting("PITTGOOGLE_REJECTED_MAX_BYTES", REJECTED_MAX_BYTES))
+    return max(0, int(conf.get("PITTGOOGLE_REJECTED_MAX_BYTES")))
 
 
 def prune_rejected(older_than_days: float | None = None, *, batch_size: int = PRUNE_BATCH) -> int:
@@ -533,8 +524,7 @@ def prune_rejected(older_than_days: float | None = None, *, batch_size: int = PR
 
     from tom_pittgoogle.models import RejectedMessage
 
-    days = _setting("PITTGOOGLE_REJECTED_RETENTION_DAYS", REJECTED_RETENTION_DAYS) if older_than_days is None \
-        else older_than_days
+    days = int(conf.get("PITTGOOGLE_REJECTED_RETENTION_DAYS")) if older_than_days is None else older_than_days
     cutoff = timezone.now() - timedelta(days=float(days))
     deleted = 0
     with guard_database():
