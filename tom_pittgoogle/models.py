@@ -71,7 +71,7 @@ class RejectedMessage(models.Model):
     """A message that could not be stored as an alert: kept for the operator, then acknowledged.
 
     Only the first ``PITTGOOGLE_REJECTED_MAX_BYTES`` bytes are kept, with the original size and checksum;
-    ``tom_pittgoogle.core.store.prune_rejected`` deletes those older than ``PITTGOOGLE_REJECTED_RETENTION_DAYS``.
+    ``tom_pittgoogle.core.prune.prune_rejected`` deletes those older than ``PITTGOOGLE_REJECTED_RETENTION_DAYS``.
     """
 
     subscription = models.CharField(max_length=255, blank=True)

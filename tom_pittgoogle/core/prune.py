@@ -19,12 +19,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from tom_pittgoogle import conf
-from tom_pittgoogle.core.store import prune_rejected
+from tom_pittgoogle.core.database import guard_database
 
 logger = logging.getLogger(__name__)
 
 #: Rows deleted per statement (and transaction).
 BATCH_SIZE = 10_000
+#: Rows deleted per statement by :func:`prune_rejected` called on its own.
+PRUNE_BATCH = 1000
 #: Target name prefixes of Rubin/LSST objects (tom_pittgoogle.core.targets.target_name).
 _LSST_PREFIXES = ("LSST-SS-", "LSST-")
 
@@ -85,6 +87,28 @@ def prune_alerts(older_than_days: float | None = None, *, include_targets: bool 
     deleted = _delete_in_batches(old, batch_size)
     logger.info("pruned %d alerts stored more than %s days ago (%d kept for Targets)", deleted, days, kept)
     return deleted, kept
+
+
+def prune_rejected(older_than_days: float | None = None, *, batch_size: int = PRUNE_BATCH) -> int:
+    """Delete rejected messages received more than ``older_than_days`` ago, in batches; return how many.
+
+    ``older_than_days`` defaults to ``PITTGOOGLE_REJECTED_RETENTION_DAYS``. Each batch is its own short
+    transaction, so pruning a large backlog does not hold long locks.
+    """
+    from tom_pittgoogle.models import RejectedMessage
+
+    days = int(conf.get("PITTGOOGLE_REJECTED_RETENTION_DAYS")) if older_than_days is None else older_than_days
+    cutoff = timezone.now() - timedelta(days=float(days))
+    deleted = 0
+    with guard_database():
+        while True:
+            ids = list(RejectedMessage.objects.filter(received_at__lt=cutoff).order_by("received_at")
+                       .values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                break
+            deleted += RejectedMessage.objects.filter(pk__in=ids).delete()[0]
+    logger.info("pruned %d rejected messages older than %s days", deleted, days)
+    return deleted
 
 
 def prune_heartbeats(older_than_days: float, *, batch_size: int = BATCH_SIZE) -> int:

@@ -1,4 +1,4 @@
-"""Storage of alerts and rejected messages in the TOM's database.
+"""Storage of alerts in the TOM's database.
 
 Every write is idempotent on (survey, source id), so that Pub/Sub's at-least-once delivery stores each alert
 once, and returns only after its transaction commits: the routes acknowledge a message after that, never
@@ -6,12 +6,13 @@ before.
 
 One bad row never stops the others: a batch is stored in one statement inside a savepoint (the fast path);
 if the database refuses it, each row is tried in a savepoint of its own, and a row it refuses is recorded as a
-:class:`~tom_pittgoogle.models.RejectedMessage` with the database's reason. Only a database that is down
-(:class:`DatabaseUnavailableError`) fails the whole call, and then nothing of it was stored.
+:class:`~tom_pittgoogle.models.RejectedMessage` with the database's reason (:mod:`tom_pittgoogle.core.rejected`).
+Only a database that is down (:class:`DatabaseUnavailableError`) fails the whole call, and then nothing of it was
+stored.
 
 On PostgreSQL (psycopg 3) the fast path is ``COPY`` of the batch into a temporary table, then one
-``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`` that says exactly which rows are new (a twelfth of
-the consumer's cost of ``bulk_create`` plus the query for existing keys); the JSON is written by orjson. Any
+``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`` that says exactly which rows are new (far cheaper
+than ``bulk_create`` plus the query for existing keys); the JSON is written by orjson. Any
 refusal there, or a value orjson would write differently from the standard library (NaN, a key that is not
 text, an integer over 64 bits), sends the batch to the portable path above, so the outcome and the reasons are
 the same on every database.
@@ -19,51 +20,40 @@ the same on every database.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, Protocol
 
 import orjson
 from django.db import (
-    DatabaseError,
-    DataError,
-    IntegrityError,
-    OperationalError,
-    ProgrammingError,
     connection,
     models,
     transaction,
 )
 
-from tom_pittgoogle import conf
+from tom_pittgoogle.core.database import (
+    DatabaseUnavailableError,
+    database_is_down,
+    guard_database,
+    json_safe_text,
+    storable,
+)
+from tom_pittgoogle.core.prune import prune_rejected
 from tom_pittgoogle.core.pubsub import describe_error, safe_text
-from tom_pittgoogle.exceptions import PittGoogleError
+from tom_pittgoogle.core.rejected import MAX_REASON, RawMessage, record_rejected, rejected_max_bytes
+
+#: Importable from here as before: the database's guard, the rejected messages' record and their pruning.
+__all__ = [
+    "AlertStore", "DatabaseUnavailableError", "DjangoAlertStore", "RawMessage", "SavedBatch", "database_is_down",
+    "guard_database", "prune_rejected", "rejected_max_bytes", "save_batch",
+]
 
 logger = logging.getLogger(__name__)
 
-#: Longest reason kept for a rejected message (characters).
-MAX_REASON = 2000
-#: Rows deleted per statement by :func:`prune_rejected`.
-PRUNE_BATCH = 1000
-
-
-class DatabaseUnavailableError(PittGoogleError):
-    """The TOM's database cannot be reached (refused or lost connection): nothing of the call was stored."""
-
-
-@dataclass(frozen=True)
-class RawMessage:
-    """What is kept of a message that could not be stored: its id, bytes and attributes."""
-
-    message_id: str
-    data: bytes | None  # None: an alert given without its message (``save_alerts``)
-    attributes: Mapping[str, str]
 
 
 @dataclass
@@ -108,60 +98,8 @@ def save_batch(
     return SavedBatch(new=store.save_alerts(alerts, subscription=subscription, message_ids=message_ids))
 
 
-def database_is_down(error: BaseException) -> bool:
-    """True for an error that says the database cannot store alerts at all, not that it refused one row.
-
-    A row's fault: a value the database refuses (``DataError``), a constraint it breaks (``IntegrityError``),
-    PostgreSQL's "program limit exceeded" class 54 (a row too big to index, an ``OperationalError``), and a value
-    the driver cannot send (a ``ProgrammingError`` raised before the server saw it, so without a SQLSTATE).
-    Anything else stops the route without acknowledging: the connection is gone (``InterfaceError``,
-    ``OperationalError``), or the table cannot be written (``ProgrammingError`` from the server: a migration not
-    applied, a privilege missing; ``InternalError``, ``NotSupportedError``). Rejecting every message of the night
-    for such a reason would lose the night's alerts.
-    """
-    if isinstance(error, DataError | IntegrityError):
-        return False
-    sqlstate = getattr(error.__cause__, "sqlstate", None) or ""
-    if isinstance(error, OperationalError):
-        return not sqlstate.startswith("54")
-    if isinstance(error, ProgrammingError):
-        return bool(sqlstate)
-    return isinstance(error, DatabaseError)
-
-
-class guard_database:
-    """Turn a database that is down into :class:`DatabaseUnavailableError` (a clear message, no SQL)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, error, tb) -> bool:
-        if error is not None and not isinstance(error, PittGoogleError) and database_is_down(error):
-            raise DatabaseUnavailableError(
-                f"the TOM's database is unavailable or cannot store alerts ({describe_error(error)}); nothing was "
-                "acknowledged, "
-                "Pub/Sub will deliver the messages again"
-            ) from error
-        return False
-
-
 def _reason(prefix: str, error: BaseException) -> str:
     return f"{prefix}: {describe_error(error)}"
-
-
-def _storable(text: str) -> bool:
-    return "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
-
-
-def _json_safe_text(value: Any) -> Any:
-    """``value`` with its strings storable in a JSON column (no NUL, no lone surrogate)."""
-    if isinstance(value, str):
-        if not _storable(value):
-            return value.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
-        return value
-    if isinstance(value, Mapping):
-        return {_json_safe_text(str(key)): _json_safe_text(item) for key, item in value.items()}
-    return value
 
 
 class DjangoAlertStore:
@@ -217,7 +155,7 @@ class DjangoAlertStore:
                     mag_err=alert.get("mag_err"),
                     subscription=subscription,
                     message_id=(message.message_id if keep_message_ids else "") or "",
-                    attributes=_json_safe_text(dict(message.attributes or {})),
+                    attributes=json_safe_text(dict(message.attributes or {})),
                     alert=dict(alert),
                     **indexed_columns(alert),
                 )
@@ -271,7 +209,7 @@ class DjangoAlertStore:
         from tom_pittgoogle.models import Alert
 
         # A key the database cannot hold (a NUL, a lone surrogate) is not there; its insert says why.
-        keys = {key for key in keys if all(_storable(part) for part in key)}
+        keys = {key for key in keys if all(storable(part) for part in key)}
         if not keys:
             return set()
         found = Alert.objects.filter(
@@ -340,28 +278,8 @@ class DjangoAlertStore:
         return conflicts
 
     def record_rejected(self, messages: Sequence[tuple[RawMessage, str]], *, subscription: str = "") -> None:
-        """Record ``messages`` with their reasons (each capped to ``PITTGOOGLE_REJECTED_MAX_BYTES`` bytes)."""
-        from tom_pittgoogle.models import RejectedMessage
-
-        if not messages:
-            return
-        max_bytes = rejected_max_bytes()
-        with guard_database(), transaction.atomic():
-            RejectedMessage.objects.bulk_create(
-                RejectedMessage(
-                    subscription=subscription[:255],
-                    message_id=safe_text(message.message_id, 128),
-                    data=bytes(message.data[:max_bytes]),
-                    size=len(message.data),
-                    sha256=hashlib.sha256(message.data).hexdigest(),
-                    attributes=_json_safe_text(dict(message.attributes or {})),
-                    reason=safe_text(reason, MAX_REASON),
-                )
-                for message, reason in messages
-            )
-        for message, reason in messages:
-            logger.warning("rejected message %s from %s: %s", safe_text(message.message_id, 128), subscription,
-                           safe_text(reason, MAX_REASON))
+        """Record ``messages`` with their reasons (see :func:`tom_pittgoogle.core.rejected.record_rejected`)."""
+        record_rejected(messages, subscription=subscription)
 
 
 def _copy_insert(rows: Mapping[int, Any], keys: Mapping[int, tuple[str, str]]) -> tuple[int, dict[int, Any]] | None:
@@ -507,32 +425,3 @@ def _differing_keys(stored: Any, new: Mapping) -> list[str]:
         return ["content"]
     return sorted(str(key) for key in (stored.keys() | new.keys()) - _NOT_CONTENT
                   if key not in stored or key not in new or not _same_value(stored[key], new[key]))
-
-
-def rejected_max_bytes() -> int:
-    """``PITTGOOGLE_REJECTED_MAX_BYTES``: the most bytes of a rejected message that are kept (the first ones)."""
-    return max(0, int(conf.get("PITTGOOGLE_REJECTED_MAX_BYTES")))
-
-
-def prune_rejected(older_than_days: float | None = None, *, batch_size: int = PRUNE_BATCH) -> int:
-    """Delete rejected messages received more than ``older_than_days`` ago, in batches; return how many.
-
-    ``older_than_days`` defaults to ``PITTGOOGLE_REJECTED_RETENTION_DAYS``. Each batch is its own short
-    transaction, so pruning a large backlog does not hold long locks.
-    """
-    from django.utils import timezone
-
-    from tom_pittgoogle.models import RejectedMessage
-
-    days = int(conf.get("PITTGOOGLE_REJECTED_RETENTION_DAYS")) if older_than_days is None else older_than_days
-    cutoff = timezone.now() - timedelta(days=float(days))
-    deleted = 0
-    with guard_database():
-        while True:
-            ids = list(RejectedMessage.objects.filter(received_at__lt=cutoff).order_by("received_at")
-                       .values_list("pk", flat=True)[:batch_size])
-            if not ids:
-                break
-            deleted += RejectedMessage.objects.filter(pk__in=ids).delete()[0]
-    logger.info("pruned %d rejected messages older than %s days", deleted, days)
-    return deleted
