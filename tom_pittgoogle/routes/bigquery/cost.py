@@ -1,0 +1,62 @@
+"""The cost guard: what a search would scan, estimated by BigQuery's free dry run, against what the TOM allows.
+
+When the search would scan more than ``PITTGOOGLE_BIGQUERY_MAX_BYTES`` nothing runs, and
+:class:`~tom_pittgoogle.exceptions.QueryTooLargeError` says how much and how to narrow the search. Every job that
+runs carries the same figure as ``maximum_bytes_billed``, so BigQuery itself stops one the estimate missed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tom_pittgoogle.exceptions import QueryTooLargeError
+
+logger = logging.getLogger(__name__)
+
+NARROWING_ADVICE = (
+    "Narrow the search: a time window (start and end time), a cone (ra, dec and radius), "
+    "or one table (table name, e.g. the newest)."
+)
+
+
+def format_bytes(count: int) -> str:
+    """A byte count in decimal units, as Google bills them (1 GB = 10^9 bytes)."""
+    for unit, size in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} bytes"
+
+
+def check_cost(queries: Sequence[Any], estimate_bytes: Callable[[str, Any], int], max_bytes: int) -> int:
+    """Estimate every query (``estimate_bytes(sql, job_config)``); return the total, or raise
+    :class:`QueryTooLargeError` when together they would scan more than ``max_bytes``."""
+    estimates = [int(estimate_bytes(query.sql, query.job_config)) for query in queries]
+    total = sum(estimates)
+    logger.info("BigQuery estimates %s for %s", format_bytes(total), ", ".join(q.table for q in queries))
+    if total > max_bytes:
+        raise QueryTooLargeError(
+            f"This search would scan {format_bytes(total)} of BigQuery data in {len(queries)} "
+            f"table{'s' if len(queries) != 1 else ''} ({', '.join(q.table for q in queries)}), more than the "
+            f"{format_bytes(max_bytes)} this TOM allows (PITTGOOGLE_BIGQUERY_MAX_BYTES); nothing was "
+            f"run or billed. {NARROWING_ADVICE}",
+            estimated_bytes=total,
+            max_bytes=max_bytes,
+        )
+    return total
+
+
+def dry_run_config(job_config: Any) -> Any:
+    """The job config of the dry run of a query with ``job_config``: free, nothing read, no cached answer."""
+    from google.cloud import bigquery
+
+    return bigquery.QueryJobConfig(
+        dry_run=True, use_query_cache=False, query_parameters=list(job_config.query_parameters)
+    )
+
+
+def capped(job_config: Any, max_bytes: int) -> Any:
+    """``job_config`` with BigQuery's own cap on the bytes billed."""
+    job_config.maximum_bytes_billed = max_bytes
+    return job_config
