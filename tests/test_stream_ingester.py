@@ -233,16 +233,17 @@ def test_sigterm_stores_every_alert_in_flight_and_acknowledges_it(topic_name, pu
     that every alert is received and none stored when SIGTERM lands: all of them must be stored, none handed back."""
     import threading
 
-    from tom_pittgoogle.management.commands import pittgoogle_stream
+    from tom_pittgoogle.core import runner
 
     made: list = []
 
-    class Recorded(pittgoogle_stream.StreamIngester):  # the product's own class; the test only keeps a handle
+    class Recorded(runner.StreamIngester):  # the product's own class; the test only keeps a handle
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             made.append(self)
 
-    monkeypatch.setattr(pittgoogle_stream, "StreamIngester", Recorded)
+    # The command runs its ingester through the runner it shares with the alert stream.
+    monkeypatch.setattr(runner, "StreamIngester", Recorded)
     n = len(in_flight_packets)
     subscribe(topic_name)
     publish(topic_name, in_flight_packets)

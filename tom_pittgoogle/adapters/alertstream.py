@@ -1,6 +1,6 @@
 """Pitt-Google streams for tom-alertstreams: ``python manage.py readstreams`` with ``settings.ALERT_STREAMS``.
 
-A thin adapter over :class:`~tom_pittgoogle.core.engine.StreamIngester`, so the guarantees are those of
+A thin adapter over :class:`~tom_pittgoogle.core.runner.IngesterRunner`, so the guarantees are those of
 ``pittgoogle_stream``: every alert is stored once (unique on survey and source id), a message is acknowledged only
 after the transaction that stores it commits, and a message that is not an alert is kept as a
 ``RejectedMessage`` and then acknowledged. Only importable with tom-alertstreams installed
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -61,30 +60,24 @@ from tom_pittgoogle.core.engine import (
     StreamIngester,
     streams_from_settings,
 )
-from tom_pittgoogle.core.heartbeat import Heartbeat
+from tom_pittgoogle.core.runner import IngesterRunner, find_user, install_signal_handler, stop_on_signal
 from tom_pittgoogle.exceptions import PittGoogleError
 
 logger = logging.getLogger(__name__)
 
 #: The Pitt-Google streams made in this process, which a SIGINT/SIGTERM stops.
 _LIVE: weakref.WeakSet[PittGoogleAlertStream] = weakref.WeakSet()
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _hooks_installed = False
 #: One line per Pitt-Google stream of this process that stopped on an error: the exit status is then 1.
 _FAILURES: list[str] = []
 
 
-def _on_signal(signum: int, frame: Any) -> None:
-    streams = list(_LIVE)
-    if any(stream.stopping for stream in streams):
-        logger.warning("%s again: exiting without storing what is in flight", signal.Signals(signum).name)
-        os._exit(128 + signum)
-    # Stop first, then say so: a second signal may be handled as soon as the line is out (even inside this
-    # handler, between two of its lines), and must find the streams stopping.
-    for stream in streams:
-        stream.stop()
-    logger.warning("%s: storing what is in flight, then stopping (again to exit at once)",
-                   signal.Signals(signum).name)
+def _say(line: str) -> None:
+    logger.warning("%s", line)
+
+
+#: SIGINT/SIGTERM: stop every Pitt-Google stream of this process; a second one exits at once.
+_on_signal = stop_on_signal(lambda: list(_LIVE), _say)
 
 
 def _wait_for_streams() -> None:
@@ -125,8 +118,7 @@ def _install_process_hooks() -> None:
     # Only the main thread may set signal handlers; readstreams makes the streams there and runs them in threads.
     if _hooks_installed or threading.current_thread() is not threading.main_thread():
         return
-    for signum in _SIGNALS:
-        signal.signal(signum, _on_signal)
+    install_signal_handler(_on_signal)
     threading.excepthook = _thread_excepthook
     import concurrent.futures.thread  # noqa: F401  (its exit hook is registered first, so it runs after ours)
 
@@ -210,15 +202,12 @@ class PittGoogleAlertStream(AlertStream):
     def _user_named(username: str | None):
         if not username:
             return None
-        from django.contrib.auth import get_user_model
-
-        model = get_user_model()
-        try:
-            return model.objects.get(**{model.USERNAME_FIELD: username})
-        except model.DoesNotExist:
+        user = find_user(username)
+        if user is None:
             raise PittGoogleError(
                 f"TARGETS_FOR names no TOM user {username!r}: create the user or correct the setting"
-            ) from None
+            )
+        return user
 
     @property
     def listening(self) -> bool:
@@ -252,35 +241,27 @@ class PittGoogleAlertStream(AlertStream):
 
     def _listen(self) -> IngestStats:
         names = ", ".join(stream.name for stream in self.stream_specs)
-        heartbeat = Heartbeat([stream.name for stream in self.stream_specs],
-                              progress_interval=float(self.progress_interval), kind="alert stream")
-        error = None
         try:
-            self._ingester = StreamIngester(
+            runner = IngesterRunner(
                 self.stream_specs,
+                kind="alert stream",
+                progress_interval=float(self.progress_interval),
                 max_backlog=int(self.max_backlog),
                 batch_size=int(self.batch_size),
+                report=lambda stats, line: logger.info("%s: %s", names, line),
+                targets_user=self._targets_user,
                 on_stored=self._dispatch,
-                target_maker=self._target_maker() if any(s.create_targets for s in self.stream_specs) else None,
-                progress=heartbeat.reporter(lambda stats, line: logger.info("%s: %s", names, line)),
-                progress_interval=float(self.progress_interval),
             )
+            self._ingester = runner.ingester
             if self._stop_requested.is_set():  # a signal before the ingester existed
-                self._ingester.stop()
+                runner.stop()
             logger.info("listening to %s", names)
-            heartbeat.start(self._ingester)
-            self.stats = self._ingester.run(max_results=self.max_results, timeout=self.timeout)
+            self.stats = runner.run(max_results=self.max_results, timeout=self.timeout)
         except PittGoogleError as failure:
-            error = failure
             logger.error("Pitt-Google stream %s stopped: %s", names, failure)
             _FAILURES.append(f"Pitt-Google stream {names} stopped: {failure}")
             failure._pittgoogle_logged = True
             raise
-        except Exception as failure:
-            error = failure
-            raise
-        finally:
-            heartbeat.stopped(error)
         logger.info("Pitt-Google stream %s done in %.1f s: %s", names, self.stats.elapsed, self.stats.line())
         return self.stats
 
@@ -295,12 +276,6 @@ class PittGoogleAlertStream(AlertStream):
             except Exception:
                 logger.exception("TOPIC_HANDLERS[%r] failed on %s %s", stream.name, alert.get("survey"),
                                  alert.get("source_id"))
-
-    def _target_maker(self) -> Callable[[Mapping[str, Any]], Any]:
-        from tom_pittgoogle.core.targets import create_or_update_target
-
-        user = self._targets_user
-        return lambda alert: create_or_update_target(alert, user=user)
 
 
 def alert_logger(alert: Mapping[str, Any]) -> None:

@@ -93,13 +93,21 @@ def acting_as(user: Any) -> Iterator[None]:
 def _user_named(user: Any) -> Any:
     if not isinstance(user, str):
         return user
+    found = find_user(user)
+    if found is None:
+        raise CredentialsError(f"There is no user {user!r} in this TOM to act as.")
+    return found
+
+
+def find_user(username: str) -> Any | None:
+    """The TOM user whose username (the user model's ``USERNAME_FIELD``) is ``username``, or None."""
     from django.contrib.auth import get_user_model
 
     model = get_user_model()
     try:
-        return model.objects.get(**{model.USERNAME_FIELD: user})
+        return model._default_manager.get_by_natural_key(username)
     except model.DoesNotExist:
-        raise CredentialsError(f"There is no user {user!r} in this TOM to act as.") from None
+        return None
 
 
 def current_actor() -> Actor | None:

@@ -1,7 +1,8 @@
 """``python manage.py pittgoogle_stream``: listen to Pitt-Google streams all night, storing every alert once.
 
-A thin shell over :class:`~tom_pittgoogle.core.engine.StreamIngester`: it reads the options and settings, reports
-progress, and turns signals into a clean stop.
+A thin shell over :class:`~tom_pittgoogle.core.runner.IngesterRunner` (the ingester with its heartbeat, as the
+alert stream runs it too): it reads the options and settings, reports progress, and turns signals into a clean
+stop.
 
     python manage.py pittgoogle_stream --subscription ztf-loop --classtar-threshold 0.5 --classtar-gt-lt lt
     python manage.py pittgoogle_stream          # every stream in settings.PITTGOOGLE_STREAMS
@@ -13,16 +14,20 @@ redelivers what was not acknowledged, and storage ignores what is already there.
 
 from __future__ import annotations
 
-import os
-import signal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tom_pittgoogle import conf
-from tom_pittgoogle.core.engine import DEFAULT_MAX_BACKLOG, MAX_BATCH, IngestStats, Stream, StreamIngester, alert_filter
+from tom_pittgoogle.core.engine import DEFAULT_MAX_BACKLOG, MAX_BATCH, IngestStats, Stream, alert_filter
 from tom_pittgoogle.core.filters import CLASSTAR_COMPARISONS
-from tom_pittgoogle.core.heartbeat import Heartbeat
+from tom_pittgoogle.core.runner import (
+    IngesterRunner,
+    find_user,
+    install_signal_handler,
+    restore_signal_handlers,
+    stop_on_signal,
+)
 from tom_pittgoogle.exceptions import PittGoogleError
 
 
@@ -102,34 +107,29 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             streams = self._streams(options)
-            heartbeat = Heartbeat([s.name for s in streams], progress_interval=options["progress_interval"])
-            ingester = StreamIngester(
+            runner = IngesterRunner(
                 streams,
+                kind="pittgoogle_stream",
+                progress_interval=options["progress_interval"],
                 max_backlog=options["max_backlog"],
                 batch_size=options["batch_size"],
-                target_maker=_target_maker(options["targets_for"]) if any(s.create_targets for s in streams) else None,
-                progress=heartbeat.reporter(self._report),
-                progress_interval=options["progress_interval"],
+                report=self._report,
+                targets_user=self._targets_user(options["targets_for"]) if any(s.create_targets for s in streams)
+                else None,
             )
         except PittGoogleError as error:
             raise CommandError(str(error)) from None
-        heartbeat.start(ingester)
-        error = None
+        runner.start()
         self.stdout.write(f"listening to {', '.join(s.name for s in streams)} (Ctrl-C to stop)")
         self.stdout.flush()
-        previous = self._install_signal_handlers(ingester)
+        previous = install_signal_handler(stop_on_signal(lambda: [runner], self._say))
         try:
-            stats = ingester.run(max_results=options["max_results"], timeout=options["timeout"])
-        except PittGoogleError as failure:
-            error = f"stopped: {failure}"
-            raise CommandError(error) from None
-        except Exception as failure:  # the database refused a batch: nothing of it was acknowledged
-            error = f"stopped: could not store alerts ({type(failure).__name__}: {failure})"
-            raise CommandError(error) from None
+            stats = runner.run(max_results=options["max_results"], timeout=options["timeout"],
+                               describe_failure=_failure_line)
+        except Exception as failure:  # a fatal stream error, or the database refused a batch (nothing acknowledged)
+            raise CommandError(_failure_line(failure)) from None
         finally:
-            heartbeat.stopped(error)
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            restore_signal_handlers(previous)
         self.stdout.write(self.style.SUCCESS(f"done in {stats.elapsed:.1f} s: {stats.line()}"))
 
     def _streams(self, options: dict[str, Any]) -> list[Stream]:
@@ -167,41 +167,22 @@ class Command(BaseCommand):
         self.stdout.write(line)
         self.stdout.flush()
 
-    def _install_signal_handlers(self, ingester: StreamIngester) -> dict:
-        def handle(signum: int, frame: Any) -> None:
-            if ingester.stopping:
-                # Exit now: whatever was not acknowledged comes back to the subscription.
-                self.stderr.write(f"{signal.Signals(signum).name} again: exiting without storing what is in flight")
-                self.stderr.flush()
-                os._exit(128 + signum)
-            # Stop first, then say so: a second signal may be handled as soon as the line is out (even inside
-            # this handler), and must find the ingester stopping.
-            ingester.stop()
-            self.stderr.write(
-                f"{signal.Signals(signum).name}: storing what is in flight, then stopping (again to exit at once)"
-            )
-            self.stderr.flush()
+    def _say(self, line: str) -> None:
+        self.stderr.write(line)
+        self.stderr.flush()
 
-        previous = {}
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, handle)
-        return previous
+    @staticmethod
+    def _targets_user(username: str | None) -> Any:
+        """The user given access to created Targets (``--targets-for``), or None."""
+        if not username:
+            return None
+        user = find_user(username)
+        if user is None:
+            raise CommandError(f"--targets-for: no TOM user {username!r}")
+        return user
 
 
-def _target_maker(username: str | None):
-    """Create or update the Target of an alert, with its extras, aliases and light curve (as the brokers do)."""
-    from django.contrib.auth import get_user_model
-
-    from tom_pittgoogle.core.targets import create_or_update_target
-
-    user = None
-    if username:
-        try:
-            user = get_user_model().objects.get(username=username)
-        except get_user_model().DoesNotExist:
-            raise CommandError(f"--targets-for: no TOM user {username!r}") from None
-
-    def make_target(alert):
-        return create_or_update_target(alert, user=user)
-
-    return make_target
+def _failure_line(failure: Exception) -> str:
+    if isinstance(failure, PittGoogleError):
+        return f"stopped: {failure}"
+    return f"stopped: could not store alerts ({type(failure).__name__}: {failure})"
