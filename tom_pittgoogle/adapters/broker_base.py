@@ -20,13 +20,10 @@ from tom_alerts.alerts import GenericAlert, GenericBroker, GenericQueryForm
 
 from tom_pittgoogle import conf
 from tom_pittgoogle.adapters.query_fields import (  # noqa: F401  (survey_field, subscription_and_survey: the brokers' names for them)
-    PULL,
     GoogleAccountFormMixin,
     UserFacingError,
     classtar_gt_lt_field,
     classtar_threshold_field,
-    clean_stream_filter,
-    nothing_matched,
     reliability_threshold_field,
     report_failure,
     revalidate_parameters,
@@ -36,6 +33,7 @@ from tom_pittgoogle.adapters.query_fields import (  # noqa: F401  (survey_field,
     validate_subscription_name,
     with_selection_fields,
 )
+from tom_pittgoogle.adapters.route_table import PUBSUB, Route
 from tom_pittgoogle.core import targets
 from tom_pittgoogle.core.acting import refuse_anonymous
 from tom_pittgoogle.core.alerts import lighten_alert
@@ -163,8 +161,9 @@ class PittGoogleBroker(GenericBroker):
         "...): the classifier's probability (or score) of its predicted class."
     )
 
-    #: What the query does (query_fields.SEARCH or PULL): says what an empty result means.
-    query_kind = PULL
+    #: The route this broker takes (:mod:`tom_pittgoogle.adapters.route_table`): how its query runs and what an empty
+    #: result means.
+    route: Route = PUBSUB
     #: The results page: TOM Toolkit's, saying what was searched when nothing matched.
     template_name = "tom_pittgoogle/query_result.html"
 
@@ -184,7 +183,7 @@ class PittGoogleBroker(GenericBroker):
             raise BrokerQueryError(f"{self.name}: {error}", link=getattr(error, "link", None)) from error
         if not alerts:
             # On the results page (get_broker_context_data) and, for runbrokerquery, in the log.
-            self.nothing_matched = nothing_matched(parameters, self.query_kind)
+            self.nothing_matched = self.route.nothing_matched(parameters)
             logger.info("%s: %s", self.name, self.nothing_matched)
         return iter(alerts)
 
@@ -192,7 +191,15 @@ class PittGoogleBroker(GenericBroker):
         return {"nothing_matched": getattr(self, "nothing_matched", None)}
 
     def request_alerts(self, parameters: dict) -> list[dict]:
-        raise NotImplementedError
+        """The alerts of the query, by the broker's route (a subclass may run its own)."""
+        return self.route.run(parameters, self._own_filter(parameters))
+
+    def _own_filter(self, parameters: Mapping[str, Any]) -> Any:
+        """A subclass's own :meth:`user_filter` (the original's hook), bound to the query; None: the form's filter,
+        which the route builds once per query."""
+        if type(self).user_filter is PittGoogleBroker.user_filter:
+            return None
+        return lambda alert: self.user_filter(alert, parameters)
 
     def _revalidated(self, parameters: Any) -> dict:
         """The saved query's parameters through the broker's form again (an old query, an edit in the admin)."""
@@ -231,5 +238,8 @@ class StreamFilterForm(GoogleAccountFormMixin, GenericQueryForm):
     classtar_gt_lt = classtar_gt_lt_field()
     reliability_threshold = reliability_threshold_field()
 
+    #: The route whose check the form runs.
+    query_route: Route = PUBSUB
+
     def clean(self):
-        return clean_stream_filter(self, super().clean())
+        return self.query_route.clean(self, super().clean())

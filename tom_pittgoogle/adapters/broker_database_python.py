@@ -10,15 +10,13 @@ from tom_alerts.alerts import GenericQueryForm
 
 from tom_pittgoogle.adapters.broker_base import GoogleAccountFormMixin, PittGoogleBroker
 from tom_pittgoogle.adapters.query_fields import (
-    SEARCH,
     candid_field,
-    clean_search,
     object_id_field,
     survey_field,
     table_name_field,
     with_selection_fields,
 )
-from tom_pittgoogle.routes.database_python import ConsumerDatabasePython, user_table_name
+from tom_pittgoogle.adapters.route_table import BIGQUERY
 
 
 @with_selection_fields
@@ -33,7 +31,7 @@ class FilterAlertsForm(GoogleAccountFormMixin, GenericQueryForm):
     table_name = table_name_field()
 
     def clean(self):
-        return clean_search(self, super().clean())
+        return BIGQUERY.clean(self, super().clean())
 
 
 class BrokerDatabasePython(PittGoogleBroker):
@@ -41,10 +39,5 @@ class BrokerDatabasePython(PittGoogleBroker):
 
     name = "Pitt-Google DatabasePython"
     form = FilterAlertsForm
-    query_kind = SEARCH
-
-    def request_alerts(self, parameters: dict) -> list[dict]:
-        """Query the tables with the user's filter (in the SQL, as query parameters), under the cost guard."""
-        return ConsumerDatabasePython(
-            user_table_name(parameters.get("table_name")), survey=parameters.get("survey") or "ztf"
-        ).query_alerts(parameters)
+    #: Queries the tables with the user's filter (in the SQL, as query parameters), under the cost guard.
+    route = BIGQUERY

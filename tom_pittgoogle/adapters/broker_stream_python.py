@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from django import forms
 
-from tom_pittgoogle.adapters.broker_base import PittGoogleBroker, StreamFilterForm, subscription_and_survey
-from tom_pittgoogle.routes.stream_python import DEFAULT_MAX_BACKLOG, ConsumerStreamPython
+from tom_pittgoogle.adapters.broker_base import PittGoogleBroker, StreamFilterForm
+from tom_pittgoogle.adapters.route_table import STREAM
+from tom_pittgoogle.routes.stream_python import DEFAULT_MAX_BACKLOG
 
 #: Bounds of the form's numbers: a query answers a web request (a night's stream is `manage.py
 #: pittgoogle_stream`'s), and gRPC refuses flow-control limits past 2**31 without saying so.
@@ -20,6 +21,8 @@ MAX_BACKLOG_LIMIT = 10_000
 
 class FilterAlertsForm(StreamFilterForm):
     """Form for a StreamPython query; at least one stopping condition (max_results, timeout) is required."""
+
+    query_route = STREAM
 
     max_results = forms.IntegerField(
         required=False,
@@ -71,14 +74,5 @@ class BrokerStreamPython(PittGoogleBroker):
 
     name = "Pitt-Google StreamPython"
     form = FilterAlertsForm
-
-    def _clean_parameters(self, parameters):
-        clean_params = dict(parameters)
-        if clean_params.get("max_backlog") is None:
-            clean_params["max_backlog"] = DEFAULT_MAX_BACKLOG
-        return clean_params
-
-    def request_alerts(self, parameters: dict) -> list[dict]:
-        subscription, survey = subscription_and_survey(parameters)
-        consumer = ConsumerStreamPython(subscription, survey=survey)
-        return consumer.stream_alerts(lighten_alerts=True, user_filter=self.user_filter, parameters=parameters)
+    #: The streaming pull until a stopping condition; each alert that passes is stored, then acknowledged.
+    route = STREAM

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from django import forms
 
-from tom_pittgoogle.adapters.broker_base import PittGoogleBroker, StreamFilterForm, subscription_and_survey
+from tom_pittgoogle.adapters.broker_base import PittGoogleBroker, StreamFilterForm
 from tom_pittgoogle.adapters.query_fields import rest_pull_timeout_field
-from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
+from tom_pittgoogle.adapters.route_table import PUBSUB
 
 
 class FilterAlertsForm(StreamFilterForm):
@@ -28,15 +28,5 @@ class BrokerStreamRest(PittGoogleBroker):
 
     name = "Pitt-Google StreamRest"
     form = FilterAlertsForm
-
-    def request_alerts(self, parameters: dict) -> list[dict]:
-        """Pull, unpack, filter, store and acknowledge; returns the alerts that passed."""
-        subscription, survey = subscription_and_survey(parameters)
-        consumer = ConsumerStreamRest(subscription, survey=survey)
-        return consumer.pull_alerts(
-            int(parameters["max_results"]),
-            lighten_alerts=True,
-            callback=self.user_filter,
-            max_wait=parameters.get("timeout"),
-            parameters=parameters,
-        )
+    #: Pull, unpack, filter, store and acknowledge; returns the alerts that passed.
+    route = PUBSUB

@@ -25,15 +25,13 @@ from tom_dataservices.dataservices import DataService, NotConfiguredError, Query
 from tom_dataservices.forms import BaseQueryForm
 
 from tom_pittgoogle import conf
+from tom_pittgoogle.adapters import route_table as routes
 from tom_pittgoogle.adapters.query_fields import (
     GoogleAccountFormMixin,
     UserFacingError,
     candid_field,
     classtar_gt_lt_field,
     classtar_threshold_field,
-    clean_search,
-    clean_stored,
-    clean_stream_filter,
     object_id_field,
     reliability_threshold_field,
     report_failure,
@@ -49,20 +47,10 @@ from tom_pittgoogle.adapters.query_fields import (
 from tom_pittgoogle.core import targets
 from tom_pittgoogle.core.acting import refuse_anonymous
 from tom_pittgoogle.core.alerts import lighten_alert
-from tom_pittgoogle.core.filters import SELECTION_KEYS, AlertFilter
 from tom_pittgoogle.exceptions import PittGoogleError
-from tom_pittgoogle.routes import stored_alerts
-from tom_pittgoogle.routes.stored_alerts import STORED_FIELDS
 
 logger = logging.getLogger(__name__)
 
-#: The routes a DataService query can take.
-BIGQUERY, PUBSUB, STORED = "bigquery", "pubsub", "stored"
-ROUTE_CHOICES = [
-    (BIGQUERY, "BigQuery search: history (every alert of an object, one alert, or the newest alerts)"),
-    (PUBSUB, "Pub/Sub pull: what is new on a stream (REST)"),
-    (STORED, "Stored alerts: what this TOM's ingester (pittgoogle_stream) stored"),
-]
 #: TOM Toolkit's results page shows at most 100 rows.
 MAX_RESULTS = 100
 #: Alerts read from BigQuery to update a Target's light curve (each one carries its recent history).
@@ -73,13 +61,6 @@ UPDATE_MAX_RESULTS = 100
 FOR_USER = "for_user"
 #: Keys of ``settings.DATA_SERVICES["Pitt-Google"]`` (all optional): the form's initial survey and route.
 CONFIGURATION_KEYS = ("survey", "route")
-#: What this route's query reads from the form, besides the survey and the route.
-_ROUTE_FIELDS = {
-    BIGQUERY: ("objectId", "candid", "max_results", "table_name", *SELECTION_KEYS),
-    PUBSUB: ("subscription_name", "max_results", "timeout", "classtar_threshold", "classtar_gt_lt",
-             "reliability_threshold", *SELECTION_KEYS),
-    STORED: STORED_FIELDS,
-}
 
 
 def _status_link() -> str:
@@ -119,8 +100,8 @@ class PittGoogleQueryForm(GoogleAccountFormMixin, BaseQueryForm):
     google_account_field = "survey"
 
     survey = survey_field()
-    route = forms.ChoiceField(choices=ROUTE_CHOICES, initial=lambda: _configured("route", BIGQUERY),
-                              widget=forms.RadioSelect)
+    route = forms.ChoiceField(choices=routes.dataservice_route_choices,
+                              initial=lambda: _configured("route", routes.BIGQUERY.name), widget=forms.RadioSelect)
     objectId = object_id_field()
     candid = candid_field()
     subscription_name = subscription_field()
@@ -143,11 +124,8 @@ class PittGoogleQueryForm(GoogleAccountFormMixin, BaseQueryForm):
 
     def clean(self) -> dict:
         cleaned_data = super().clean()
-        if cleaned_data.get("route") == STORED:
-            return clean_stored(self, cleaned_data)
-        if cleaned_data.get("route") == PUBSUB:
-            return clean_stream_filter(self, cleaned_data)
-        return clean_search(self, cleaned_data)
+        route = routes.dataservice_routes().get(cleaned_data.get("route"), routes.BIGQUERY)
+        return route.clean(self, cleaned_data)
 
 
 class PittGoogleDataService(DataService):
@@ -188,21 +166,21 @@ class PittGoogleDataService(DataService):
                 f"{self.name}: the query's stored parameters are a {type(parameters).__name__}, not named values: "
                 "save the query again from its form."
             )
-        route = parameters.get("route") or BIGQUERY
-        query = {"survey": parameters.get("survey") or "ztf", "route": route}
+        name = parameters.get("route") or routes.BIGQUERY.name
+        query = {"survey": parameters.get("survey") or "ztf", "route": name}
         # An unknown route keeps only the survey and the route, which query_service's validation then names.
-        fields = _ROUTE_FIELDS.get(route, ()) if isinstance(route, str) else ()
-        query.update({key: parameters.get(key) for key in fields})
+        route = routes.dataservice_routes().get(name) if isinstance(name, str) else None
+        query.update({key: parameters.get(key) for key in (route.fields if route else ())})
         query[FOR_USER] = self._user_pk()
-        if route == PUBSUB:
+        if route is not None and "subscription_name" in route.fields:
             try:
                 query["subscription_name"], _ = subscription_and_survey(query)
             except (PittGoogleError, TypeError):  # an unknown survey: query_service's validation names it
                 pass
+        if route is not None and route.fresh_each_run:
             # RunQueryView shows its cached rows again when the parameters equal the last query's; a pull must
-            # pull anew each time (the alerts it showed were acknowledged), so each run's parameters differ.
-            query["run"] = uuid.uuid4().hex
-        if route == STORED:  # the ingester keeps storing: each run reads the table anew
+            # pull anew each time (the alerts it showed were acknowledged), and the ingester keeps storing, so
+            # each run's parameters differ.
             query["run"] = uuid.uuid4().hex
         return query
 
@@ -212,7 +190,7 @@ class PittGoogleDataService(DataService):
         if found is None:
             raise QueryServiceError(f"{target.name} is not a ZTF or Rubin/LSST object that Pitt-Google knows.")
         survey, object_id = found
-        return {"survey": survey, "route": BIGQUERY, "objectId": object_id, "candid": None,
+        return {"survey": survey, "route": routes.BIGQUERY.name, "objectId": object_id, "candid": None,
                 "max_results": UPDATE_MAX_RESULTS}
 
     def _user_pk(self) -> Any:
@@ -228,13 +206,13 @@ class PittGoogleDataService(DataService):
         try:
             refuse_anonymous(f"a {self.name} query", getattr(self, "user", None))
             query_parameters = self._revalidated(query_parameters)
-            if query_parameters.get("route") == STORED:
-                self.stored_page = stored_alerts.search(query_parameters)
-                alerts = self.stored_page.alerts
-            elif query_parameters.get("route") == PUBSUB:
-                alerts = self._pull(query_parameters)
+            route = routes.dataservice_routes().get(query_parameters.get("route"), routes.BIGQUERY)
+            result = route.run(query_parameters, None)
+            if route.paged:
+                self.stored_page = result
+                alerts = result.alerts
             else:
-                alerts = self._search(query_parameters)
+                alerts = result
         except PittGoogleError as error:
             report_failure(logger, self.name, error)
             raise PittGoogleQueryServiceError(f"{self.name}: {error}", getattr(error, "link", None)) from error
@@ -245,29 +223,6 @@ class PittGoogleDataService(DataService):
         """The query's parameters after the form's validation (each a value the form accepts)."""
         cleaned = revalidate_parameters(PittGoogleQueryForm, query_parameters, data_service=self.name)
         return {**query_parameters, **{key: cleaned[key] for key in (*query_parameters, "survey") if key in cleaned}}
-
-    @staticmethod
-    def _search(parameters: Mapping[str, Any]) -> list[dict]:
-        # Every alerts table of the survey (or the one named), under the cost guard; a refusal is a PittGoogleError.
-        from tom_pittgoogle.routes.database_python import ConsumerDatabasePython, user_table_name
-
-        return ConsumerDatabasePython(
-            user_table_name(parameters.get("table_name")), survey=parameters.get("survey") or "ztf"
-        ).query_alerts(parameters)
-
-    @staticmethod
-    def _pull(parameters: Mapping[str, Any]) -> list[dict]:
-        # The REST route: one bounded pull, fit for a web request; what passes is stored, then acknowledged.
-        from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
-
-        subscription, survey = subscription_and_survey(parameters)
-        spec = AlertFilter.from_parameters(parameters)
-        return ConsumerStreamRest(subscription, survey=survey).pull_alerts(
-            int(parameters.get("max_results") or 10),
-            lighten_alerts=True,
-            callback=spec,
-            max_wait=parameters.get("timeout"),
-        )
 
     def query_targets(self, query_parameters: Mapping[str, Any], **kwargs: Any) -> list[dict]:
         """One row per alert: what the results table shows, the Target's aliases, and the alert itself (its
@@ -322,7 +277,7 @@ class PittGoogleDataService(DataService):
     def query_photometry(self, query_parameters: Mapping[str, Any], **kwargs: Any) -> list[dict]:
         """The alerts of the object (BigQuery): each one's light curve is stored by
         :meth:`create_reduced_datums_from_query`."""
-        return self.query_service({**query_parameters, "route": BIGQUERY})
+        return self.query_service({**query_parameters, "route": routes.BIGQUERY.name})
 
     def create_reduced_datums_from_query(self, target, data=None, data_type: str | None = None, **kwargs: Any):
         """Store the light curve of each alert in ``data`` on ``target`` (idempotent: a known point is skipped)."""

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from tom_pittgoogle.adapters.query_fields import PULL, SEARCH, nothing_matched
-from tom_pittgoogle.routes.stored_alerts import nothing_matched as stored_nothing_matched
+from tom_pittgoogle.adapters.route_table import BIGQUERY, route_of
 
 register = template.Library()
 
@@ -21,6 +20,5 @@ def dataservice_nothing_matched(context) -> str:
     else:
         request = context.get("request")
         parameters = request.session.get("query_parameters", {}) if request is not None else {}
-    if parameters.get("route") == "stored":
-        return stored_nothing_matched(parameters)
-    return nothing_matched(parameters, PULL if parameters.get("route") == "pubsub" else SEARCH)
+    # A route no longer known is explained as a search, the DataService's default.
+    return (route_of(parameters) or BIGQUERY).nothing_matched(parameters)
