@@ -151,3 +151,30 @@ def test_a_brokers_own_user_filter_is_still_used():
     assert BrokerStreamRest()._own_filter({"wanted": "a"}) is None  # the form's filter, built by the route
     keep = Picky()._own_filter({"wanted": "a"})
     assert keep({"object_id": "a"}) == {"object_id": "a"} and keep({"object_id": "b"}) is None
+
+
+def test_every_route_stores_and_acknowledges_its_messages_through_the_one_path():
+    """Messages are stored or recorded as rejected only by tom_pittgoogle.core.settle (and the store it calls):
+    no route has a store-then-acknowledge of its own. The behaviour of that path is tested on every route
+    (test_route_stream_rest, test_route_stream_python, test_stream_ingester, test_poison_messages)."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "tom_pittgoogle"
+    allowed = {package / "core" / name for name in ("settle.py", "store.py", "rejected.py")}
+    storing = {"save_batch", "save_messages", "record_rejected"}
+    found = []
+    for path in package.rglob("*.py"):
+        if path in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+                if name in storing:
+                    found.append(f"{path.relative_to(package)}:{node.lineno} {name}")
+    assert found == [], f"messages stored outside core.settle: {found}"
+    from tom_pittgoogle.core import settle
+
+    for module in ("routes/stream_rest.py", "routes/stream_python.py", "core/engine.py"):
+        assert "settle(" in (package / module).read_text(), module
+    assert callable(settle.settle)

@@ -40,7 +40,8 @@ from tom_pittgoogle.core.pubsub import (
     unpack_message,
     validate_resource_id,
 )
-from tom_pittgoogle.core.store import AlertStore, DjangoAlertStore, RawMessage, SavedBatch, guard_database, save_batch
+from tom_pittgoogle.core.settle import settle
+from tom_pittgoogle.core.store import AlertStore, DjangoAlertStore, RawMessage, SavedBatch, guard_database
 from tom_pittgoogle.core.subscription import Subscription
 from tom_pittgoogle.exceptions import ConfigurationError, PittGoogleError
 
@@ -425,21 +426,19 @@ class StreamIngester:
                 self.on_stored(subscribed.stream, [outcome.alert for outcome in stored])
 
     def _store_stream_batch(self, subscribed: _Subscribed, alerts: list, rejected: list) -> SavedBatch:
-        self.store.record_rejected(
-            [(_raw(message), reason) for message, reason in rejected], subscription=subscribed.path
+        # Acknowledged by _store_and_ack once the transaction over every subscription's batch commits.
+        passed = [(_raw(message), outcome) for message, outcome in alerts]
+
+        def make_targets(saved: SavedBatch) -> None:
+            if subscribed.stream.create_targets:
+                for index, (_, outcome) in enumerate(passed):
+                    if index not in saved.rejected:
+                        self._make_target(outcome.lightened)
+
+        return settle(
+            self.store, passed, [(_raw(message), reason) for message, reason in rejected],
+            subscription=subscribed.path, keep_message_ids=subscribed.stream.save_metadata, with_stored=make_targets,
         )
-        saved = save_batch(
-            self.store,
-            [outcome.lightened for _, outcome in alerts],
-            [_raw(message) for message, _ in alerts],
-            subscription=subscribed.path,
-            keep_message_ids=subscribed.stream.save_metadata,
-        )
-        if subscribed.stream.create_targets:
-            for index, (_, outcome) in enumerate(alerts):
-                if index not in saved.rejected:
-                    self._make_target(outcome.lightened)
-        return saved
 
     def _make_target(self, alert: Mapping[str, Any]) -> None:
         # A savepoint per alert: a Target that cannot be made is logged and counted, and the alert stays stored

@@ -23,7 +23,8 @@ from typing import Any
 from tom_pittgoogle.core.alerts import lighten_alert
 from tom_pittgoogle.core.engine import DEFAULT_MAX_BACKLOG, Stream, StreamIngester
 from tom_pittgoogle.core.pubsub import AlertCallback, unpack_message
-from tom_pittgoogle.core.store import AlertStore, DjangoAlertStore, RawMessage, save_batch
+from tom_pittgoogle.core.settle import settle, sort_outcomes
+from tom_pittgoogle.core.store import AlertStore, DjangoAlertStore, RawMessage
 from tom_pittgoogle.core.subscription import Subscription
 from tom_pittgoogle.exceptions import ConfigurationError, PittGoogleError
 
@@ -163,13 +164,9 @@ class ConsumerStreamPython:
             message.data, topic=self.topic_path, attributes=attributes,
             **(self._callback_settings or {"lighten_alerts": True}),
         )
-        raw = RawMessage(message.message_id, message.data, attributes)
-        if outcome.rejected_reason is not None:
-            self.store.record_rejected([(raw, outcome.rejected_reason)], subscription=self.subscription_path)
-        elif outcome.alert is not None:
-            save_batch(self.store, [outcome.lightened], [raw], subscription=self.subscription_path,
-                       keep_message_ids=self._save_metadata)
-        message.ack()
+        passed, rejected = sort_outcomes([(RawMessage(message.message_id, message.data, attributes), outcome)])
+        settle(self.store, passed, rejected, subscription=self.subscription_path,
+               keep_message_ids=self._save_metadata, acknowledge=message.ack)
 
     def save_alert(self, alert: Mapping) -> None:
         """Save one alert, lightened or a full record (the original saved either), to the TOM's database (the

@@ -27,14 +27,14 @@ from typing import Any
 
 import pybase64
 import requests
-from django.db import transaction
 from google.api_core import exceptions as gexc
 from google.auth.transport.requests import AuthorizedSession
 
 from tom_pittgoogle import conf
 from tom_pittgoogle.core.alerts.decode import limits_for_batch
-from tom_pittgoogle.core.pubsub import AlertCallback, unpack_message
-from tom_pittgoogle.core.store import AlertStore, DjangoAlertStore, RawMessage, guard_database, save_batch
+from tom_pittgoogle.core.pubsub import AlertCallback, Unpacked, unpack_message
+from tom_pittgoogle.core.settle import alerts_stored, settle, sort_outcomes
+from tom_pittgoogle.core.store import AlertStore, DjangoAlertStore, RawMessage
 from tom_pittgoogle.core.subscription import MAX_MESSAGES_PER_PULL, Subscription
 
 logger = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ class ConsumerStreamRest:
             response = response.json()
         received = response.get("receivedMessages", []) if isinstance(response, Mapping) else response
 
-        passed, rejected, ack_ids = [], [], []
+        decoded, ack_ids = [], []
         with limits_for_batch():  # the decode limits' settings, read once for the pull
             for received_message in received:
                 message = received_message.get("message", {})
@@ -161,30 +161,21 @@ class ConsumerStreamRest:
                     data = pybase64.b64decode(message.get("data", ""), validate=True)  # SIMD: half the stdlib's cost
                 except (binascii.Error, ValueError, TypeError):
                     raw = RawMessage(message.get("messageId", ""), message.get("data", "").encode(), attributes)
-                    rejected.append((raw, "message data is not valid base64"))
+                    decoded.append((raw, Unpacked(rejected_reason="message data is not valid base64")))
                 else:
                     raw = RawMessage(message.get("messageId", ""), data, attributes)
-                    outcome = unpack_message(
+                    decoded.append((raw, unpack_message(
                         data, lighten_alerts=lighten_alerts, callback=callback, callback_kwargs=kwargs,
                         topic=self.topic_path, attributes=attributes,
-                    )
-                    if outcome.rejected_reason is not None:
-                        rejected.append((raw, outcome.rejected_reason))
-                    elif outcome.alert is not None:
-                        passed.append((raw, outcome))
+                    )))
                 ack_ids.append(received_message["ackId"])
 
-        with guard_database(), transaction.atomic():  # the rejections and the alerts together, or neither
-            self.store.record_rejected(rejected, subscription=self.subscription_path)
-            saved = save_batch(
-                self.store,
-                [outcome.lightened for _, outcome in passed],  # the store keeps lightened alerts
-                [raw for raw, _ in passed],
-                subscription=self.subscription_path,
-            )
-        self.acknowledge(ack_ids)
+        # The rejections and the alerts together, or neither; acknowledged once stored.
+        passed, rejected = sort_outcomes(decoded)
+        saved = settle(self.store, passed, rejected, subscription=self.subscription_path,
+                       acknowledge=lambda: self.acknowledge(ack_ids))
         # The caller gets what it asked for, of the alerts that are stored.
-        return [outcome.alert for index, (_, outcome) in enumerate(passed) if index not in saved.rejected]
+        return alerts_stored(passed, saved)
 
     def pull_alerts(
         self,
