@@ -7,7 +7,7 @@ VENV := .venv
 BQ_VENV := .venv-bqemu
 DEMO_ARGS ?=
 
-.PHONY: setup browser demo test screenshots lint bench clean
+.PHONY: setup browser demo test docs screenshots lint bench clean
 
 setup: $(VENV)/.installed $(BQ_VENV)/.installed
 
@@ -42,6 +42,10 @@ demo: setup
 
 test: setup browser
 	$(VENV)/bin/python -m pytest
+
+# The documentation (docs/, Sphinx with MyST Markdown), warnings as errors.
+docs: setup
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 # The README's screenshots: the browser test, keeping each step's screenshot in docs/screenshots.
 screenshots: setup browser
