@@ -14,8 +14,8 @@ class AlertJSONField(models.JSONField):
     """A JSONField stored one value per placeholder in a bulk insert.
 
     On PostgreSQL, Django 5.2 packs a bulk insert's values into arrays (``UNNEST``); psycopg then escapes a
-    ``jsonb[]`` array in Python character by character, which made storing a batch of alerts several times
-    slower than decoding it. A field with ``get_placeholder`` keeps the plain multi-row ``VALUES`` insert.
+    ``jsonb[]`` array in Python character by character, which made storing a batch of alerts slower than
+    decoding it. A field with ``get_placeholder`` keeps the plain multi-row ``VALUES`` insert.
     """
 
     def get_placeholder(self, value, compiler, connection) -> str:
