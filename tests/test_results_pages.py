@@ -92,3 +92,69 @@ def test_another_users_results_are_not_shown(astronomer, client, django_user_mod
     assert len(astronomer.get(url).context["alerts"]) == 2
     astronomer.force_login(django_user_model.objects.create_user("someone-else", password="not-used"))
     assert astronomer.get(url).status_code == 302
+
+
+def test_the_score_column_and_the_time_say_what_they_are(astronomer, topic_name, publish, packets, lsst_topic,
+                                                        publish_lsst, ztf_table):
+    """ZTF results say classtar, Rubin/LSST ones reliability; both broker and DataService results show the
+    alert's UTC date and time (its JD on hover), never a bare JD in one place and a date in another."""
+    from .lsst_samples import LSST_PACKETS
+    from .test_dataservice import run_query as run_dataservice_query
+
+    ConsumerStreamRest(topic_name)
+    publish(topic_name, packets[:2])
+    ztf = create_query(astronomer, BrokerStreamRest.name, subscription_name=topic_name, max_results=2, timeout=2,
+                       **STREAM_FILTER)
+    page = run_query(astronomer, ztf)
+    content = page.content.decode()
+    assert "Star/galaxy (classtar)</span></th>" in content
+    jd = page.context["alerts"][0].alert["jd"]
+    when = page.context["alerts"][0].timestamp.strftime("%Y-%m-%d %H:%M:%S")
+    assert f'title="JD {jd:.5f}">{when} UTC</span>' in content
+
+    ConsumerStreamRest(lsst_topic, survey="lsst")
+    publish_lsst(lsst_topic, [packet for _, packet in LSST_PACKETS[:1]])
+    BrokerQuery.objects.filter(name=f"{BrokerStreamRest.name} query").delete()
+    lsst = create_query(astronomer, BrokerStreamRest.name, survey="lsst", subscription_name=lsst_topic,
+                        max_results=1, timeout=2, classtar_gt_lt="lt")
+    assert "Reliability</span></th>" in run_query(astronomer, lsst).content.decode()
+
+    record = ztf_table[0]
+    results = run_dataservice_query(astronomer, objectId=record["objectId"], max_results=1)
+    table = results.content.decode()
+    assert "<th>Time (UTC)</th>" in table and "Time (JD)" not in table
+    shown_jd = results.context["results"][0]["jd"]
+    assert f'title="JD {shown_jd:.5f}">' in table
+
+
+def test_flow_control_and_message_ids_are_folded_under_advanced_settings(astronomer):
+    from tom_pittgoogle.adapters.broker_stream_python import BrokerStreamPython
+
+    page = astronomer.get(reverse("alerts:create") + f"?broker={BrokerStreamPython.name}").content.decode()
+    advanced = page.index('id="pittgoogle-advanced"')
+    assert page.index('name="subscription_name"') < advanced < page.index('name="max_backlog"')
+    assert advanced < page.index('name="save_metadata"') < page.index("</details>")
+    assert 'id="pittgoogle-advanced">' in page  # folded
+    refused = astronomer.post(reverse("alerts:create"), {
+        "query_name": "q", "broker": BrokerStreamPython.name, "subscription_name": "ztf-loop", "max_results": 3,
+        "timeout": 3, "max_backlog": 0, "save_metadata": "yes", **STREAM_FILTER}).content.decode()
+    assert 'id="pittgoogle-advanced" open>' in refused  # an error in it is not hidden
+
+
+def test_update_reduced_data_says_what_it_did(astronomer, django_user_model, ztf_table):
+    from tom_pittgoogle.adapters.dataservices import PittGoogleDataService
+
+    record = ztf_table[1]
+    target = Target.objects.create(name=record["objectId"], type="SIDEREAL", ra=1.0, dec=2.0)
+    target.give_user_access(django_user_model.objects.get(username="astronomer"))
+    update = {"target": target.pk, "data_service": PittGoogleDataService.name}
+    first = astronomer.post(reverse("dataservices:update-data"), update, follow=True).content.decode()
+    assert re.search(rf"Pitt-Google: \d+ alerts? of {record['objectId']} found in BigQuery; \d+ new light-curve "
+                     r"points? added\.", first), first[-3000:]
+    again = astronomer.post(reverse("dataservices:update-data"), update, follow=True).content.decode()
+    assert "its light curve already had every point of them" in again
+    unknown = Target.objects.create(name="ZTF99zzzzzzz", type="SIDEREAL", ra=1.0, dec=2.0)
+    unknown.give_user_access(django_user_model.objects.get(username="astronomer"))
+    none = astronomer.post(reverse("dataservices:update-data"), {**update, "target": unknown.pk},
+                           follow=True).content.decode()
+    assert "Pitt-Google: no alerts of ZTF99zzzzzzz in the BigQuery alert tables; nothing to add." in none
