@@ -7,9 +7,14 @@ VENV := .venv
 BQ_VENV := .venv-bqemu
 DEMO_ARGS ?=
 
-.PHONY: setup browser demo test docs screenshots lint bench clean
+.PHONY: setup demo-assets browser demo test docs screenshots lint bench clean
 
-setup: $(VENV)/.installed $(BQ_VENV)/.installed
+setup: $(VENV)/.installed $(BQ_VENV)/.installed demo-assets
+
+# Bootstrap for the demo TOM's pages (TOM Toolkit loads it from a CDN: offline they would be unstyled), fetched once
+# with `npm pack` into the git-ignored .cache/demo-static; without npm or network the pages keep the CDN's links.
+demo-assets: $(VENV)/.installed
+	@$(VENV)/bin/python -m tom_pittgoogle.demo.assets
 
 # The end-to-end page test drives Debian's chromium with Playwright (no browser download: `playwright install`
 # needs the internet). Installed from Debian's packages when missing and run as root; anyone else is told what to

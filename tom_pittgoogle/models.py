@@ -109,7 +109,7 @@ class IngesterHeartbeat(models.Model):
     stopped_at = models.DateTimeField(null=True, blank=True, help_text="Empty while it runs.")
     last_received_at = models.DateTimeField(null=True, blank=True)
     last_stored_at = models.DateTimeField(null=True, blank=True)
-    rate = models.FloatField(default=0.0, help_text="Alerts stored per second since the previous heartbeat.")
+    rate = models.FloatField(default=0.0, help_text="Alerts stored per second since the run started.")
     backlog = models.IntegerField(default=0, help_text="Alerts received and waiting to be stored.")
     received = models.BigIntegerField(default=0)
     stored = models.BigIntegerField(default=0)

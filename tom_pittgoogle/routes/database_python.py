@@ -47,6 +47,7 @@ from tom_pittgoogle.core.alerts import SURVEYS, lighten_alert
 from tom_pittgoogle.core.credentials import credentials_error_for, get_credentials
 from tom_pittgoogle.core.filters import AlertSelection, ConeFilter, TimeWindow
 from tom_pittgoogle.core.pubsub import AlertCallback
+from tom_pittgoogle.core.words import count
 from tom_pittgoogle.exceptions import (
     ConfigurationError,
     CredentialsError,
@@ -664,7 +665,7 @@ class ConsumerDatabasePython:
         unique = {(alert.get("survey"), str(alert.get("source_id"))): alert for alert in reversed(alerts)}
         alerts = sorted(unique.values(), key=_newest_key, reverse=True)[: int(parameters.get("max_results") or 10)]
         logger.info(
-            "queried %d alerts from %s%s", len(alerts), ", ".join(q.table for q in queries),
+            "queried %s from %s%s", count(len(alerts), "alert"), ", ".join(q.table for q in queries),
             f" ({len(self.skipped_rows)} unreadable rows skipped)" if self.skipped_rows else "",
         )
         return alerts

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django import template
+from django.utils.html import format_html
 
 from tom_pittgoogle.adapters.query_fields import PULL, SEARCH, nothing_matched
+from tom_pittgoogle.core.filters import jd_to_datetime
 from tom_pittgoogle.routes.stored_alerts import nothing_matched as stored_nothing_matched
 
 register = template.Library()
@@ -24,3 +26,13 @@ def dataservice_nothing_matched(context) -> str:
     if parameters.get("route") == "stored":
         return stored_nothing_matched(parameters)
     return nothing_matched(parameters, PULL if parameters.get("route") == "pubsub" else SEARCH)
+
+
+@register.filter
+def alert_time(jd: float | None) -> str:
+    """An alert's time as every results page shows it: the UTC date and time, its Julian Date on hover."""
+    when = jd_to_datetime(jd)
+    if when is None:
+        return ""
+    return format_html('<span class="text-nowrap" title="JD {}">{} UTC</span>', f"{float(jd):.5f}",
+                       when.strftime("%Y-%m-%d %H:%M:%S"))
