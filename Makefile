@@ -7,9 +7,14 @@ VENV := .venv
 BQ_VENV := .venv-bqemu
 DEMO_ARGS ?=
 
-.PHONY: setup browser demo test screenshots lint bench clean
+.PHONY: setup demo-assets browser demo test docs screenshots lint bench clean
 
-setup: $(VENV)/.installed $(BQ_VENV)/.installed
+setup: $(VENV)/.installed $(BQ_VENV)/.installed demo-assets
+
+# Bootstrap for the demo TOM's pages (TOM Toolkit loads it from a CDN: offline they would be unstyled), fetched once
+# with `npm pack` into the git-ignored .cache/demo-static; without npm or network the pages keep the CDN's links.
+demo-assets: $(VENV)/.installed
+	@$(VENV)/bin/python -m tom_pittgoogle.demo.assets
 
 # The end-to-end page test drives Debian's chromium with Playwright (no browser download: `playwright install`
 # needs the internet). Installed from Debian's packages when missing and run as root; anyone else is told what to
@@ -42,6 +47,10 @@ demo: setup
 
 test: setup browser
 	$(VENV)/bin/python -m pytest
+
+# The documentation (docs/, Sphinx with MyST Markdown), warnings as errors.
+docs: setup
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 # The README's screenshots: the browser test, keeping each step's screenshot in docs/screenshots.
 screenshots: setup browser

@@ -85,10 +85,13 @@ def test_search_ztf_history_create_targets_and_see_the_light_curve_in_a_browser(
     # 1. Log in.
     log_in(page, live_server, shot)
 
-    # 2. The data-services page offers Pitt-Google.
-    page.goto(f"{live_server.url}/dataservices/query/list/")
+    # 2. The navigation bar's Data Services menu offers Pitt-Google (a menu: styled pages show it when opened).
+    page.goto(f"{live_server.url}/")
+    page.locator("a.dropdown-toggle", has_text="Data Services").click()
+    pittgoogle = page.locator(".dropdown-menu.show").get_by_role("link", name="Pitt-Google", exact=True)
+    pittgoogle.wait_for(state="visible")
     shot("02-data-services")
-    page.get_by_role("link", name="Pitt-Google", exact=True).first.click()
+    pittgoogle.click()
     page.wait_for_load_state()
     assert "data_service=Pitt-Google" in page.url
 

@@ -44,6 +44,8 @@ def test_runbrokerquery_prints_a_failure_once_in_plain_text_and_exits_1():
     BrokerQuery.objects.create(name="no credentials", broker=BrokerStreamRest.name, parameters=STREAM_QUERY)
     result = manage("runbrokerquery", "no credentials")
     assert result.returncode == 1
+    # Django prints a CommandError as its class name and message, on standard error, with no traceback.
+    assert result.stderr.startswith("BrokerQueryError: Pitt-Google StreamRest: "), result.stderr
     assert_plain_and_once(result.stdout + result.stderr)
 
 

@@ -295,7 +295,7 @@ def test_lsst_alerts_from_the_pages_become_targets_with_extras_aliases_and_a_lig
         assert TargetName.objects.filter(target=target, name=alert["object_id"]).exists()
         extras = dict(TargetExtra.objects.filter(target=target).values_list("key", "value"))
         assert extras["survey"] == "lsst" and extras["latest_band"] == alert["band"]
-        assert float(extras["latest_mag"]) == pytest.approx(alert["mag"])
+        assert float(extras["latest_mag"]) == round(alert["mag"], 3)
         assert float(extras["reliability"]) == pytest.approx(alert["reliability"])
         assert PhotometryReducedDatum.objects.filter(target=target).count() == expected_lsst_points(record)
         assert_plot_shows(plot_of(astronomer, target), target)
@@ -344,5 +344,5 @@ def test_the_next_alert_of_an_object_grows_its_light_curve_without_repeating_poi
     assert create_or_update_target(first_alert) == target  # late redelivery: nothing rolls back
     assert PhotometryReducedDatum.objects.filter(target=target).count() == expected_lsst_points(first) + 1
     extras = dict(TargetExtra.objects.filter(target=target).values_list("key", "value"))
-    assert float(extras["latest_jd"]) == pytest.approx(second_alert["jd"])
+    assert float(extras["latest_jd"]) == round(second_alert["jd"], 6)
     assert Target.objects.count() == 1

@@ -429,5 +429,6 @@ def test_target_extras_and_the_brokers_score_carry_the_classifier_output():
     extras = target_extras(alert)
     snn = alert["classifiers"]["supernnova"]
     assert extras["supernnova_class"] == snn["class"]
-    assert extras["supernnova_prob_class0"] == alert["scores"]["supernnova_prob_class0"]
+    assert extras["supernnova_prob_class0"] == round(alert["scores"]["supernnova_prob_class0"], 4)  # rounded
     assert alert_to_generic_alert(alert).score == snn["probability"]  # the lite alert has no reliability
+    assert alert_to_generic_alert(alert).score_name == "supernnova probability"

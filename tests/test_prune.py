@@ -105,7 +105,7 @@ def test_rejected_older_than_and_old_heartbeats(settings):
     out = prune("--rejected-older-than", "7")
     assert list(RejectedMessage.objects.values_list("message_id", flat=True)) == ["today-0"]
     assert IngesterHeartbeat.objects.count() == 2  # the running one and the one stopped an hour ago
-    assert "3 rejected messages, 1 heartbeats of stopped ingesters" in out
+    assert "3 rejected messages, 1 heartbeat of stopped ingesters" in out
 
 
 def test_bad_arguments_are_refused():

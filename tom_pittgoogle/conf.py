@@ -42,7 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "PITTGOOGLE_PUBSUB_ENDPOINT": "https://pubsub.googleapis.com",
     "PITTGOOGLE_BIGQUERY_ENDPOINT": None,  # None: the client library's default endpoint
     # Cost guard: the most bytes one search may scan (and be billed for) over all the tables it reads; a dry run
-    # estimates it first, and every job carries it as maximum_bytes_billed. 10 GB is about $0.06 on demand.
+    # estimates it first, and every job carries it as maximum_bytes_billed (on demand, BigQuery bills the bytes
+    # scanned).
     "PITTGOOGLE_BIGQUERY_MAX_BYTES": 10 * 10**9,
     # How long the list of a dataset's alerts tables, and each table's columns, are kept (seconds).
     "PITTGOOGLE_BIGQUERY_CACHE_SECONDS": 3600,

@@ -16,8 +16,8 @@ class AlertJSONField(models.JSONField):
     """A JSONField stored one value per placeholder in a bulk insert.
 
     On PostgreSQL, Django 5.2 packs a bulk insert's values into arrays (``UNNEST``); psycopg then escapes a
-    ``jsonb[]`` array in Python character by character, which made storing a batch of alerts several times
-    slower than decoding it. A field with ``get_placeholder`` keeps the plain multi-row ``VALUES`` insert.
+    ``jsonb[]`` array in Python character by character, which made storing a batch of alerts slower than
+    decoding it. A field with ``get_placeholder`` keeps the plain multi-row ``VALUES`` insert.
     """
 
     def get_placeholder(self, value, compiler, connection) -> str:
@@ -111,7 +111,7 @@ class IngesterHeartbeat(models.Model):
     stopped_at = models.DateTimeField(null=True, blank=True, help_text="Empty while it runs.")
     last_received_at = models.DateTimeField(null=True, blank=True)
     last_stored_at = models.DateTimeField(null=True, blank=True)
-    rate = models.FloatField(default=0.0, help_text="Alerts stored per second since the previous heartbeat.")
+    rate = models.FloatField(default=0.0, help_text="Alerts stored per second since the run started.")
     backlog = models.IntegerField(default=0, help_text="Alerts received and waiting to be stored.")
     received = models.BigIntegerField(default=0)
     stored = models.BigIntegerField(default=0)

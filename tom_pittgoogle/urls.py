@@ -1,5 +1,6 @@
 """The app's pages; a TOM includes them with ``path("pittgoogle/", include("tom_pittgoogle.urls"))``."""
 
+from django.apps import apps
 from django.urls import include, path
 
 from tom_pittgoogle import views
@@ -11,3 +12,11 @@ urlpatterns = [
     path("status/", views.status, name="status"),
     path("stored/page/<int:page>/", views.stored_page, name="stored-page"),
 ]
+
+if apps.is_installed("tom_alerts"):
+    from tom_pittgoogle.adapters import broker_pages
+
+    urlpatterns += [
+        path("alerts/create-targets/", broker_pages.create_targets, name="create-targets"),
+        path("alerts/query/<int:pk>/results/<slug:key>/", broker_pages.fetched_results_page, name="query-results"),
+    ]

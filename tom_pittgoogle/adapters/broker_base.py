@@ -6,13 +6,15 @@ This module and the ``broker_*`` modules are the only ones that know TOM Toolkit
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from astropy.time import Time
+from django.core.cache import cache
 from django.core.management.base import CommandError
 from django.db.models.signals import post_save
 from django.dispatch import receiver
@@ -35,9 +37,9 @@ from tom_pittgoogle.adapters.query_fields import (  # noqa: F401  (survey_field,
 )
 from tom_pittgoogle.adapters.route_table import PUBSUB, Route
 from tom_pittgoogle.core import targets
-from tom_pittgoogle.core.acting import refuse_anonymous
+from tom_pittgoogle.core.acting import current_actor, refuse_anonymous
 from tom_pittgoogle.core.alerts import lighten_alert
-from tom_pittgoogle.core.filters import AlertFilter
+from tom_pittgoogle.core.filters import AlertFilter, jd_to_datetime  # noqa: F401  (jd_to_datetime: kept here too)
 from tom_pittgoogle.exceptions import PittGoogleError
 
 logger = logging.getLogger(__name__)
@@ -55,29 +57,13 @@ class BrokerQueryError(UserFacingError, requests.HTTPError, CommandError):
     returncode = 1
 
 
-#: Julian Dates a datetime can hold: 0001-01-01 to 9999-12-31.
-_JD_RANGE = (1721425.5, 5373484.5)
-
-
-def jd_to_datetime(jd: float | None) -> datetime | None:
-    """A Julian Date as an aware UTC datetime; None for no date, or one no datetime can hold (1e308, NaN)."""
-    try:
-        jd = float(jd)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    if not _JD_RANGE[0] <= jd < _JD_RANGE[1]:  # False for NaN too
-        return None
-    try:
-        return Time(jd, format="jd", scale="utc").to_datetime(timezone=UTC)
-    except (ValueError, OverflowError):
-        return None
-
-
 @dataclass
 class PittGoogleAlert(GenericAlert):
     """TOM Toolkit's ``GenericAlert`` with what a Target made from it carries: extras, aliases, light curve."""
 
     survey: str = "ztf"
+    #: What ``score`` is (the results page's column heading): ``Reliability``, ``supernnova probability``...
+    score_name: str = "Score"
     extras: dict = field(default_factory=dict)
     aliases: list = field(default_factory=list)
     #: The lightened alert: its light curve is stored on the Target when the Target is saved.
@@ -112,20 +98,66 @@ def _store_light_curve(sender, instance, **kwargs) -> None:
         targets.save_photometry(instance, alert)
 
 
-#: The score column of the alerts table, per survey.
+#: How long a results page's alerts are kept for the user to choose from: as long as TOM Toolkit keeps each
+#: alert for its *Create Targets* button.
+RESULTS_KEPT_SECONDS = 3600
+#: The most alerts TOM Toolkit's results page shows (and caches).
+RESULTS_SHOWN = 100
+
+#: The fetched alerts a results page shows again instead of fetching (see :func:`showing_fetched_results`).
+_shown_results: ContextVar[list | None] = ContextVar("pittgoogle_shown_results", default=None)
+
+
+def _results_cache_key(key: str) -> str:
+    actor = current_actor()
+    user = getattr(getattr(actor, "user", None), "pk", None) if actor is not None else None
+    return f"pittgoogle_results:{user}:{key}"
+
+
+def remember_results(alerts: list[dict]) -> str:
+    """Keep the alerts a results page shows (for the user who fetched them); returns their key."""
+    key = uuid.uuid4().hex
+    cache.set(_results_cache_key(key), list(alerts[:RESULTS_SHOWN]), RESULTS_KEPT_SECONDS)
+    return key
+
+
+def fetched_results(key: str) -> list[dict] | None:
+    """The alerts :func:`remember_results` kept under ``key`` for this user; None once they are gone."""
+    return cache.get(_results_cache_key(key)) if key else None
+
+
+@contextmanager
+def showing_fetched_results(alerts: list[dict]) -> Iterator[None]:
+    """Within the block a broker's ``fetch_alerts`` returns ``alerts`` instead of fetching.
+
+    TOM Toolkit's *Create Targets* sends the user back to the query's run page when a Target could not be
+    made (its name taken, nothing selected); that page runs the query again, and a stream route would pull
+    (and acknowledge) other alerts. The page the user is sent back to shows the alerts they chose from.
+    """
+    token = _shown_results.set(list(alerts))
+    try:
+        yield
+    finally:
+        _shown_results.reset(token)
+
+
+#: The score column of the alerts table, per survey, and what the results page calls it.
 _SCORE_FIELD = {"ztf": "classtar", "lsst": "reliability"}
+SCORE_LABELS = {"classtar": "Star/galaxy (classtar)", "reliability": "Reliability"}
 
 
-def _score(alert: Mapping[str, Any]) -> float | None:
+def _score(alert: Mapping[str, Any]) -> tuple[float | None, str]:
     """The survey's score column (classtar, reliability) or, on a stream without it (the lite and classifier
-    topics), the first classifier's probability or score."""
-    score = alert.get(_SCORE_FIELD.get(alert["survey"], "classtar"))
-    if score is None:
-        for summary in (alert.get("classifiers") or {}).values():
-            score = summary.get("probability") if summary.get("probability") is not None else summary.get("score")
-            if score is not None:
-                break
-    return score
+    topics), the first classifier's probability or score; with what it is, in the words of a column heading."""
+    field_name = _SCORE_FIELD.get(alert["survey"], "classtar")
+    score = alert.get(field_name)
+    if score is not None:
+        return score, SCORE_LABELS[field_name]
+    for name, summary in (alert.get("classifiers") or {}).items():
+        for kind in ("probability", "score"):
+            if summary.get(kind) is not None:
+                return summary[kind], f"{name} {kind}"
+    return None, SCORE_LABELS[field_name]
 
 
 def alert_to_generic_alert(alert: Mapping[str, Any]) -> PittGoogleAlert:
@@ -136,6 +168,7 @@ def alert_to_generic_alert(alert: Mapping[str, Any]) -> PittGoogleAlert:
     """
     alert = lighten_alert(alert)
     source_id = alert["source_id"]
+    score, score_name = _score(alert)
     return PittGoogleAlert(
         timestamp=jd_to_datetime(alert.get("jd")),
         url=conf.object_url(alert["survey"], alert["object_id"]),
@@ -144,7 +177,8 @@ def alert_to_generic_alert(alert: Mapping[str, Any]) -> PittGoogleAlert:
         ra=alert.get("ra"),
         dec=alert.get("dec"),
         mag=alert.get("mag"),
-        score=_score(alert),
+        score=score,
+        score_name=score_name,
         survey=alert["survey"],
         extras=targets.target_extras(alert),
         aliases=targets.target_aliases(alert),
@@ -173,6 +207,11 @@ class PittGoogleBroker(GenericBroker):
         The whole fetch happens here, not lazily, so that TOM Toolkit sees any failure where it handles it.
         """
         self.nothing_matched = None
+        self.results_key = None
+        self.fetched = shown = _shown_results.get()
+        if shown is not None:
+            self.results_key = remember_results(shown)
+            return iter(shown)
         try:
             # A visitor who is not logged in never runs a query with the TOM's credentials (TOM Toolkit's view
             # requires a login today; this holds whatever view calls it).
@@ -185,10 +224,21 @@ class PittGoogleBroker(GenericBroker):
             # On the results page (get_broker_context_data) and, for runbrokerquery, in the log.
             self.nothing_matched = self.route.nothing_matched(parameters)
             logger.info("%s: %s", self.name, self.nothing_matched)
+        else:
+            self.results_key = remember_results(alerts)
+        self.fetched = alerts
         return iter(alerts)
 
     def get_broker_context_data(self, *args: Any, **kwargs: Any) -> dict:
-        return {"nothing_matched": getattr(self, "nothing_matched", None)}
+        return {"nothing_matched": getattr(self, "nothing_matched", None),
+                "results_key": getattr(self, "results_key", None),
+                "score_label": self._score_label(getattr(self, "fetched", None) or [])}
+
+    @staticmethod
+    def _score_label(alerts: list) -> str | None:
+        """The score column's heading when every alert's score is the same thing (else each cell says)."""
+        names = {_score(lighten_alert(alert))[1] for alert in alerts[:RESULTS_SHOWN]}
+        return names.pop() if len(names) == 1 else None
 
     def request_alerts(self, parameters: dict) -> list[dict]:
         """The alerts of the query, by the broker's route (a subclass may run its own)."""

@@ -6,11 +6,15 @@ data. For a whole night's stream, run the consumer outside a web request.
 
 from __future__ import annotations
 
+from crispy_forms.layout import HTML, Layout
 from django import forms
 
 from tom_pittgoogle.adapters.broker_base import PittGoogleBroker, StreamFilterForm
 from tom_pittgoogle.adapters.route_table import STREAM
 from tom_pittgoogle.routes.stream_python import DEFAULT_MAX_BACKLOG
+
+#: Settings for whoever tunes the route, not for choosing alerts: shown folded under "Advanced settings".
+ADVANCED_FIELDS = ("max_backlog", "save_metadata")
 
 #: Bounds of the form's numbers: a query answers a web request (a night's stream is `manage.py
 #: pittgoogle_stream`'s), and gRPC refuses flow-control limits past 2**31 without saying so.
@@ -55,6 +59,18 @@ class FilterAlertsForm(StreamFilterForm):
         widget=forms.RadioSelect,
         help_text="Whether to save the message id with each stored alert.",
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The astronomer's fields first; flow control and message ids folded away (open when one has an error).
+        self.helper.layout = Layout(
+            *(name for name in self.fields if name not in ADVANCED_FIELDS),
+            HTML('<details class="mb-3" id="pittgoogle-advanced"'
+                 "{% if form.max_backlog.errors or form.save_metadata.errors %} open{% endif %}>"
+                 "<summary>Advanced settings (flow control, message ids)</summary>"),
+            *ADVANCED_FIELDS,
+            HTML("</details>"),
+        )
 
     def clean(self):
         cleaned_data = super().clean()

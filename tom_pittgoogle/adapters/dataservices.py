@@ -45,8 +45,9 @@ from tom_pittgoogle.adapters.query_fields import (
     with_stored_route_fields,
 )
 from tom_pittgoogle.core import targets
-from tom_pittgoogle.core.acting import refuse_anonymous
+from tom_pittgoogle.core.acting import current_actor, refuse_anonymous
 from tom_pittgoogle.core.alerts import lighten_alert
+from tom_pittgoogle.core.words import count
 from tom_pittgoogle.exceptions import PittGoogleError
 
 logger = logging.getLogger(__name__)
@@ -289,9 +290,50 @@ class PittGoogleDataService(DataService):
         logger.info("stored %d new photometry points for %s from %d alerts", new, target, len(data))
         return list(PhotometryReducedDatum.objects.filter(target=target, source_name=targets.SOURCE_NAME))
 
+    def query_reduced_data(self, target, **kwargs: Any) -> dict:
+        """TOM Toolkit's search for the Target's data (*Update Reduced Data*); remembers how many alerts it found
+        so that storing them can tell the user what came of it."""
+        data = super().query_reduced_data(target, **kwargs)
+        self._updating = (target.pk, len(data.get("photometry") or []))
+        return data
+
+    def to_reduced_datums(self, target, data_results=None, **kwargs: Any) -> list:
+        """TOM Toolkit's storing of the data; after *Update Reduced Data*, a message on the Target's page says what
+        was found and what was new (TOM Toolkit's view says nothing when it worked)."""
+        from tom_dataproducts.models import PhotometryReducedDatum
+
+        updating, self._updating = getattr(self, "_updating", None), None
+        before = PhotometryReducedDatum.objects.filter(target=target).count()
+        stored = super().to_reduced_datums(target, data_results, **kwargs)
+        if updating is not None and updating[0] == target.pk:
+            new = PhotometryReducedDatum.objects.filter(target=target).count() - before
+            _tell_user(update_message(target.name, updating[1], new))
+        return stored
+
     def get_additional_context_data(self) -> dict:
         """The stored route's page (position, previous and next) for the results table's pager."""
         return {"stored_page": getattr(self, "stored_page", None)}
 
     def get_success_message(self, **kwargs: Any) -> str:
         return f"{self.name}: query completed."
+
+
+def update_message(target_name: str, alerts: int, new_points: int) -> str:
+    """What *Update Reduced Data* did, in plain words."""
+    if not alerts:
+        return f"Pitt-Google: no alerts of {target_name} in the BigQuery alert tables; nothing to add."
+    found = f"{count(alerts, 'alert')} of {target_name} found in BigQuery"
+    if not new_points:
+        return f"Pitt-Google: {found}; its light curve already had every point of them."
+    return f"Pitt-Google: {found}; {count(new_points, 'new light-curve point')} added."
+
+
+def _tell_user(message: str) -> None:
+    """Show ``message`` on the next page of the request being served (a command's run logs it instead)."""
+    from django.contrib import messages
+
+    actor = current_actor()
+    request = getattr(actor, "request", None)
+    logger.info("%s", message)
+    if request is not None:
+        messages.info(request, message)

@@ -162,6 +162,26 @@ def utc_datetime(value: Any, name: str = "time") -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+#: Julian Dates a datetime can hold: 0001-01-01 to 9999-12-31.
+_JD_RANGE = (1721425.5, 5373484.5)
+
+
+def jd_to_datetime(jd: float | None) -> datetime | None:
+    """A Julian Date as an aware UTC datetime; None for no date, or one no datetime can hold (1e308, NaN)."""
+    try:
+        jd = float(jd)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not _JD_RANGE[0] <= jd < _JD_RANGE[1]:  # False for NaN too
+        return None
+    from astropy.time import Time
+
+    try:
+        return Time(jd, format="jd", scale="utc").to_datetime(timezone=UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
 @lru_cache(maxsize=256)  # a stream's filter is rebuilt from its parameters for each alert; astropy is slow
 def datetime_to_jd(value: datetime) -> float:
     """The UTC Julian Date of an aware datetime (the scale of a lightened alert's ``jd``)."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,8 +38,6 @@ class Heartbeat:
         self.kind = kind
         self.row = None
         self._ingester = None
-        self._last_at = time.monotonic()
-        self._last_accepted = 0
         self._last_received = 0
         self._last_stored = 0
 
@@ -72,15 +69,13 @@ class Heartbeat:
         """The ingester's progress hook: record its counts, rate, backlog and activity times."""
         if self.row is None:
             return
-        now, monotonic = timezone.now(), time.monotonic()
+        now = timezone.now()
         row = self.row
-        elapsed = max(monotonic - self._last_at, 1e-9)
-        row.rate = (stats.accepted - self._last_accepted) / elapsed
+        row.rate = stats.rate
         if stats.received > self._last_received:
             row.last_received_at = now
         if stats.stored + stats.duplicates > self._last_stored:
             row.last_stored_at = now
-        self._last_at, self._last_accepted = monotonic, stats.accepted
         self._last_received, self._last_stored = stats.received, stats.stored + stats.duplicates
         row.backlog = int(getattr(self._ingester, "backlog", 0) or 0)
         row.received, row.stored, row.duplicates = stats.received, stats.stored, stats.duplicates

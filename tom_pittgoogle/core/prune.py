@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from tom_pittgoogle import conf
 from tom_pittgoogle.core.database import guard_database
+from tom_pittgoogle.core.words import count
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +40,9 @@ class PruneReport:
     heartbeats: int = 0
 
     def line(self) -> str:
-        return (f"deleted {self.alerts} stored alerts ({self.kept_for_targets} older ones kept for Targets), "
-                f"{self.rejected} rejected messages, {self.heartbeats} heartbeats of stopped ingesters")
+        return (f"deleted {count(self.alerts, 'stored alert')} ({count(self.kept_for_targets, 'older one')} kept "
+                f"for Targets), {count(self.rejected, 'rejected message')}, "
+                f"{count(self.heartbeats, 'heartbeat')} of stopped ingesters")
 
 
 def target_object_ids() -> set[str]:

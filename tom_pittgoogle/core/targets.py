@@ -27,6 +27,16 @@ logger = logging.getLogger(__name__)
 SOURCE_NAME = "Pitt-Google"
 #: Extras every Target made from an alert carries (plus the survey's scores that the alert has).
 EXTRA_KEYS = ("survey", "latest_mag", "latest_band", "latest_jd")
+#: Decimals an extra keeps: magnitudes to a thousandth (the surveys' own precision), times to about a tenth of a
+#: second, scores and probabilities to four places; more digits are float noise on the target page.
+EXTRA_DECIMALS = {"latest_mag": 3, "latest_jd": 6}
+SCORE_DECIMALS = 4
+
+
+def _rounded(key: str, value: Any) -> Any:
+    if isinstance(value, float) and not isinstance(value, bool):
+        return round(value, EXTRA_DECIMALS.get(key, SCORE_DECIMALS))
+    return value
 
 
 def target_name(alert: Mapping[str, Any]) -> str:
@@ -59,7 +69,7 @@ def target_extras(alert: Mapping[str, Any]) -> dict[str, Any]:
         **(alert.get("scores") or {}),
         **{f"{name}_class": summary.get("class") for name, summary in (alert.get("classifiers") or {}).items()},
     }
-    return {key: value for key, value in extras.items() if value is not None}
+    return {key: _rounded(key, value) for key, value in extras.items() if value is not None}
 
 
 def _timestamps(jds: list[float]) -> list[datetime]:
@@ -151,9 +161,24 @@ def newer_than_stored(target, alert: Mapping[str, Any]) -> bool:
     """Whether the alert is at least as new as the one the Target's ``latest_*`` extras came from."""
     stored = target.targetextra_set.filter(key="latest_jd").values_list("value", flat=True).first()
     try:
-        return stored is None or alert.get("jd") is None or float(alert["jd"]) >= float(stored)
+        return (stored is None or alert.get("jd") is None
+                or round(float(alert["jd"]), EXTRA_DECIMALS["latest_jd"]) >= float(stored))
     except (TypeError, ValueError):
         return True
+
+
+def update_extras(target, extras: Mapping[str, Any], aliases: list[str]) -> None:
+    """Set an existing Target's extras and add its aliases, as ``Target.save(extras=..., names=...)`` does, without
+    saving the Target again: its fields have not changed, and each save runs the TOM's ``target_post_save`` hook
+    (which logs a line and may start work) once per alert of an object that sends many."""
+    for key, value in extras.items():
+        extra, _ = target.targetextra_set.get_or_create(target=target, key=key)
+        extra.value = value
+        extra.save()
+    for alias in aliases:
+        name, created = target.aliases.get_or_create(target=target, name=alias)
+        if created:
+            name.full_clean()
 
 
 def create_or_update_target(alert: Mapping[str, Any], user=None):
@@ -181,7 +206,7 @@ def create_or_update_target(alert: Mapping[str, Any], user=None):
             if target is None:
                 raise
     elif newer_than_stored(target, alert):
-        target.save(extras=target_extras(alert), names=aliases)
+        update_extras(target, target_extras(alert), aliases)
     save_photometry(target, alert)
     if user is not None:
         target.give_user_access(user)

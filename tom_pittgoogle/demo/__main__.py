@@ -1,14 +1,19 @@
 """The embedded default: Pitt-Google's services on local emulators, fed with sample alerts, and a demo TOM.
 
     python -m tom_pittgoogle.demo [--no-serve] [--port 8000] [--dir demo-tom] [--alerts 40]
+    python -m tom_pittgoogle.demo emulators [--alerts 40] [--dir demo-tom]
 
-Starts the Pub/Sub emulator and the BigQuery emulator, publishes sample ZTF alerts to ``ztf-loop`` and loads
-them into ``ardent-cycling-243415.ztf.alerts_v4_02``, creates a demo TOM (SQLite), saves one query per route
+Starts the Pub/Sub emulator and the BigQuery emulator with Pitt-Google's topics and tables and sample ZTF and
+Rubin/LSST alerts (:mod:`tom_pittgoogle.demo.services`), creates a demo TOM (SQLite), saves one query per route
 through each broker's own form (each stream query with a subscription of its own), runs them with TOM Toolkit's
 ``runbrokerquery``, prints what each fetched and which Targets it made, then serves the TOM on 127.0.0.1 (user
-``demo``, password ``demo``) while a heartbeat publishes one new alert a second to ``ztf-loop``, like the real
-stream. The emulators stop on every exit (Ctrl-C, SIGTERM, an error); a taken port is refused before anything
-starts. No Google account is needed.
+``demo``, password ``demo``) while new alerts keep coming and an ingester (``manage.py pittgoogle_stream``, on a
+subscription of its own) stores them, as a TOM's night runs. Each run publishes other sample alerts than the
+last. The emulators and the ingester stop on every exit (Ctrl-C, SIGTERM, an error); a taken port is refused
+before anything starts. No Google account is needed.
+
+``emulators`` only starts the emulators with Pitt-Google's topics, tables and sample alerts, keeps publishing,
+and prints the two lines that point a TOM of your own at them (as ``manage.py pittgoogle_emulators`` does).
 """
 
 from __future__ import annotations
@@ -20,23 +25,26 @@ import logging
 import os
 import signal
 import sys
-import threading
 from collections import Counter
 from pathlib import Path
 
-import fastavro
+from tom_pittgoogle.core.words import count
+from tom_pittgoogle.demo.services import (
+    LSST_TOPIC,
+    TOPIC,
+    Publisher,
+    load_samples,
+    running_emulators,
+    stop_on_signals,
+)
 
-PITTGOOGLE_PROJECT = "ardent-cycling-243415"
-TOPIC = "ztf-loop"
-TABLE = f"{PITTGOOGLE_PROJECT}.ztf.alerts_v4_02"
-LSST_PROJECT = "pitt-alert-broker"
-LSST_TOPIC = "lsst-alerts"
-LSST_TABLE = f"{LSST_PROJECT}.lsst.alerts_v10_0"
 DEMO_USER = "demo"
 #: The subscriptions of the demo's stream queries, one per query, all attached to ztf-loop: two queries on one
 #: subscription would share (and so split) its messages.
 REST_SUBSCRIPTION = "ztf-loop-demo-rest"
 PYTHON_SUBSCRIPTION = "ztf-loop-demo-python"
+#: The demo's ingester listens here, so that it never takes the queries' alerts.
+INGESTER_SUBSCRIPTION = "ztf-loop-demo-ingester"
 
 logger = logging.getLogger("tom_pittgoogle.demo")
 
@@ -51,38 +59,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["emulators"]:
+        return emulators_only(argv[1:])
     args = parse_args(argv)
-    from tom_pittgoogle.demo.emulators import BigQueryEmulator, EmulatorError, PubSubEmulator, port_is_free
+    from tom_pittgoogle.demo.emulators import EmulatorError, port_is_free
 
     if not args.no_serve and not port_is_free(args.port):
         print(f"Port {args.port} is already in use on 127.0.0.1: stop what uses it, or choose another port with "
               f"--port (make demo DEMO_ARGS=\"--port {args.port + 1}\").", file=sys.stderr)
         return 2
-    workdir = Path(args.dir).resolve()
-    (workdir / "logs").mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
-    os.environ["PITTGOOGLE_DEMO_DIR"] = str(workdir)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tom_pittgoogle.demo.tom_settings"
-
-    # SIGTERM and SIGHUP end the demo like Ctrl-C, so the emulators (in process groups of their own) stop too.
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _interrupt)
+    workdir = _prepare(args.dir)
+    stop_on_signals()
     try:
-        with contextlib.ExitStack() as emulators:
-            pubsub, bigquery = PubSubEmulator(log_dir=workdir / "logs"), BigQueryEmulator(log_dir=workdir / "logs")
-            for emulator in (pubsub, bigquery):
-                emulators.callback(emulator.stop)  # before start(): a Ctrl-C just after it must stop it too
-                emulator.start()
-            # Runs first on the way out: a second Ctrl-C must not cut the emulators' stop short.
-            emulators.callback(_ignore_interrupts)
-            os.environ["PUBSUB_EMULATOR_HOST"] = pubsub.host
-            os.environ["BIGQUERY_EMULATOR_HOST"] = bigquery.host
+        with running_emulators(workdir / "logs") as (_, bigquery):
             import django
 
             django.setup()
-            run_demo(args, bigquery.endpoint)
+            run_demo(args, bigquery.endpoint, workdir)
             if not args.no_serve:
-                serve(args.port)
+                serve(args.port, workdir)
     except EmulatorError as error:
         print(f"The demo could not start an emulator: {error}", file=sys.stderr)
         return 1
@@ -93,6 +89,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _prepare(folder: str) -> Path:
+    """The demo's folder (with its logs), logging, and the demo TOM's settings for this process and its children."""
+    workdir = Path(folder).resolve()
+    (workdir / "logs").mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    os.environ["PITTGOOGLE_DEMO_DIR"] = str(workdir)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tom_pittgoogle.demo.tom_settings"
+    return workdir
+
+
+def emulators_only(argv: list[str]) -> int:
+    """``python -m tom_pittgoogle.demo emulators``: the emulators for a TOM of your own (the demo TOM's settings
+    choose the project the default subscriptions are made in; your TOM makes its own when it first pulls)."""
+    parser = argparse.ArgumentParser(prog="python -m tom_pittgoogle.demo emulators",
+                                     description="Pitt-Google's services on the emulators, for a TOM of your own.")
+    parser.add_argument("--alerts", type=int, default=40, help="sample ZTF alerts to publish and load (default 40)")
+    parser.add_argument("--dir", default="demo-tom", help="folder of the emulators' logs (default demo-tom)")
+    args = parser.parse_args(argv)
+    workdir = _prepare(args.dir)
+    import django
+
+    django.setup()
+    from tom_pittgoogle.demo.services import serve_emulators
+
+    return serve_emulators(args.alerts, workdir / "logs")
+
+
 def _main_interruptible() -> int:
     try:
         return main()
@@ -100,70 +123,34 @@ def _main_interruptible() -> int:
         return 0
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def _ignore_interrupts() -> None:
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_IGN)
-
-
-def run_demo(args: argparse.Namespace, bigquery_endpoint: str) -> None:
+def run_demo(args: argparse.Namespace, bigquery_endpoint: str, workdir: Path) -> None:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
-
-    from tom_pittgoogle.core.pubsub import publisher_client
-    from tom_pittgoogle.demo.bigquery_tables import bigquery_client, create_alerts_table, load_alerts
-    from tom_pittgoogle.demo.sample_alerts import ZTF_ALERT_SCHEMA, make_packets
-    from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
     call_command("migrate", verbosity=0)
     user_model = get_user_model()
     if not user_model.objects.filter(username=DEMO_USER).exists():
         user_model.objects.create_superuser(DEMO_USER, "demo@example.org", DEMO_USER)
 
-    packets = make_packets(args.alerts, seed=2025, null_classtar_every=7)
-    records = [next(iter(fastavro.reader(io.BytesIO(packet)))) for packet in packets]
-
-    client = bigquery_client(bigquery_endpoint, PITTGOOGLE_PROJECT)
-    load_alerts(client, create_alerts_table(client, TABLE, ZTF_ALERT_SCHEMA), records)
-    print(f"\nLoaded {len(records)} sample alerts into BigQuery table {TABLE}")
-
-    publisher = publisher_client()
-    topic = f"projects/{PITTGOOGLE_PROJECT}/topics/{TOPIC}"
-    publisher.create_topic(name=topic)
-    # The subscriptions must exist before publishing, as on Google Cloud: one per stream query, and ztf-loop's own
-    # (the forms' default) for the queries a visitor makes.
-    ConsumerStreamRest(TOPIC)
-    subscribe_to_ztf_loop(REST_SUBSCRIPTION, PYTHON_SUBSCRIPTION)
-    for future in [publisher.publish(topic, packet) for packet in packets]:
-        future.result(timeout=30)
-    print(f"Published {len(packets)} sample alerts to Pub/Sub topic {topic}\n")
-
-    lsst_records = publish_lsst(bigquery_endpoint)
-
-    for query in save_queries(records, lsst_records):
+    run = _next_run(workdir)
+    print()
+    # Another run, other sample alerts: a second demo shows new alerts and Targets, not "0 new" everywhere.
+    samples = load_samples(bigquery_endpoint, args.alerts, seed=2024 + run, lsst_seed=10 + run % 80,
+                           ztf_subscriptions=(REST_SUBSCRIPTION, PYTHON_SUBSCRIPTION, INGESTER_SUBSCRIPTION))
+    print()
+    for query in save_queries(samples.ztf, samples.lsst):
         run_saved_query(query)
 
 
-def subscribe_to_ztf_loop(*names: str) -> None:
-    """Subscriptions with names of their own on ztf-loop (the forms attach a new subscription to the topic of its
-    own name, so these are made here)."""
-    from google.api_core.exceptions import AlreadyExists
-
-    from tom_pittgoogle.core.pubsub import close_client, subscriber_client, subscription_path
-
-    subscriber = subscriber_client()
+def _next_run(workdir: Path) -> int:
+    """This run's number in ``workdir`` (1 for the first), kept in a file there."""
+    counter = workdir / "runs"
     try:
-        for name in names:
-            try:
-                subscriber.create_subscription(name=subscription_path(name),
-                                               topic=f"projects/{PITTGOOGLE_PROJECT}/topics/{TOPIC}")
-            except AlreadyExists:
-                pass
-    finally:
-        close_client(subscriber)
+        previous = int(counter.read_text().strip() or 0)
+    except (OSError, ValueError):
+        previous = 0
+    counter.write_text(f"{previous + 1}\n")
+    return previous + 1
 
 
 def history_object(records: list[dict]) -> str:
@@ -171,28 +158,6 @@ def history_object(records: list[dict]) -> str:
     alerts_per_object = Counter(record["objectId"] for record in records)
     richest = max(records, key=lambda r: (alerts_per_object[r["objectId"]], len(r.get("prv_candidates") or [])))
     return richest["objectId"]
-
-
-def publish_lsst(bigquery_endpoint: str) -> list[dict]:
-    """Rubin/LSST sample alerts (every schema version lsst-alert-packet ships) to lsst-alerts and the LSST table."""
-    from tom_pittgoogle.core.alerts import decode_alert
-    from tom_pittgoogle.core.pubsub import publisher_client
-    from tom_pittgoogle.demo.bigquery_tables import bigquery_client, create_alerts_table, load_alerts
-    from tom_pittgoogle.demo.sample_lsst import lsst_alert_schema, make_lsst_packets
-    from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
-
-    packets = [packet for _, packet in make_lsst_packets()]
-    records = [decode_alert(packet) for packet in packets]
-    client = bigquery_client(bigquery_endpoint, LSST_PROJECT)
-    load_alerts(client, create_alerts_table(client, LSST_TABLE, lsst_alert_schema(10, 0)), records)
-    publisher = publisher_client()
-    topic = f"projects/{LSST_PROJECT}/topics/{LSST_TOPIC}"
-    publisher.create_topic(name=topic)
-    ConsumerStreamRest(LSST_TOPIC, survey="lsst")
-    for future in [publisher.publish(topic, packet) for packet in packets]:
-        future.result(timeout=30)
-    print(f"Published {len(packets)} Rubin/LSST sample alerts to {topic} and loaded them into {LSST_TABLE}\n")
-    return records
 
 
 def save_queries(records: list[dict], lsst_records: list[dict]):
@@ -246,42 +211,64 @@ def save_queries(records: list[dict], lsst_records: list[dict]):
 
 def run_saved_query(query) -> None:
     from django.core.management import call_command
+    from django.utils import timezone
+    from tom_alerts.alerts import get_service_class
     from tom_dataproducts.models import PhotometryReducedDatum
     from tom_targets.models import Target
 
+    from tom_pittgoogle.adapters.route_table import BIGQUERY
     from tom_pittgoogle.models import Alert
 
     alerts_before, targets_before = Alert.objects.count(), set(Target.objects.values_list("name", flat=True))
     output = io.StringIO()
     call_command("runbrokerquery", query.name, stdout=output)
+    # runbrokerquery leaves Last Run empty; the Alerts page shows it.
+    type(query).objects.filter(pk=query.pk).update(last_run=timezone.now())
     lines = output.getvalue().splitlines()
     fetched = sum(1 for line in lines if line.startswith(("Created target", "WARNING")))
     new_targets = Target.objects.filter(name__in=set(Target.objects.values_list("name", flat=True)) - targets_before)
     points = {target.name: PhotometryReducedDatum.objects.filter(target=target).count() for target in new_targets}
+    stored = Alert.objects.count() - alerts_before
     print(f"== {query.broker} :: {query.name}")
-    print(f"   fetched {fetched} alerts; stored {Alert.objects.count() - alerts_before} new alerts in the TOM")
+    searched = get_service_class(query.broker).route is BIGQUERY  # a search stores no alerts, a pull does
+    print(f"   fetched {count(fetched, 'alert')}"
+          + ("" if searched else f"; stored {count(stored, 'new alert')} in the TOM"))
     print("   new Targets (light-curve points): "
-          + (", ".join(f"{name} ({count})" for name, count in sorted(points.items())) or "(none new)"))
+          + (", ".join(f"{name} ({points})" for name, points in sorted(points.items())) or "(none new)"))
 
 
-def heartbeat(stop: threading.Event) -> None:
-    """Publish one new sample alert a second to ztf-loop, as Pitt-Google's heartbeat stream does."""
-    from tom_pittgoogle.core.pubsub import publisher_client
-    from tom_pittgoogle.demo.sample_alerts import make_packets
+class Ingester:
+    """``manage.py pittgoogle_stream`` on the demo's own subscription, in a process of its own (as a TOM runs it
+    all night); stopped with SIGTERM, as a service manager does, so that it stores what is in flight."""
 
-    publisher = publisher_client()
-    topic = f"projects/{PITTGOOGLE_PROJECT}/topics/{TOPIC}"
-    seed = 10_000
-    while not stop.is_set():
-        seed += 1
-        for packet in make_packets(10, seed=seed):
-            if stop.wait(1.0):
-                return
-            publisher.publish(topic, packet)
+    def __init__(self, workdir: Path) -> None:
+        import subprocess
+
+        self.log_path = workdir / "logs" / "pittgoogle_stream.log"
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 -- closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "django", "pittgoogle_stream", "--subscription", INGESTER_SUBSCRIPTION,
+             "--progress-interval", "30"],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=dict(os.environ),
+            start_new_session=True,  # Ctrl-C in the terminal reaches the demo, which stops it in order
+        )
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
 
 
-def serve(port: int) -> None:
-    """Serve the TOM (and its static files) until Ctrl-C; a taken port raises OSError.
+def serve(port: int, workdir: Path) -> None:
+    """Serve the TOM (and its static files) until Ctrl-C, with new alerts coming and an ingester storing them; a
+    taken port raises OSError.
 
     Django's ``runserver`` command would end the whole process with ``os._exit`` on a taken port, which no
     ``finally`` survives: the emulators would be left running. Its server function raises instead.
@@ -290,16 +277,27 @@ def serve(port: int) -> None:
     from django.core.servers.basehttp import run
     from django.core.wsgi import get_wsgi_application
 
-    stop = threading.Event()
-    threading.Thread(target=heartbeat, args=(stop,), name="ztf-loop-heartbeat", daemon=True).start()
-    print(f"\nServing the demo TOM on http://127.0.0.1:{port}/ (user {DEMO_USER}, password {DEMO_USER}); "
-          "Alerts -> Queries has the saved queries. Ctrl-C stops it and the emulators.\n")
-    try:
-        run("127.0.0.1", port, StaticFilesHandler(get_wsgi_application()), ipv6=False, threading=True)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop.set()
+    with contextlib.ExitStack() as running:
+        publisher = Publisher().start()
+        running.callback(publisher.stop)
+        ingester = Ingester(workdir)
+        running.callback(ingester.stop)
+        site = f"http://127.0.0.1:{port}"
+        print(f"""
+Serving the demo TOM on {site}/ (user {DEMO_USER}, password {DEMO_USER}).
+  New alerts keep coming: ZTF on {TOPIC} one a second, Rubin/LSST on {LSST_TOPIC} one every few seconds.
+  An ingester (manage.py pittgoogle_stream --subscription {INGESTER_SUBSCRIPTION}, pid {ingester.process.pid})
+  stores the ZTF ones as they come; its log is {ingester.log_path}.
+  - Alerts ({site}/alerts/query/list/): the saved queries of each route; Run one, tick alerts, Create Targets.
+  - Data Services ({site}/tom_dataservices/query/create/?data_service=Pitt-Google): search BigQuery, pull
+    Pub/Sub, or page through the alerts the ingester stored (route "Stored alerts").
+  - Ingester status: {site}/pittgoogle/status/
+Ctrl-C stops the server, the ingester and the emulators.
+""", flush=True)
+        try:
+            run("127.0.0.1", port, StaticFilesHandler(get_wsgi_application()), ipv6=False, threading=True)
+        except KeyboardInterrupt:
+            pass
 
 
 if __name__ == "__main__":

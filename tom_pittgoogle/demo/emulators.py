@@ -4,9 +4,9 @@ Used by the pytest session fixtures and by the demo command, so both start the e
 way and get the same clear errors. Only the standard library is imported here: the BigQuery
 emulator lives in its own virtualenv (``.venv-bqemu``) and is run as a subprocess.
 
-Traps handled here (measured, see the project's emulator notes):
+Traps handled here (see the project's emulator notes):
 
-* Pub/Sub: the port accepts TCP about 0.4 s before the server is ready, and a JVM that cannot bind
+* Pub/Sub: the port accepts TCP before the server is ready, and a JVM that cannot bind
   its port logs ``BindException`` but stays alive. Readiness therefore needs the
   ``Server started, listening on PORT`` log line (which proves *our* JVM owns the port) and an
   HTTP answer, and a failed start kills the JVM.

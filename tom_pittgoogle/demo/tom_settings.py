@@ -13,6 +13,8 @@ from tom_common.default_settings import (
     TOMTOOLKIT_MIDDLEWARE,
 )
 
+from tom_pittgoogle.demo.assets import DEMO_STATIC, bootstrap5_settings
+
 BASE_DIR = Path(os.environ.get("PITTGOOGLE_DEMO_DIR", Path(tempfile.gettempdir()) / "tom-pittgoogle-demo"))
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-not-secret")
@@ -61,6 +63,12 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = str(BASE_DIR / "_static")
+# tom_common/css/custom.css, which every TOM Toolkit page loads (tom_setup makes it for a TOM's own styles), and
+# Bootstrap when `make demo` could fetch it (tom_pittgoogle.demo.assets): styled pages offline too.
+STATICFILES_DIRS = [str(Path(__file__).resolve().parent / "static")]
+if _bootstrap5 := bootstrap5_settings(STATIC_URL):
+    STATICFILES_DIRS.append(str(DEMO_STATIC))
+    BOOTSTRAP5 = _bootstrap5
 MEDIA_ROOT = str(BASE_DIR / "data")
 MEDIA_URL = "/data/"
 

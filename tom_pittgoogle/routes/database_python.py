@@ -38,6 +38,7 @@ from typing import Any
 from tom_pittgoogle import conf
 from tom_pittgoogle.core.credentials import get_credentials
 from tom_pittgoogle.core.pubsub import AlertCallback
+from tom_pittgoogle.core.words import count
 from tom_pittgoogle.exceptions import (
     ConfigurationError,
     FilterNotSupportedError,
@@ -289,7 +290,7 @@ class ConsumerDatabasePython:
             alerts += self._unpack(self._run(query), query.table, keep, True, {})
         alerts = rows.merge_newest_first(alerts, int(parameters.get("max_results") or 10))
         logger.info(
-            "queried %d alerts from %s%s", len(alerts), ", ".join(q.table for q in queries),
+            "queried %s from %s%s", count(len(alerts), "alert"), ", ".join(q.table for q in queries),
             f" ({len(self.skipped_rows)} unreadable rows skipped)" if self.skipped_rows else "",
         )
         return alerts

@@ -26,6 +26,7 @@ from tom_pittgoogle.core.pubsub import AlertCallback, unpack_message
 from tom_pittgoogle.core.settle import settle, sort_outcomes
 from tom_pittgoogle.core.store import AlertStore, DjangoAlertStore, RawMessage
 from tom_pittgoogle.core.subscription import Subscription
+from tom_pittgoogle.core.words import count
 from tom_pittgoogle.exceptions import ConfigurationError, PittGoogleError
 
 logger = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ class ConsumerStreamPython:
             ingester.run(max_results=max_results, timeout=timeout)
         finally:
             self.subscription.close()
-        logger.info("stored %d alerts from %s", len(stored), self.subscription_path)
+        logger.info("stored %s from %s", count(len(stored), "alert"), self.subscription_path)
         return stored
 
     def callback(self, message) -> None:

@@ -36,6 +36,7 @@ from tom_pittgoogle.core.pubsub import AlertCallback, Unpacked, unpack_message
 from tom_pittgoogle.core.settle import alerts_stored, settle, sort_outcomes
 from tom_pittgoogle.core.store import AlertStore, DjangoAlertStore, RawMessage
 from tom_pittgoogle.core.subscription import MAX_MESSAGES_PER_PULL, Subscription
+from tom_pittgoogle.core.words import count
 
 logger = logging.getLogger(__name__)
 
@@ -224,5 +225,5 @@ class ConsumerStreamRest:
             finally:
                 if pending is not None:  # only when storing raised: nothing of this pull was processed
                     self._hand_back(pending)
-        logger.info("pulled %d alerts from %s", len(alerts), self.subscription_path)
+        logger.info("pulled %s from %s", count(len(alerts), "alert"), self.subscription_path)
         return alerts

@@ -1,8 +1,8 @@
 """Bytes -> alert record, whatever Pitt-Google publishes: the format is recognised from the bytes.
 
 - ZTF Avro: an Avro Object Container File (magic ``Obj\x01``) whose header carries the 20-27 KB writer schema.
-  Parsing that schema is 35-40% of a naive ``fastavro.reader`` decode, and every packet of a stream carries one
-  of only a few schemas, so the decoder reads the header, looks the schema up in a cache keyed on its bytes, and
+  Parsing that schema is a large share of a naive ``fastavro.reader`` decode, and every packet of a stream carries
+  one of only a few schemas, so the decoder reads the header, looks the schema up in a cache keyed on its bytes, and
   reads the record (after decompressing its block itself, within the limits below) with the schema's reader.
 - Rubin/LSST Avro in the Confluent wire format: byte 0 is 0, bytes 1-4 a big-endian schema id
   (``major * 100 + minor``), then the schemaless Avro record. The writer schema comes from the
@@ -13,12 +13,12 @@
 Each packet is decoded once. Nothing here imports Django.
 
 **Readers.** A writer schema's reader is chosen once, when the schema is first seen, never per message:
-``cavro`` (a Cython Avro codec, 2.5-4x faster than fastavro on ZTF packets, identical records: the tests compare
+``cavro`` (a Cython Avro codec, faster than fastavro on alert packets, identical records: the tests compare
 both on every real and sample packet of every ZTF and LSST version) where it accepts the schema, with the options
 the ZTF schemas need (their ``null`` defaults of non-null types: ``allow_invalid_default_values``; records as
 dicts); fastavro's ``schemaless_reader`` for a schema cavro refuses, or when cavro is not installed.
 
-**Limits** (issue 11: memory bombs). Every packet is read within bounds that are settings
+**Limits** (against memory bombs). Every packet is read within bounds that are settings
 (``PITTGOOGLE_DECODE_*``, see :class:`DecodeLimits`): the packet's size; the Avro codecs accepted (null and
 deflate by default); the size a compressed block may inflate to (decompression is streamed and stopped at the
 cap, so a 1 MB deflate bomb never becomes 2 GiB); the writer schema, checked before use (an array or map of items

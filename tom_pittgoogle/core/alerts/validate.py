@@ -1,4 +1,4 @@
-"""What a value must be to reach the database or a page, per field and per survey (issue 11, items 1 and 4).
+"""What a value must be to reach the database or a page, per field and per survey.
 
 Each check returns the normalised value or raises :class:`DecodeError` naming the field. Required fields (the
 ids, time, position) reject the alert when wrong; optional ones (magnitude, error, kept survey fields, scores)

@@ -164,6 +164,8 @@ class Command(BaseCommand):
         ]
 
     def _report(self, stats: IngestStats, line: str) -> None:
+        if stats.finished:  # the run's summary: printed once, by handle(), after the heartbeat's last word
+            return
         self.stdout.write(line)
         self.stdout.flush()
 
