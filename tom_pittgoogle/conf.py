@@ -104,6 +104,9 @@ DEFAULTS: dict[str, Any] = {
     "PITTGOOGLE_DECODE_MAX_STRING_BYTES": 4 * 1024 * 1024,
     # The deepest nesting of JSON objects and arrays (a real alert nests 4 deep).
     "PITTGOOGLE_DECODE_MAX_DEPTH": 32,
+    # The most memory a packet may take once read, proven from its size (and Avro writer schema) before it is read:
+    # a bigger bound is refused. Real ZTF and Rubin packets are bounded at 10-20 MiB.
+    "PITTGOOGLE_DECODE_MAX_DECODED_BYTES": 256 * 1024 * 1024,
 }
 
 # Google's client libraries read the emulator hosts from the environment, so the environment wins for those

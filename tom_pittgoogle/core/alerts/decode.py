@@ -18,11 +18,13 @@ both on every real and sample packet of every ZTF and LSST version) where it acc
 the ZTF schemas need (their ``null`` defaults of non-null types: ``allow_invalid_default_values``; records as
 dicts); fastavro's ``schemaless_reader`` for a schema cavro refuses, or when cavro is not installed.
 
-**Limits** (issue 11: memory bombs). Every packet is read within bounds that are settings
-(``PITTGOOGLE_DECODE_*``, see :class:`DecodeLimits`): the packet's size; the Avro codecs accepted (null and
-deflate by default); the size a compressed block may inflate to (decompression is streamed and stopped at the
-cap, so a 1 MB deflate bomb never becomes 2 GiB); the writer schema, checked before use (an array or map of items
-that take no bytes, such as nulls, could declare 10^9 items in a few bytes and is refused); and, on the decoded
+**Limits.** Every packet is read within bounds that are settings (``PITTGOOGLE_DECODE_*``, see
+:class:`DecodeLimits`): the packet's size; the Avro codecs accepted (null and deflate by default); the size a
+compressed block may inflate to (decompression is streamed and stopped at the cap, so a 1 MB deflate bomb never
+becomes 2 GiB); the writer schema, checked before any reader sees it (:mod:`.schema_bounds`: a recursive schema,
+an array of items that take no bytes, a schema nested past the depth limit are refused); the memory the record can
+take once read, proven from the schema and the packet's size before it is read (so a small packet cannot become
+gigabytes of Python objects, nor take long to read: decoding time grows with what is built); and, on the decoded
 record, the longest array, the longest string or bytes value and the deepest nesting. JSON nested deeper than
 Python can parse is a DecodeError too. Whatever goes wrong inside a packet is a :class:`DecodeError` that says
 why; nothing else leaves :func:`decode_alert`.
@@ -55,6 +57,7 @@ except ImportError:  # pragma: no cover - a dependency; fastavro reads every sch
     cavro = None
 
 from tom_pittgoogle import conf
+from tom_pittgoogle.core.alerts.schema_bounds import SchemaBounds, schema_bounds
 from tom_pittgoogle.exceptions import DecodeError
 
 logger = logging.getLogger(__name__)
@@ -75,6 +78,7 @@ class DecodeLimits:
     max_array_items: int = 100_000
     max_string_bytes: int = 4 * 1024 * 1024
     max_depth: int = 32
+    max_decoded_bytes: int = 256 * 1024 * 1024
 
     @classmethod
     def from_settings(cls) -> DecodeLimits:
@@ -94,6 +98,7 @@ class DecodeLimits:
             max_array_items=positive("PITTGOOGLE_DECODE_MAX_ARRAY_ITEMS"),
             max_string_bytes=positive("PITTGOOGLE_DECODE_MAX_STRING_BYTES"),
             max_depth=positive("PITTGOOGLE_DECODE_MAX_DEPTH"),
+            max_decoded_bytes=positive("PITTGOOGLE_DECODE_MAX_DECODED_BYTES"),
         )
 
 
@@ -145,64 +150,6 @@ def _decompress(block: bytes, codec: str, limits: DecodeLimits) -> bytes:
             f"PITTGOOGLE_DECODE_MAX_DECOMPRESSED_BYTES ({cap} bytes): refused"
         )
     return out
-
-
-def _zero_size_types(schema: Any) -> list[str]:
-    """Names of the array/map item types in ``schema`` whose values take no bytes in Avro's binary encoding.
-
-    Such an array can declare a billion items in a few bytes (each read costs memory, none costs input), so a
-    writer schema that has one is refused before any record is read.
-    """
-    named: dict[str, Any] = {}
-    found: list[str] = []
-    budget = [100_000]  # schema nodes visited: a schema of 10 MB is still walked in bounded time
-
-    def zero(node: Any, stack: frozenset) -> bool:
-        budget[0] -= 1
-        if budget[0] < 0:
-            raise DecodeError("Avro writer schema is too large to check")
-        if isinstance(node, str):
-            if node == "null":
-                return True
-            if node in named and node not in stack:
-                return zero(named[node], stack | {node})
-            return False
-        if isinstance(node, list):  # a union: the branch index takes at least one byte
-            for branch in node:
-                walk(branch, stack)
-            return False
-        if not isinstance(node, Mapping):
-            raise DecodeError(f"Avro writer schema holds a {type(node).__name__} where a type belongs")
-        kind = node.get("type")
-        name = node.get("name")
-        if isinstance(name, str) and kind in ("record", "error", "enum", "fixed"):
-            named.setdefault(name, node)
-            if isinstance(node.get("namespace"), str):
-                named.setdefault(f"{node['namespace']}.{name}", node)
-        if kind in ("record", "error"):
-            fields = node.get("fields")
-            if not isinstance(fields, list):
-                raise DecodeError("Avro writer schema has a record without a list of fields")
-            sizes = [zero(f.get("type") if isinstance(f, Mapping) else None, stack | {name}) for f in fields]
-            return all(sizes)
-        if kind == "fixed":
-            return node.get("size") == 0
-        if kind in ("array", "map"):
-            items = node.get("items") if kind == "array" else node.get("values")
-            if kind == "array" and zero(items, stack):
-                found.append(f"array of {items if isinstance(items, str) else items.get('type')}")
-            elif kind == "map":
-                zero(items, stack)  # every map entry has a key (at least one byte)
-            return False
-        if isinstance(kind, (str, list, Mapping)) and kind not in ("enum",):
-            return zero(kind, stack)
-        return False
-
-    def walk(node: Any, stack: frozenset) -> None:
-        zero(node, stack)
-
-    walk(schema, frozenset())
-    return found
 
 
 def check_limits(value: Any, limits: DecodeLimits, what: str = "packet", *, field_names: bool = True) -> None:
@@ -276,92 +223,62 @@ _READ_ERRORS = (EOFError, KeyError, ValueError, StopIteration, zlib.error, Index
 
 @dataclass(frozen=True)
 class RecordReader:
-    """How the records of one writer schema are read, chosen once for the schema.
-
-    ``depth`` and ``widest`` bound any record of the schema (its deepest nesting of records, arrays and maps,
-    counted as :func:`check_limits` does, and its record with the most fields), or are None for a recursive
-    schema; with them the limits can be proven without walking the record (:meth:`within_limits`).
-    """
+    """How the records of one writer schema are read, chosen once for the schema, with the schema's proven
+    :class:`~tom_pittgoogle.core.alerts.schema_bounds.SchemaBounds` (its records' deepest nesting, widest record and
+    the memory a record of a given size can take once read)."""
 
     read: Any  # bytes -> record
     codec: str  # "cavro" or "fastavro"
-    depth: int | None
-    widest: int
+    bounds: SchemaBounds
+
+    def check_cost(self, encoded_bytes: int, limits: DecodeLimits) -> None:
+        """Raise :class:`DecodeError`, before anything is read, if a record of ``encoded_bytes`` bytes of this schema
+        could nest deeper than ``limits`` allow or take more memory once read (decoding time grows with it too)."""
+        if self.bounds.depth > limits.max_depth:
+            raise DecodeError(
+                f"Avro writer schema nests {self.bounds.depth} deep, more than PITTGOOGLE_DECODE_MAX_DEPTH "
+                f"({limits.max_depth})"
+            )
+        _check_decoded_bytes(self.bounds.decoded_bytes(encoded_bytes), encoded_bytes, "Avro", limits)
 
     def within_limits(self, block_size: int, limits: DecodeLimits) -> bool:
-        """Whether every record of ``block_size`` bytes of this schema is surely within ``limits``."""
+        """Whether every record of ``block_size`` bytes of this schema is surely within ``limits`` (its depth is
+        checked before it is read), so the decoded record need not be walked."""
         return (
-            self.depth is not None
-            and self.depth <= limits.max_depth
-            and self.widest <= limits.max_array_items
+            self.bounds.widest <= limits.max_array_items
             and block_size <= limits.max_array_items
             and block_size <= limits.max_string_bytes
         )
 
 
-def record_reader(definition: Any, parsed: Any) -> RecordReader:
-    """The fastest reader of ``definition`` (fastavro's ``parsed`` form given): cavro if it takes the schema."""
-    depth, widest = _schema_bounds(definition)
+#: Bytes of Python objects a byte of JSON can become at most (``[{},{},...]``: a dict and a list slot per 3 bytes,
+#: with the list's growth), so that a JSON packet's memory is bounded before it is parsed.
+JSON_DECODED_PER_BYTE = 32
+
+
+def _check_decoded_bytes(bound: float, encoded_bytes: int, what: str, limits: DecodeLimits) -> None:
+    if bound > limits.max_decoded_bytes:
+        raise DecodeError(
+            f"{what} packet of {encoded_bytes} bytes could take up to {bound / 2**20:.0f} MiB once read, more "
+            f"than PITTGOOGLE_DECODE_MAX_DECODED_BYTES ({limits.max_decoded_bytes / 2**20:.0f} MiB): refused "
+            "before reading"
+        )
+
+
+def record_reader(definition: Any, parsed: Any, bounds: SchemaBounds | None = None) -> RecordReader:
+    """The fastest reader of ``definition`` (fastavro's ``parsed`` form given): cavro if it takes the schema.
+
+    ``bounds``: the schema's, if already proven (:func:`schema_bounds` raises DecodeError for a schema that is
+    never read, such as a recursive one)."""
+    bounds = bounds or schema_bounds(definition)
     if _CAVRO_OPTIONS is not None:
         try:
             schema = cavro.Schema(definition, options=_CAVRO_OPTIONS)
         except Exception as error:  # noqa: BLE001 - any refusal: fastavro reads it
             logger.info("cavro refuses a writer schema (%s); reading it with fastavro", str(error)[:200])
         else:
-            return RecordReader(schema.binary_decode, "cavro", depth, widest)
-    return RecordReader(lambda block: fastavro.schemaless_reader(io.BytesIO(block), parsed), "fastavro", depth,
-                        widest)
-
-
-def _schema_bounds(definition: Any) -> tuple[int | None, int]:
-    """(deepest nesting, most fields of a record) of any value of ``definition``; depth None if recursive or
-    not understood (then the decoded record is walked)."""
-    named: dict[str, Any] = {}
-    widest = [0]
-    budget = [100_000]
-
-    def full_name(node: Mapping, namespace: str) -> str:
-        name = str(node.get("name"))
-        if "." in name:
-            return name
-        space = node.get("namespace", namespace)
-        return f"{space}.{name}" if space else name
-
-    def depth(node: Any, namespace: str, stack: frozenset) -> int | None:
-        budget[0] -= 1
-        if budget[0] < 0:
-            return None
-        if isinstance(node, str):
-            key = node if node in named else f"{namespace}.{node}" if f"{namespace}.{node}" in named else None
-            if key is None:
-                return 0  # a primitive (an unknown name makes the schema invalid, refused before this)
-            if key in stack:
-                return None
-            return depth(named[key], namespace, stack | {key})
-        if isinstance(node, list):
-            branches = [depth(branch, namespace, stack) for branch in node]
-            return None if None in branches else max(branches, default=0)
-        if not isinstance(node, Mapping):
-            return None
-        kind = node.get("type")
-        if kind in ("record", "error"):
-            name = full_name(node, namespace)
-            named[name] = node
-            space = name.rpartition(".")[0]
-            fields = node.get("fields") or []
-            widest[0] = max(widest[0], len(fields))
-            inner = [depth(f.get("type"), space, stack | {name}) for f in fields]
-            return None if None in inner else 1 + max(inner, default=0)
-        if kind in ("enum", "fixed"):
-            named[full_name(node, namespace)] = node
-            return 0
-        if kind in ("array", "map"):
-            inner = depth(node.get("items" if kind == "array" else "values"), namespace, stack)
-            return None if inner is None else 1 + inner
-        return depth(kind, namespace, stack)  # {"type": "long"}, {"type": {...}}
-
-    found = depth(definition, "", frozenset())
-    return found, widest[0]
+            return RecordReader(schema.binary_decode, "cavro", bounds)
+    return RecordReader(lambda block: fastavro.schemaless_reader(io.BytesIO(block), parsed), "fastavro", bounds)
 
 
 class AlertDecoder:
@@ -423,6 +340,7 @@ class AlertDecoder:
         if data[:1] == CONFLUENT_MAGIC and len(data) > 5:
             return self._decode_wire_format(data, where, limits)
         if data.lstrip()[:1] == b"{":
+            _check_decoded_bytes(JSON_DECODED_PER_BYTE * len(data), len(data), "JSON", limits)
             return _decode_json(data, limits), False
         raise DecodeError(
             f"not an alert packet{where}: unrecognised leading bytes {data[:8]!r} ({len(data)} bytes), neither "
@@ -446,6 +364,7 @@ class AlertDecoder:
     def _decode_wire_format(self, data: bytes, where: str, limits: DecodeLimits) -> tuple[dict, bool]:
         schema_id = int.from_bytes(data[1:5], "big")
         reader = self.lsst_reader(schema_id)[0]
+        reader.check_cost(len(data) - 5, limits)
         try:
             return reader.read(data[5:]), reader.within_limits(len(data) - 5, limits)
         except _READ_ERRORS as error:
@@ -463,17 +382,12 @@ class AlertDecoder:
         # A schema is held to the depth and string limits; its size is bounded by the packet's.
         schema_limits = dataclasses.replace(limits, max_array_items=limits.max_packet_bytes)
         definition = _loads_bounded(schema_bytes, schema_limits, "Avro writer schema")
-        zero_size = _zero_size_types(definition)
-        if zero_size:
-            raise DecodeError(
-                f"Avro writer schema has an {zero_size[0]}: items that take no bytes could declare any "
-                "number of them, so the packet is refused"
-            )
+        bounds = schema_bounds(definition)  # before any reader sees it: a refused schema is never parsed
         try:
             parsed = fastavro.parse_schema(definition)
         except Exception as error:
             raise DecodeError(f"Avro header holds an invalid writer schema: {str(error)[:200]}") from None
-        reader = record_reader(definition, parsed)
+        reader = record_reader(definition, parsed, bounds)
         with self._lock:
             if len(self._schemas) >= self._max:
                 self._schemas.pop(next(iter(self._schemas)))
@@ -501,6 +415,7 @@ class AlertDecoder:
             if len(block) != size:
                 raise DecodeError(f"truncated Avro packet: block of {size} bytes, {len(block)} present")
             block = _decompress(block, codec, limits)
+            reader.check_cost(len(block), limits)
             return reader.read(block), reader.within_limits(len(block), limits)
         except DecodeError:
             raise
