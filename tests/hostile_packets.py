@@ -35,7 +35,7 @@ def container(schema: dict | bytes, block: bytes, codec: str = "null", count: in
     def text(value: bytes) -> bytes:
         return varint(len(value)) + value
 
-    schema_json = schema if isinstance(schema, bytes) else json.dumps(schema, separators=(",", ":")).encode()
+    schema_json = schema if isinstance(schema, bytes) else json.dumps(schema).encode()
     header = (b"Obj\x01" + varint(2) + text(b"avro.schema") + text(schema_json) + text(b"avro.codec")
               + text(codec.encode()) + varint(0) + MARKER)
     return header + varint(count) + varint(len(block)) + block + MARKER
@@ -66,7 +66,8 @@ NODE = {"type": "record", "name": "Node", "fields": [{"name": "next", "type": ["
 
 
 def recursive_segfault() -> bytes:
-    """The 279-byte segfault: a recursive record, its block ``b"\\x02" * 100000 + b"\\x00"`` deflated."""
+    """The 279-byte segfault: a recursive record (written by ``json.dumps``), its block ``b"\\x02" * 100000 +
+    b"\\x00"`` deflated."""
     return container(NODE, deflate(b"\x02" * 100_000 + b"\x00"), codec="deflate")
 
 

@@ -154,60 +154,76 @@ def _decompress(block: bytes, codec: str, limits: DecodeLimits) -> bytes:
 
 def check_limits(value: Any, limits: DecodeLimits, what: str = "packet", *, field_names: bool = True) -> None:
     """Raise :class:`DecodeError` if ``value`` (a decoded record) nests too deep or holds too long an array or
-    string. Iterative: a record nested deeper than Python's recursion limit is still checked. ``field_names``:
-    whether to check the length of field names too (an Avro record's come from its checked writer schema)."""
+    string. ``field_names``: whether to check the length of field names too (an Avro record's come from its checked
+    writer schema).
+
+    Depth-first with a stack of iterators, one per open container: the walk holds memory for the current path only
+    (at most ``max_depth`` entries), not for every container of the record, so it adds nothing to a packet's
+    proven memory bound; and it is iterative, so a record nested deeper than Python's recursion limit is checked.
+    """
     max_string, max_items, max_depth = limits.max_string_bytes, limits.max_array_items, limits.max_depth
     if not isinstance(value, (Mapping, list, tuple)):
         if isinstance(value, (str, bytes, bytearray)) and len(value) > max_string:
             raise DecodeError(f"{what} is {len(value)} long, more than PITTGOOGLE_DECODE_MAX_STRING_BYTES")
         return
-    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    if len(value) > max_items:
+        _too_many(what, [], len(value), max_items)
+    stack: list[Any] = [_entries(value)]
+    keys: list[Any] = []  # the key of each open container but the first: the path to report
     while stack:
-        node, depth, path = stack.pop()
-        if depth > max_depth:
-            raise DecodeError(f"{what}: nested more than PITTGOOGLE_DECODE_MAX_DEPTH ({max_depth}) deep at {path}")
-        if len(node) > max_items:
-            raise DecodeError(
-                f"{what}: {path or 'the packet'} holds {len(node)} items, more than "
-                f"PITTGOOGLE_DECODE_MAX_ARRAY_ITEMS ({max_items})"
-            )
-        # Exact type tests: JSON and fastavro give plain dicts, lists, str and bytes, and this loop visits every
-        # value of every packet (isinstance against the abstract Mapping costs three times as much).
-        if type(node) is dict or isinstance(node, Mapping):
-            for key, child in node.items():
-                kind = type(child)
-                if kind in _SCALARS:
-                    pass
-                elif kind is dict or kind is list:
-                    stack.append((child, depth + 1, _child_path(path, key)))
-                elif (kind is str or kind is bytes) and len(child) > max_string:
-                    _too_long(what, _child_path(path, key), len(child), max_string)
-                elif kind is not str and kind is not bytes and isinstance(child, (Mapping, list, tuple)):
-                    stack.append((child, depth + 1, _child_path(path, key)))
+        # Exact type tests: JSON and the readers give plain dicts, lists, str and bytes, and this loop visits every
+        # value of every packet that is walked (isinstance against the abstract Mapping costs three times as much).
+        for key, child in stack[-1]:
+            kind = type(child)
+            if kind in _SCALARS:
+                pass
+            elif kind is str or kind is bytes or kind is bytearray:
+                if len(child) > max_string:
+                    _too_long(what, _path([*keys, key]), len(child), max_string)
+            elif kind is dict or kind is list or isinstance(child, (Mapping, list, tuple)):
+                if len(stack) + 1 > max_depth:
+                    raise DecodeError(f"{what}: nested more than PITTGOOGLE_DECODE_MAX_DEPTH ({max_depth}) deep at "
+                                      f"{_path([*keys, key])}")
+                if len(child) > max_items:
+                    _too_many(what, [*keys, key], len(child), max_items)
                 if field_names and type(key) is str and len(key) > max_string:
-                    _too_long(what, f"a field name in {path or 'the packet'}", len(key), max_string)
+                    _too_long(what, f"a field name in {_path(keys) or 'the packet'}", len(key), max_string)
+                stack.append(_entries(child))
+                keys.append(key)
+                break
+            if field_names and type(key) is str and len(key) > max_string:
+                _too_long(what, f"a field name in {_path(keys) or 'the packet'}", len(key), max_string)
         else:
-            for index, child in enumerate(node):
-                kind = type(child)
-                if kind in _SCALARS:
-                    continue
-                if kind is dict or kind is list or (kind is not str and isinstance(child, (Mapping, list, tuple))):
-                    stack.append((child, depth + 1, _child_path(path, index)))
-                elif (kind is str or kind is bytes or kind is bytearray) and len(child) > max_string:
-                    _too_long(what, _child_path(path, index), len(child), max_string)
+            stack.pop()
+            if keys:
+                keys.pop()
 
 
 _SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _entries(node: Any) -> Any:
+    """An iterator of ``(key, child)`` over a dict's items or a list's items with their indexes."""
+    return iter(node.items()) if type(node) is dict or isinstance(node, Mapping) else enumerate(node)
 
 
 def _too_long(what: str, where: str, size: int, limit: int) -> None:
     raise DecodeError(f"{what}: {where} is {size} long, more than PITTGOOGLE_DECODE_MAX_STRING_BYTES ({limit})")
 
 
-def _child_path(path: str, key: Any) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"[:200]
-    return (f"{path}.{key}" if path else str(key))[:200]
+def _too_many(what: str, keys: list, size: int, limit: int) -> None:
+    raise DecodeError(f"{what}: {_path(keys) or 'the packet'} holds {size} items, more than "
+                      f"PITTGOOGLE_DECODE_MAX_ARRAY_ITEMS ({limit})")
+
+
+def _path(keys: list) -> str:
+    """``a.b[3].c`` from the keys ``["a", "b", 3, "c"]`` (cut to 200 characters)."""
+    path = ""
+    for key in keys:
+        path = f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else str(key))
+        if len(path) > 200:
+            return path[:200]
+    return path
 
 
 #: cavro's options for the alert schemas: ZTF's declare ``"default": null`` on non-null fields (invalid Avro that

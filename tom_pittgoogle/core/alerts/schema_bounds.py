@@ -17,8 +17,9 @@ For any other schema it proves a linear bound on the memory a record takes once 
 ``L`` bytes becomes at most ``per_byte * L + fixed`` bytes of Python objects. The bound follows from two facts: each
 value takes at least a known number of bytes (a union's branch index, an array item's own bytes, a map key's length:
 at least one byte wherever items repeat), and each object a reader makes costs at most a known size (every number,
-boolean, timestamp or enum symbol is counted as :data:`OBJECT` bytes, a string as :data:`OBJECT` plus four bytes per
-encoded byte, a list item and a dict entry as their slots). Since decoding time grows with what is built, the same
+boolean, timestamp or enum symbol is counted as :data:`OBJECT` bytes, a string as :data:`OBJECT` plus
+:data:`TEXT_PER_BYTE` bytes per encoded byte, a list item and a dict entry as their slots, and the readers' copies
+of the input as :data:`INPUT_PER_BYTE` per byte). Since decoding time grows with what is built, the same
 bound bounds the time a record takes to read: a packet whose bound is under the limit is read quickly, one over it
 is refused before it is read.
 
@@ -39,8 +40,11 @@ from tom_pittgoogle.exceptions import DecodeError
 #: Bytes counted for any object a reader makes for a scalar (CPython's int, float, datetime, Decimal, a short str
 #: or bytes header are 24-104 bytes; booleans and None are shared, counted anyway).
 OBJECT = 128
-#: Bytes per encoded byte of a string or bytes value (a str of characters over U+FFFF takes 4 bytes each).
-TEXT_PER_BYTE = 4
+#: Bytes per encoded byte of a string or bytes value: a str of characters over U+FFFF takes 4 bytes each, and
+#: decoding UTF-8 may hold a narrower copy while it widens.
+TEXT_PER_BYTE = 8
+#: Bytes per encoded byte for the readers' own copies of the block (a slice, a buffer), held while they read.
+INPUT_PER_BYTE = 2
 #: A list (its header), and each item's slot with the list's growth.
 LIST = 64
 LIST_SLOT = 32
@@ -80,7 +84,7 @@ class SchemaBounds:
 
     def decoded_bytes(self, encoded_bytes: int) -> float:
         """The most memory a record of ``encoded_bytes`` bytes can take once read."""
-        return self.per_byte * encoded_bytes + self.fixed
+        return (self.per_byte + INPUT_PER_BYTE) * encoded_bytes + self.fixed
 
 
 def schema_bounds(definition: Any) -> SchemaBounds:
