@@ -184,3 +184,42 @@ def decode_in_child(packet: bytes, tmp_path: Path, *, memory_bytes: int = 1 << 3
         outcome = out.strip().split(" ", 1)[1] if " " in out.strip() else out.strip()
     cpu = float(out.split(" ", 1)[0]) if code == 0 and out.strip() else usage.ru_utime + usage.ru_stime
     return ChildResult(outcome, usage.ru_maxrss / 1024, cpu, code)
+
+
+_BATCH_CHILD = textwrap.dedent("""
+    import resource, sys, time
+    from pathlib import Path
+    limit_bytes, limit_cpu = int(sys.argv[2]), int(sys.argv[3])
+    resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+    resource.setrlimit(resource.RLIMIT_CPU, (limit_cpu, limit_cpu))
+    from tom_pittgoogle.core.alerts.decode import AlertDecoder, DecodeLimits
+    from tom_pittgoogle.exceptions import DecodeError
+    decoder, limits = AlertDecoder(), DecodeLimits()
+    for path in sorted(Path(sys.argv[1]).glob("*.avro")):
+        start = time.process_time()
+        try:
+            decoder.decode(path.read_bytes(), limits=limits)
+            outcome = "decoded"
+        except DecodeError as error:
+            outcome = f"DecodeError: {error}"
+        except MemoryError:
+            outcome = "MemoryError"
+        print(f"{path.stem} {time.process_time() - start:.3f} {outcome}", flush=True)
+""")
+
+
+def decode_batch_in_child(packets: list[bytes], directory: Path, *, memory_bytes: int = 1 << 30,
+                          cpu_seconds: int = 10) -> tuple[int, list[str], str]:
+    """Decode ``packets`` one after another in one child limited to ``memory_bytes`` of address space and
+    ``cpu_seconds`` of CPU in all; (its exit code, one line per packet decoded: ``index cpu outcome``, stderr)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("*.avro"):
+        old.unlink()
+    for index, packet in enumerate(packets):
+        (directory / f"{index:03d}.avro").write_bytes(packet)
+    result = subprocess.run(
+        [sys.executable, "-c", _BATCH_CHILD, str(directory), str(memory_bytes), str(cpu_seconds)],
+        capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin"},
+        timeout=cpu_seconds * 5 + 60,  # bounds a hang (a failure), it does not measure speed
+    )
+    return result.returncode, result.stdout.splitlines(), result.stderr
