@@ -131,13 +131,14 @@ _CHILD = textwrap.dedent("""
     if limit_bytes:
         resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
     resource.setrlimit(resource.RLIMIT_CPU, (limit_cpu, limit_cpu))
+    from tom_pittgoogle.core.alerts import lighten_alert
     from tom_pittgoogle.core.alerts.decode import AlertDecoder, DecodeLimits
     from tom_pittgoogle.exceptions import DecodeError
     data = open(sys.argv[1], "rb").read()
     decoder, limits = AlertDecoder(), DecodeLimits()
     before = resource.getrusage(resource.RUSAGE_SELF)
     try:
-        decoder.decode(data, limits=limits)
+        lighten_alert(decoder.decode(data, limits=limits))
         outcome = "decoded"
     except DecodeError as error:
         outcome = f"DecodeError: {error}"
@@ -145,14 +146,17 @@ _CHILD = textwrap.dedent("""
         outcome = "MemoryError"
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    print(f"{cpu:.3f} {outcome}")
+    # The peak resident memory of this program (ru_maxrss would count the forking parent's too).
+    peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    print(f"{cpu:.3f} {peak} {outcome}")
 """)
 
 
 def decode_in_child(packet: bytes, tmp_path: Path, *, memory_bytes: int = 1 << 30, cpu_seconds: int = 60,
                     root: Path = ROOT) -> ChildResult:
-    """Decode ``packet`` with the decoder of ``root`` (a checkout) in a child limited to ``memory_bytes`` of
-    address space (0: unlimited) and ``cpu_seconds`` of CPU; its peak memory is its maximum resident set."""
+    """Decode and lighten ``packet`` with the code of ``root`` (a checkout) in a child limited to ``memory_bytes``
+    of address space (0: unlimited) and ``cpu_seconds`` of CPU; its peak memory is its maximum resident set (not
+    known if it died: NaN)."""
     import os
     import threading
 
@@ -176,14 +180,12 @@ def decode_in_child(packet: bytes, tmp_path: Path, *, memory_bytes: int = 1 << 3
     for leftover in (path, out_path, err_path):
         leftover.unlink()
     code = process.returncode
-    if code < 0:
-        outcome = f"killed by signal {-code}"
-    elif code != 0:
-        outcome = f"exit {code}: {err.strip().splitlines()[-1] if err.strip() else ''}"
-    else:
-        outcome = out.strip().split(" ", 1)[1] if " " in out.strip() else out.strip()
-    cpu = float(out.split(" ", 1)[0]) if code == 0 and out.strip() else usage.ru_utime + usage.ru_stime
-    return ChildResult(outcome, usage.ru_maxrss / 1024, cpu, code)
+    if code == 0 and out.count(" ") >= 2:
+        cpu_text, peak_kib, outcome = out.strip().split(" ", 2)
+        return ChildResult(outcome, int(peak_kib) / 1024, float(cpu_text), code)
+    outcome = (f"killed by signal {-code}" if code < 0
+               else f"exit {code}: {err.strip().splitlines()[-1] if err.strip() else out.strip()}")
+    return ChildResult(outcome, float("nan"), usage.ru_utime + usage.ru_stime, code)
 
 
 _BATCH_CHILD = textwrap.dedent("""
