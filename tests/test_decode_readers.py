@@ -16,7 +16,8 @@ from tom_pittgoogle.demo.sample_lsst import make_lsst_packets
 from tom_pittgoogle.exceptions import DecodeError
 
 from .conftest import SAMPLE_PACKETS
-from .test_decode_limits import _varint, container
+from .hostile_packets import container
+from .hostile_packets import varint as _varint
 
 LSST_PACKETS = make_lsst_packets(per_version=2)
 
