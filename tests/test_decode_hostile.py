@@ -31,11 +31,13 @@ REASONS = {
     "recursive record (segfault)": r"recursive \(Node -> Node\)",
     "ns.Empty x 10^8": r"array of ns\.Empty: items that take no bytes",
     "ns.Zero x 5*10^7": r"array of ns\.Zero: items that take no bytes",
-    "32 MiB of one-field records, deflated": r"could take up to \d+ MiB once read, more than "
+    "32 MiB of one-field records, deflated": r"decompresses to more than \d+ bytes, the most a record of its "
+                                             r"writer schema may be to take at most "
                                              r"PITTGOOGLE_DECODE_MAX_DECODED_BYTES",
     "32 MiB of empty arrays, deflated": "PITTGOOGLE_DECODE_MAX_DECODED_BYTES",
     "32 MiB of empty maps, deflated": "PITTGOOGLE_DECODE_MAX_DECODED_BYTES",
-    "10 MiB of one-field records, uncompressed": "PITTGOOGLE_DECODE_MAX_DECODED_BYTES",
+    "10 MiB of one-field records, uncompressed": r"could take up to \d+ MiB once read, more than "
+                                                 r"PITTGOOGLE_DECODE_MAX_DECODED_BYTES",
 }
 
 

@@ -87,9 +87,10 @@ def decode_in_subprocess(path: Path, codecs: str) -> subprocess.CompletedProcess
 
 
 @pytest.mark.parametrize(("bomb", "codecs", "says"), [
-    ("deflate-2GiB", "null,deflate", "decompresses to more than PITTGOOGLE_DECODE_MAX_DECOMPRESSED_BYTES"),
+    # Stopped at the decompression cap, or sooner: at the most bytes its schema may be within the memory bound.
+    ("deflate-2GiB", "null,deflate", "decompresses to more than "),
     ("bzip2-1GiB", "null,deflate", "codec 'bzip2' is not accepted"),
-    ("bzip2-1GiB", "null,deflate,bzip2", "decompresses to more than PITTGOOGLE_DECODE_MAX_DECOMPRESSED_BYTES"),
+    ("bzip2-1GiB", "null,deflate,bzip2", "decompresses to more than "),
     ("array-of-nulls", "null,deflate", "array of null"),
 ])
 def test_memory_bombs_end_in_a_decode_error_under_a_1_gib_memory_limit(bombs, bomb, codecs, says):

@@ -128,8 +128,9 @@ _STREAMING_CODECS = {
 }
 
 
-def _decompress(block: bytes, codec: str, limits: DecodeLimits) -> bytes:
-    """``block`` decompressed with ``codec``, streamed and stopped past ``max_decompressed_bytes``."""
+def _decompress(block: bytes, codec: str, limits: DecodeLimits, readable: int | None = None) -> bytes:
+    """``block`` decompressed with ``codec``, streamed and stopped past ``max_decompressed_bytes`` or past
+    ``readable``, the most bytes of its writer schema that stay within ``max_decoded_bytes`` once read."""
     if codec == "null":
         return block
     if codec not in limits.codecs:
@@ -141,9 +142,15 @@ def _decompress(block: bytes, codec: str, limits: DecodeLimits) -> bytes:
     cap = limits.max_decompressed_bytes
     decompressor = _STREAMING_CODECS[codec]()
     try:
-        out = decompressor.decompress(block, cap + 1)
+        out = decompressor.decompress(block, min(cap, readable if readable is not None else cap) + 1)
     except (zlib.error, OSError, EOFError, ValueError, lzma.LZMAError) as error:
         raise DecodeError(f"Avro block does not decompress with codec {codec!r}: {error}") from None
+    if readable is not None and readable < cap and len(out) > readable:
+        raise DecodeError(
+            f"Avro block ({codec}, {len(block)} bytes) decompresses to more than {readable} bytes, the most a record "
+            f"of its writer schema may be to take at most PITTGOOGLE_DECODE_MAX_DECODED_BYTES "
+            f"({limits.max_decoded_bytes / 2**20:.0f} MiB) once read: refused"
+        )
     if len(out) > cap:
         raise DecodeError(
             f"Avro block ({codec}, {len(block)} bytes) decompresses to more than "
@@ -430,7 +437,7 @@ class AlertDecoder:
             block = data[position:position + size]
             if len(block) != size:
                 raise DecodeError(f"truncated Avro packet: block of {size} bytes, {len(block)} present")
-            block = _decompress(block, codec, limits)
+            block = _decompress(block, codec, limits, reader.bounds.readable_bytes(limits.max_decoded_bytes))
             reader.check_cost(len(block), limits)
             return reader.read(block), reader.within_limits(len(block), limits)
         except DecodeError:

@@ -86,6 +86,11 @@ class SchemaBounds:
         """The most memory a record of ``encoded_bytes`` bytes can take once read."""
         return (self.per_byte + INPUT_PER_BYTE) * encoded_bytes + self.fixed
 
+    def readable_bytes(self, decoded_bytes: int) -> int:
+        """The most encoded bytes of a record that takes at most ``decoded_bytes`` once read (the inverse of
+        :meth:`decoded_bytes`): a compressed block is not inflated past it."""
+        return max(0, int((decoded_bytes - self.fixed) / (self.per_byte + INPUT_PER_BYTE)))
+
 
 def schema_bounds(definition: Any) -> SchemaBounds:
     """The bounds of ``definition`` (a writer schema as parsed JSON); a DecodeError if it is refused."""
