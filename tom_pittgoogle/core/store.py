@@ -42,6 +42,8 @@ from django.db import (
     transaction,
 )
 
+from tom_pittgoogle.core.alerts.validate import AttributeLimits
+from tom_pittgoogle.core.alerts.validate import attributes as bounded_attributes
 from tom_pittgoogle.core.pubsub import describe_error, safe_text
 from tom_pittgoogle.exceptions import PittGoogleError
 
@@ -157,17 +159,6 @@ def _storable(text: str) -> bool:
     return "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
 
 
-def _json_safe_text(value: Any) -> Any:
-    """``value`` with its strings storable in a JSON column (no NUL, no lone surrogate)."""
-    if isinstance(value, str):
-        if not _storable(value):
-            return value.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
-        return value
-    if isinstance(value, Mapping):
-        return {_json_safe_text(str(key)): _json_safe_text(item) for key, item in value.items()}
-    return value
-
-
 class DjangoAlertStore:
     """Stores lightened alerts as :class:`~tom_pittgoogle.models.Alert` rows."""
 
@@ -206,6 +197,7 @@ class DjangoAlertStore:
         saved = SavedBatch()
         if not alerts:
             return saved
+        attribute_limits = AttributeLimits.from_settings()
         rows: dict[int, Any] = {}
         for index, (alert, message) in enumerate(zip(alerts, messages, strict=True)):
             try:
@@ -221,7 +213,7 @@ class DjangoAlertStore:
                     mag_err=alert.get("mag_err"),
                     subscription=subscription,
                     message_id=(message.message_id if keep_message_ids else "") or "",
-                    attributes=_json_safe_text(dict(message.attributes or {})),
+                    attributes=bounded_attributes(message.attributes or {}, attribute_limits),
                     alert=dict(alert),
                     **indexed_columns(alert),
                 )
@@ -350,6 +342,7 @@ class DjangoAlertStore:
         if not messages:
             return
         max_bytes = rejected_max_bytes()
+        attribute_limits = AttributeLimits.from_settings()
         with guard_database(), transaction.atomic():
             RejectedMessage.objects.bulk_create(
                 RejectedMessage(
@@ -358,7 +351,7 @@ class DjangoAlertStore:
                     data=bytes(message.data[:max_bytes]),
                     size=len(message.data),
                     sha256=hashlib.sha256(message.data).hexdigest(),
-                    attributes=_json_safe_text(dict(message.attributes or {})),
+                    attributes=bounded_attributes(message.attributes or {}, attribute_limits),
                     reason=safe_text(reason, MAX_REASON),
                 )
                 for message, reason in messages
