@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -19,6 +20,7 @@ from tom_pittgoogle.core.pubsub import subscriber_client
 from tom_pittgoogle.models import Alert, IngesterHeartbeat, RejectedMessage
 
 from .conftest import USER_PROJECT
+from .test_heartbeat_default import ingester_rows
 from .test_stream_ingester import MALFORMED, ROOT, Ingester, subscribe, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -74,7 +76,8 @@ def test_a_running_ingester_beats_and_turns_late_after_kill_9(topic_name, publis
     assert wait_until(lambda: heartbeat_of(ingester).last_heartbeat > previous)
     code, out = status()
     assert code == 0, out
-    assert f"RUNNING: pittgoogle_stream pid {ingester.process.pid}" in out
+    assert f"RUNNING: pittgoogle_stream pid {ingester.process.pid} on {socket.gethostname()}, streams {topic_name}" \
+        in out.splitlines(), f"pittgoogle_status names the running ingester and its stream:\n{out}"
     assert f"stored {len(packets)}, duplicates 0, filtered out 0, rejected {len(MALFORMED)}" in out
 
     # The page, for a logged-in user only; rejected messages with their reasons, never their bytes.
@@ -82,7 +85,10 @@ def test_a_running_ingester_beats_and_turns_late_after_kill_9(topic_name, publis
     assert client.get(page_url).status_code == 302
     client.force_login(django_user_model.objects.create_user("operator", password="not-used"))
     page = client.get(page_url).content.decode()
-    assert topic_name in page and "LATE" not in page
+    [row_text] = ingester_rows(page)
+    assert f", {ingester.process.pid} " in row_text and topic_name in row_text, (
+        f"the ingester's row on the status page names its stream: {row_text}")
+    assert "LATE" not in page
     reasons = list(RejectedMessage.objects.values_list("reason", flat=True))
     assert len(reasons) == len(MALFORMED) and all(escape(reason) in page for reason in reasons)
     assert "JSON garbage" not in page and "{not json" not in page
