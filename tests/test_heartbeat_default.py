@@ -7,18 +7,18 @@ fields), so that both sides of the bound are tested without waiting minutes.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import socket
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
 from tom_pittgoogle.models import IngesterHeartbeat, RejectedMessage
+
+from .test_ingester_status import ingester_rows, status
 
 pytestmark = pytest.mark.django_db
 
@@ -42,15 +42,6 @@ def running_since(seconds_ago: float, progress_interval: float, streams: list[st
         progress_interval=progress_interval, started_at=now - timedelta(hours=1),
         last_heartbeat=now - timedelta(seconds=seconds_ago),
     )
-
-
-def status() -> tuple[int, str]:
-    out = io.StringIO()
-    try:
-        call_command("pittgoogle_status", stdout=out, stderr=io.StringIO())
-    except SystemExit as exit_:
-        return int(exit_.code), out.getvalue()
-    return 0, out.getvalue()
 
 
 def state_line(out: str, pid: int) -> str:
@@ -108,11 +99,3 @@ def test_the_status_line_and_page_row_of_an_ingester_name_its_streams(client, dj
     assert "ztf-lite, lsst-alerts" in by_pid[running.pid], f"the running ingester's row names its streams: {rows}"
     assert "ztf-loop" in by_pid[stopped.pid], f"the stopped ingester's row names its stream: {rows}"
     assert "ztf-loop" not in by_pid[running.pid] and "ztf-lite" not in by_pid[stopped.pid]
-
-
-def ingester_rows(page: str) -> list[str]:
-    """The text of each row of the page's ingesters table (not the rejected messages' table)."""
-    table = re.search(r'<table[^>]*id="pittgoogle-ingesters".*?</table>', page, re.S)
-    assert table, "the status page has its ingesters table"
-    body = re.search(r"<tbody>(.*?)</tbody>", table.group(0), re.S).group(1)
-    return [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in re.findall(r"<tr.*?</tr>", body, re.S)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -20,7 +21,6 @@ from tom_pittgoogle.core.pubsub import subscriber_client
 from tom_pittgoogle.models import Alert, IngesterHeartbeat, RejectedMessage
 
 from .conftest import USER_PROJECT
-from .test_heartbeat_default import ingester_rows
 from .test_stream_ingester import MALFORMED, ROOT, Ingester, subscribe, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,6 +48,14 @@ def status_process() -> subprocess.CompletedProcess:
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings_night", PGDATABASE=connection.settings_dict["NAME"])
     return subprocess.run([sys.executable, "-m", "django", "pittgoogle_status"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
+
+
+def ingester_rows(page: str) -> list[str]:
+    """The text of each row of the page's ingesters table (not the rejected messages' table)."""
+    table = re.search(r'<table[^>]*id="pittgoogle-ingesters".*?</table>', page, re.S)
+    assert table, "the status page has its ingesters table"
+    body = re.search(r"<tbody>(.*?)</tbody>", table.group(0), re.S).group(1)
+    return [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in re.findall(r"<tr.*?</tr>", body, re.S)]
 
 
 def heartbeat_of(ingester: Ingester) -> IngesterHeartbeat | None:
