@@ -1,11 +1,15 @@
 """What a subscription left unacknowledged, read after the ack deadline over the emulator's REST API.
 
 Silence proves nothing: a listener that receives nothing for some seconds may be listening where the messages
-are not (the emulator keeps routing a cancelled stream's messages to it for a while). Here a marker message is
-published to the subscription's topic after the run, and REST pulls from a client of this module's own (not the
-product's) collect everything the subscription delivers, once its ack deadline has passed, until the marker
-comes back. A message the run left unacknowledged has been redelivered by then and is pulled with the marker;
-if the marker itself does not come back within the bound, the check fails instead of passing on silence.
+are not. The Pub/Sub emulator keeps a message that a streaming pull received and did not acknowledge for that
+stream, after the stream ended, for anything from seconds to minutes: a REST pull past the ack deadline does not
+see it (measured: tests/test_unacknowledged_check.py). Seeking the subscription to a snapshot of itself makes
+every message unacknowledged at that moment deliverable at once, leased ones included, and leaves the
+acknowledged ones acknowledged (Pub/Sub's seek semantics; the emulator does the same for a stream that used the
+product's 10 s lease, PITTGOOGLE_STREAM_LEASE_SECONDS; one left with the client library's default 60 s lease it
+still holds 12 s after the stream ended, seek or not). Then a marker is
+published, and REST pulls from a client of this module's own (not the product's) collect everything until the
+marker comes back: what came before it is what was left unacknowledged.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ def _post(path: str, body: dict) -> dict:
 def pull_after_ack_deadline(
     subscription: str, *, project: str = USER_PROJECT, since: float | None = None, bound: float = 60.0
 ) -> list[dict]:
-    """The messages ``subscription`` delivers once its ack deadline (counted from ``since``, a ``time.monotonic``
-    reading, default now) has passed, pulled until a marker published now comes back; each is acknowledged.
+    """The messages ``subscription`` had not acknowledged once its ack deadline (counted from ``since``, a
+    ``time.monotonic`` reading, default now) has passed, pulled until a marker published then comes back; each is
+    acknowledged.
 
     Returns the messages other than the marker (REST's ``message`` objects, data still base64). Fails when the
     marker does not come back within ``bound`` seconds after the deadline.
@@ -48,8 +53,14 @@ def pull_after_ack_deadline(
     topic = requests.get(_url(path), timeout=30).json()["topic"]
     wait = (time.monotonic() if since is None else since) + ACK_DEADLINE + MARGIN - time.monotonic()
     if wait > 0:
-        time.sleep(wait)  # the deadline is the condition: a lease cannot end sooner
-    # Published after the deadline, so that whatever the run left is back in the subscription before it.
+        time.sleep(wait)  # every acknowledgement sent before ``since`` has been applied by now
+    snapshot = f"projects/{project}/snapshots/unacknowledged-{uuid.uuid4().hex[:12]}"
+    requests.put(_url(snapshot), json={"subscription": path}, timeout=30).raise_for_status()
+    try:
+        _post(f"{path}:seek", {"snapshot": snapshot})  # leased messages too become deliverable now
+    finally:
+        requests.delete(_url(snapshot), timeout=30)
+    # Published after the seek, so that whatever the run left is back in the subscription before it.
     marker = uuid.uuid4().hex
     _post(f"{topic}:publish", {"messages": [{"data": base64.b64encode(b"marker").decode(),
                                              "attributes": {"unacknowledged_marker": marker}}]})
@@ -70,8 +81,7 @@ def pull_after_ack_deadline(
                 delivered.append(item["message"])
     assert marker_seen, (
         f"a marker published to {topic} did not reach a REST pull of {path} within {bound:g} s after the ack "
-        "deadline: the subscription delivers elsewhere (a stream that ended?), so what it left unacknowledged "
-        "cannot be read"
+        "deadline and a seek: what the subscription left unacknowledged cannot be read"
     )
     return delivered
 
