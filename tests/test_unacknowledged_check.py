@@ -6,7 +6,6 @@ acknowledge fails the tests that use it."""
 from __future__ import annotations
 
 import base64
-import time
 
 from google.cloud import pubsub_v1
 
@@ -14,7 +13,7 @@ from tom_pittgoogle.core.pubsub import close_client, subscriber_client
 from tom_pittgoogle.core.subscription import Subscription
 
 from .helpers import wait_until
-from .unacknowledged import assert_nothing_left_unacknowledged, pull_after_ack_deadline
+from .unacknowledged import assert_nothing_left_unacknowledged, left_unacknowledged
 
 
 def test_messages_pulled_over_rest_and_not_acknowledged_are_found(topic_name, publish):
@@ -29,9 +28,8 @@ def test_messages_pulled_over_rest_and_not_acknowledged_are_found(topic_name, pu
 
     assert wait_until(pulled_all, timeout=30)
     subscription.acknowledge([pulled[0]["ackId"]])
-    ended = time.monotonic()
 
-    left = pull_after_ack_deadline(topic_name, since=ended)
+    left = left_unacknowledged(topic_name)
     assert sorted(base64.b64decode(message["data"]) for message in left) == sorted(
         base64.b64decode(item["message"]["data"]) for item in pulled[1:])
     assert_nothing_left_unacknowledged(topic_name)  # the check acknowledged what it found
@@ -53,8 +51,7 @@ def test_messages_a_streaming_pull_received_and_did_not_acknowledge_are_found(to
         future.cancel()
         future.result(timeout=30)
         close_client(client)  # as the product closes its clients: the emulator ends the stream
-    ended = time.monotonic()
 
-    left = pull_after_ack_deadline(topic_name, since=ended, bound=120)
+    left = left_unacknowledged(topic_name)
     assert sorted(base64.b64decode(message["data"]) for message in left) == [b"one", b"two"]
 
