@@ -8,6 +8,8 @@ Alerts of a Target's object are kept unless --include-targets; see :mod:`tom_pit
 
 from __future__ import annotations
 
+import argparse
+import math
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -15,18 +17,29 @@ from django.core.management.base import BaseCommand, CommandParser
 from tom_pittgoogle import conf
 from tom_pittgoogle.core.prune import BATCH_SIZE, prune
 
+#: The longest retention a command accepts (days): 100 years. Beyond it the cutoff date would be before year 1.
+MAX_DAYS = 36525
+#: The most rows one transaction deletes: more would hold a long lock on a table the ingester writes.
+MAX_BATCH_SIZE = 1_000_000
+
 
 def _days(value: str) -> float:
-    number = float(value)
-    if not number >= 0:
-        raise ValueError(value)
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0 <= number <= MAX_DAYS:  # False for NaN
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of days from 0 to {MAX_DAYS}")
     return number
 
 
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
+def _batch_size(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_BATCH_SIZE:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 1 to {MAX_BATCH_SIZE}")
     return number
 
 
@@ -46,7 +59,7 @@ class Command(BaseCommand):
                                  f"{conf.DEFAULTS['PITTGOOGLE_REJECTED_RETENTION_DAYS']}).")
         parser.add_argument("--include-targets", action="store_true",
                             help="Delete old alerts of Targets' objects too (their light curves on the Targets stay).")
-        parser.add_argument("--batch-size", type=_positive_int, default=BATCH_SIZE, metavar="N",
+        parser.add_argument("--batch-size", type=_batch_size, default=BATCH_SIZE, metavar="N",
                             help=f"Rows deleted per transaction (default {BATCH_SIZE}).")
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -6,6 +6,7 @@ Exits 1 when an ingester is late (it has not stopped and wrote no heartbeat with
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Any
 
@@ -13,16 +14,29 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from tom_pittgoogle.core.heartbeat import REJECTED_SHOWN, ingester_status, status_text
 
+#: The most rejected messages listed: the newest ones say what is wrong; the rest are in the admin.
+MAX_REJECTED_SHOWN = 10_000
+
+
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= MAX_REJECTED_SHOWN:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 0 to {MAX_REJECTED_SHOWN}")
+    return number
+
 
 class Command(BaseCommand):
     help = "Show each Pitt-Google ingester's heartbeat and the newest rejected messages; exit 1 if one is late."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--rejected", type=int, default=REJECTED_SHOWN, metavar="N",
+        parser.add_argument("--rejected", type=_count, default=REJECTED_SHOWN, metavar="N",
                             help=f"How many of the newest rejected messages to list (default {REJECTED_SHOWN}).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        status = ingester_status(rejected=max(0, options["rejected"]))
+        status = ingester_status(rejected=options["rejected"])
         self.stdout.write(status_text(status))
         if status.late:
             self.stderr.write(f"{len(status.late)} ingester(s) late")
