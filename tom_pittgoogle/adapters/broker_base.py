@@ -174,6 +174,7 @@ class PittGoogleBroker(GenericBroker):
         The whole fetch happens here, not lazily, so that TOM Toolkit sees any failure where it handles it.
         """
         self.nothing_matched = None
+        self.notice = None
         try:
             # A visitor who is not logged in never runs a query with the TOM's credentials (TOM Toolkit's view
             # requires a login today; this holds whatever view calls it).
@@ -189,7 +190,15 @@ class PittGoogleBroker(GenericBroker):
         return iter(alerts)
 
     def get_broker_context_data(self, *args: Any, **kwargs: Any) -> dict:
-        return {"nothing_matched": getattr(self, "nothing_matched", None)}
+        return {"nothing_matched": getattr(self, "nothing_matched", None), "notice": getattr(self, "notice", None)}
+
+    @staticmethod
+    def query_user() -> Any:
+        """The TOM user the query runs for (the request's, through the middleware, or the command's), or None."""
+        from tom_pittgoogle.core.credentials import current_actor
+
+        actor = current_actor()
+        return actor.user if actor is not None else None
 
     def request_alerts(self, parameters: dict) -> list[dict]:
         raise NotImplementedError

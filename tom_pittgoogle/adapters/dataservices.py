@@ -35,6 +35,7 @@ from tom_pittgoogle.adapters.query_fields import (
     clean_stored,
     clean_stream_filter,
     object_id_field,
+    open_query_consumer,
     reliability_threshold_field,
     report_failure,
     rest_pull_timeout_field,
@@ -282,14 +283,13 @@ class PittGoogleDataService(DataService):
             user_table_name(parameters.get("table_name")), survey=parameters.get("survey") or "ztf"
         ).query_alerts(parameters)
 
-    @staticmethod
-    def _pull(parameters: Mapping[str, Any]) -> list[dict]:
+    def _pull(self, parameters: Mapping[str, Any]) -> list[dict]:
         # The REST route: one bounded pull, fit for a web request; what passes is stored, then acknowledged.
         from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
-        subscription, survey = subscription_and_survey(parameters)
         spec = AlertFilter.from_parameters(parameters)
-        return ConsumerStreamRest(subscription, survey=survey).pull_alerts(
+        consumer, self.notice = open_query_consumer(ConsumerStreamRest, parameters, getattr(self, "user", None))
+        return consumer.pull_alerts(
             int(parameters.get("max_results") or 10),
             lighten_alerts=True,
             callback=spec,
@@ -363,7 +363,7 @@ class PittGoogleDataService(DataService):
 
     def get_additional_context_data(self) -> dict:
         """The stored route's page (position, previous and next) for the results table's pager."""
-        return {"stored_page": getattr(self, "stored_page", None)}
+        return {"stored_page": getattr(self, "stored_page", None), "pittgoogle_notice": getattr(self, "notice", None)}
 
     def get_success_message(self, **kwargs: Any) -> str:
         return f"{self.name}: query completed."
