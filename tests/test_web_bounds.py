@@ -96,7 +96,7 @@ def test_a_dataservice_pull_whose_filter_drops_everything_ends_at_the_deadline_o
                                      timeout=5, **DROPS_EVERYTHING)
         assert stream.published > 0
     assert page.context["results"] == []
-    assert f"or after {DEADLINE} s in all" in page.content.decode()
+    assert f"query also stops after {DEADLINE} s in all" in page.content.decode()
     assert not Alert.objects.exists()
 
 
@@ -109,7 +109,7 @@ def test_a_stream_rest_page_ends_at_the_deadline_on_a_busy_stream(astronomer, se
     with ContinuousPublisher(topic_name, publish):
         page = run_query(astronomer, query)
     assert list(page.context["alerts"]) == []
-    assert f"or after {DEADLINE} s in all" in page.content.decode()
+    assert f"query also stops after {DEADLINE} s in all" in page.content.decode()
 
 
 @pytest.mark.timeout(90)
@@ -131,7 +131,7 @@ def test_a_stream_python_page_without_a_timeout_ends_at_the_deadline(astronomer,
     else:
         page = run_query(astronomer, query)
     assert list(page.context["alerts"]) == []
-    assert f"or after {DEADLINE} s in all" in page.content.decode()
+    assert f"query also stops after {DEADLINE} s in all" in page.content.decode()
 
 
 def test_a_command_has_no_deadline(settings):

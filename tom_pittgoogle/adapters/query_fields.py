@@ -261,7 +261,7 @@ def nothing_matched(parameters: Mapping[str, Any], kind: str) -> str:
     waited = f"; the query stops after {float(timeout):g} s without a new message" if timeout not in (None, "") else ""
     deadline = conf.web_query_deadline()
     if deadline is not None:
-        waited += f" or after {deadline:g} s in all (a page's deadline)"
+        waited += f". On a page a query also stops after {deadline:g} s in all, whatever the stream delivers"
     return (
         f"Nothing matched: no alert{_filter_text(parameters, survey)} came from subscription {subscription} "
         f"({survey_label}){waited}. A subscription receives only the alerts published after it was created, and "
