@@ -8,14 +8,13 @@ Alerts of a Target's object are kept unless --include-targets; see :mod:`tom_pit
 
 from __future__ import annotations
 
-import argparse
-import math
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
 from tom_pittgoogle import conf
 from tom_pittgoogle.core.prune import BATCH_SIZE, prune
+from tom_pittgoogle.management.options import number_option
 
 #: The longest retention a command accepts (days): 100 years. Beyond it the cutoff date would be before year 1.
 MAX_DAYS = 36525
@@ -23,24 +22,8 @@ MAX_DAYS = 36525
 MAX_BATCH_SIZE = 1_000_000
 
 
-def _days(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not 0 <= number <= MAX_DAYS:  # False for NaN
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of days from 0 to {MAX_DAYS}")
-    return number
-
-
-def _batch_size(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if not 1 <= number <= MAX_BATCH_SIZE:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 1 to {MAX_BATCH_SIZE}")
-    return number
+_days = number_option(float, 0, MAX_DAYS, unit="days")
+_batch_size = number_option(int, 1, MAX_BATCH_SIZE)
 
 
 class Command(BaseCommand):

@@ -6,26 +6,19 @@ Exits 1 when an ingester is late (it has not stopped and wrote no heartbeat with
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
 from tom_pittgoogle.core.heartbeat import REJECTED_SHOWN, ingester_status, status_text
+from tom_pittgoogle.management.options import number_option
 
 #: The most rejected messages listed: the newest ones say what is wrong; the rest are in the admin.
 MAX_REJECTED_SHOWN = 10_000
 
 
-def _count(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = -1
-    if not 0 <= number <= MAX_REJECTED_SHOWN:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 0 to {MAX_REJECTED_SHOWN}")
-    return number
+_count = number_option(int, 0, MAX_REJECTED_SHOWN)
 
 
 class Command(BaseCommand):

@@ -13,10 +13,9 @@ redelivers what was not acknowledged, and storage ignores what is already there.
 
 from __future__ import annotations
 
-import argparse
-import math
 import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -26,58 +25,23 @@ from tom_pittgoogle.core.engine import DEFAULT_MAX_BACKLOG, MAX_BATCH, IngestSta
 from tom_pittgoogle.core.filters import CLASSTAR_COMPARISONS
 from tom_pittgoogle.core.heartbeat import MAX_PROGRESS_INTERVAL, Heartbeat
 from tom_pittgoogle.exceptions import PittGoogleError
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if not 1 <= number <= MAX_COUNT:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 1 to {MAX_COUNT}")
-    return number
-
-
-def _seconds(largest: float):
-    """A number of seconds above 0 and at most ``largest`` (inf, NaN and 1e300 are no time to wait)."""
-
-    def seconds(value: str) -> float:
-        try:
-            number = float(value)
-        except ValueError:
-            number = math.nan
-        if not 0 < number <= largest:  # False for NaN
-            raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds above 0 and at most {largest:g}")
-        return number
-
-    return seconds
-
-
-def _unit_interval(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not 0 <= number <= 1:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number from 0 to 1")
-    return number
-
-
-def _finite(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number):
-        raise argparse.ArgumentTypeError(f"{value!r} is not a finite number")
-    return number
-
+from tom_pittgoogle.management.options import number_option
 
 #: The largest count an option takes (alerts, messages): far beyond a night, within what gRPC's flow control and
 #: the database accept.
 MAX_COUNT = 2**31 - 1
 #: The longest --timeout: a year of silence.
 MAX_TIMEOUT = 365 * 86400.0
+
+_positive_int = number_option(int, 1, MAX_COUNT)
+_unit_interval = number_option(float, 0, 1)
+_finite = number_option(float)
+
+
+def _seconds(largest: float) -> Callable[[str], float]:
+    """A number of seconds above 0 and at most ``largest`` (inf, NaN and 1e300 are no time to wait)."""
+    return number_option(float, 0, largest, above=True, unit="seconds")
+
 
 #: The options that make the filter of a stream named with --subscription (PITTGOOGLE_STREAMS' streams carry their
 #: own): their destination and their value when not given.
