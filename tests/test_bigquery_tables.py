@@ -362,19 +362,35 @@ class RecordingConnection:
         return self._api_request(*args, **kwargs)
 
 
-def test_every_table_is_dry_run_first_and_every_job_carries_maximum_bytes_billed(ztf_tables, settings):
+def test_every_table_is_dry_run_first_and_the_jobs_together_may_bill_at_most_the_limit(ztf_tables, settings):
+    """The cost guard holds for the search as a whole: the jobs' maximum_bytes_billed add up to at most
+    PITTGOOGLE_BIGQUERY_MAX_BYTES, however many tables the search reads (each one got all of it before)."""
     settings.PITTGOOGLE_BIGQUERY_MAX_BYTES = 123_456_789_000
     consumer = ConsumerDatabasePython()
     recorded = RecordingConnection(consumer.client)
 
-    consumer.query_alerts({"objectId": OBJECT, "max_results": 10})
+    assert consumer.query_alerts({"objectId": OBJECT, "max_results": 10})
 
     configs = [body["configuration"] for body in recorded.requests]
     assert len(configs) == 2 * len(ZTF_VERSIONS)
     dry, real = configs[: len(ZTF_VERSIONS)], configs[len(ZTF_VERSIONS):]
     assert all(c.get("dryRun") is True and c["query"].get("useQueryCache") is False for c in dry)
-    assert all(not c.get("dryRun") and c["query"]["maximumBytesBilled"] == "123456789000" for c in real)
+    caps = [int(c["query"]["maximumBytesBilled"]) for c in real if not c.get("dryRun")]
+    assert len(caps) == len(ZTF_VERSIONS)
+    assert sum(caps) <= 123_456_789_000
+    assert min(caps) >= 10 * 1024 * 1024  # BigQuery bills at least 10 MiB a table: a smaller cap fails the job
     assert consumer.estimated_bytes == 0  # what the emulator's dry run reports
+
+
+def test_the_shares_of_the_billing_limit_follow_the_estimates_and_add_up_to_at_most_the_limit():
+    from tom_pittgoogle.routes.database_python import share_budget
+
+    for limit, estimates in [(10**10, [0, 0, 0, 0]), (10**10, [4 * 10**9, 10**9, 0]), (10**8, [10**7] * 9),
+                             (10**9, [999_999_999]), (3 * 10**7, [0, 0, 0, 0, 0])]:
+        shares = share_budget(limit, estimates)
+        assert sum(shares) <= limit, (limit, estimates, shares)
+        if sum(max(e, 10 * 1024 * 1024) for e in estimates) <= limit:
+            assert all(share >= max(e, 10 * 1024 * 1024) for share, e in zip(shares, estimates, strict=True))
 
 
 def test_a_search_that_would_scan_too_much_is_refused_before_anything_runs(ztf_tables, settings):

@@ -208,6 +208,7 @@ class PittGoogleBroker(GenericBroker):
         The whole fetch happens here, not lazily, so that TOM Toolkit sees any failure where it handles it.
         """
         self.nothing_matched = None
+        self.notice = None
         self.results_key = None
         self.fetched = shown = _shown_results.get()
         if shown is not None:
@@ -232,6 +233,7 @@ class PittGoogleBroker(GenericBroker):
 
     def get_broker_context_data(self, *args: Any, **kwargs: Any) -> dict:
         return {"nothing_matched": getattr(self, "nothing_matched", None),
+                "notice": getattr(self, "notice", None),
                 "results_key": getattr(self, "results_key", None),
                 "score_label": self._score_label(getattr(self, "fetched", None) or [])}
 
@@ -240,6 +242,14 @@ class PittGoogleBroker(GenericBroker):
         """The score column's heading when every alert's score is the same thing (else each cell says)."""
         names = {_score(lighten_alert(alert))[1] for alert in alerts[:RESULTS_SHOWN]}
         return names.pop() if len(names) == 1 else None
+
+    @staticmethod
+    def query_user() -> Any:
+        """The TOM user the query runs for (the request's, through the middleware, or the command's), or None."""
+        from tom_pittgoogle.core.credentials import current_actor
+
+        actor = current_actor()
+        return actor.user if actor is not None else None
 
     def request_alerts(self, parameters: dict) -> list[dict]:
         raise NotImplementedError

@@ -9,7 +9,8 @@ from __future__ import annotations
 from crispy_forms.layout import HTML, Layout
 from django import forms
 
-from tom_pittgoogle.adapters.broker_base import PittGoogleBroker, StreamFilterForm, subscription_and_survey
+from tom_pittgoogle.adapters.broker_base import PittGoogleBroker, StreamFilterForm
+from tom_pittgoogle.adapters.query_fields import open_query_consumer
 from tom_pittgoogle.routes.stream_python import DEFAULT_MAX_BACKLOG, ConsumerStreamPython
 
 #: Settings for whoever tunes the route, not for choosing alerts: shown folded under "Advanced settings".
@@ -95,6 +96,5 @@ class BrokerStreamPython(PittGoogleBroker):
         return clean_params
 
     def request_alerts(self, parameters: dict) -> list[dict]:
-        subscription, survey = subscription_and_survey(parameters)
-        consumer = ConsumerStreamPython(subscription, survey=survey)
+        consumer, self.notice = open_query_consumer(ConsumerStreamPython, parameters, self.query_user())
         return consumer.stream_alerts(lighten_alerts=True, user_filter=self.user_filter, parameters=parameters)

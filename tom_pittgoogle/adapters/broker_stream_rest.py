@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from django import forms
 
-from tom_pittgoogle.adapters.broker_base import PittGoogleBroker, StreamFilterForm, subscription_and_survey
-from tom_pittgoogle.adapters.query_fields import rest_pull_timeout_field
+from tom_pittgoogle.adapters.broker_base import PittGoogleBroker, StreamFilterForm
+from tom_pittgoogle.adapters.query_fields import open_query_consumer, rest_pull_timeout_field
 from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
 
@@ -31,8 +31,7 @@ class BrokerStreamRest(PittGoogleBroker):
 
     def request_alerts(self, parameters: dict) -> list[dict]:
         """Pull, unpack, filter, store and acknowledge; returns the alerts that passed."""
-        subscription, survey = subscription_and_survey(parameters)
-        consumer = ConsumerStreamRest(subscription, survey=survey)
+        consumer, self.notice = open_query_consumer(ConsumerStreamRest, parameters, self.query_user())
         return consumer.pull_alerts(
             int(parameters["max_results"]),
             lighten_alerts=True,

@@ -35,6 +35,7 @@ from tom_pittgoogle.adapters.query_fields import (
     clean_stored,
     clean_stream_filter,
     object_id_field,
+    open_query_consumer,
     reliability_threshold_field,
     report_failure,
     rest_pull_timeout_field,
@@ -81,6 +82,13 @@ _ROUTE_FIELDS = {
              "reliability_threshold", *SELECTION_KEYS),
     STORED: STORED_FIELDS,
 }
+
+
+#: The fields that only some routes read: a value on another route is refused (besides these the form has the
+#: survey, the route, max_results, and timeout, which says how long a pull waits, not which alerts).
+_ROUTE_SPECIFIC_FIELDS = tuple(dict.fromkeys(
+    name for fields in _ROUTE_FIELDS.values() for name in fields if name not in ("max_results", "timeout")
+))
 
 
 def _status_link() -> str:
@@ -144,11 +152,29 @@ class PittGoogleQueryForm(GoogleAccountFormMixin, BaseQueryForm):
 
     def clean(self) -> dict:
         cleaned_data = super().clean()
+        self._refuse_fields_the_route_does_not_read(cleaned_data)
         if cleaned_data.get("route") == STORED:
             return clean_stored(self, cleaned_data)
         if cleaned_data.get("route") == PUBSUB:
             return clean_stream_filter(self, cleaned_data)
         return clean_search(self, cleaned_data)
+
+    def _refuse_fields_the_route_does_not_read(self, cleaned_data: dict) -> None:
+        """A field the chosen route would not apply, given a value other than its initial one, is a field error
+        naming the routes that read it: a filter is applied or refused, never silently ignored."""
+        route = cleaned_data.get("route")
+        if route not in _ROUTE_FIELDS:
+            return
+        labels = dict(ROUTE_CHOICES)
+        for name in _ROUTE_SPECIFIC_FIELDS:
+            if name in _ROUTE_FIELDS[route] or name not in cleaned_data or name in self.errors:
+                continue
+            value = cleaned_data[name]
+            if value in (None, "") or value == self.get_initial_for_field(self.fields[name], name):
+                continue
+            readers = [labels[other].split(":")[0] for other in _ROUTE_FIELDS if name in _ROUTE_FIELDS[other]]
+            self.add_error(name, f"The {labels[route].split(':')[0]} route does not read this field: clear it, or "
+                                 f"choose a route that does ({', '.join(readers)}).")
 
 
 class PittGoogleDataService(DataService):
@@ -193,7 +219,9 @@ class PittGoogleDataService(DataService):
         query = {"survey": parameters.get("survey") or "ztf", "route": route}
         # An unknown route keeps only the survey and the route, which query_service's validation then names.
         fields = _ROUTE_FIELDS.get(route, ()) if isinstance(route, str) else ()
-        query.update({key: parameters.get(key) for key in fields})
+        # Only the fields the parameters have: a missing one (a query saved by an older version) takes the form's
+        # initial value when the query is validated again, as a missing key should.
+        query.update({key: parameters[key] for key in fields if key in parameters})
         query[FOR_USER] = self._user_pk()
         if route == PUBSUB:
             try:
@@ -256,14 +284,13 @@ class PittGoogleDataService(DataService):
             user_table_name(parameters.get("table_name")), survey=parameters.get("survey") or "ztf"
         ).query_alerts(parameters)
 
-    @staticmethod
-    def _pull(parameters: Mapping[str, Any]) -> list[dict]:
+    def _pull(self, parameters: Mapping[str, Any]) -> list[dict]:
         # The REST route: one bounded pull, fit for a web request; what passes is stored, then acknowledged.
         from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
-        subscription, survey = subscription_and_survey(parameters)
         spec = AlertFilter.from_parameters(parameters)
-        return ConsumerStreamRest(subscription, survey=survey).pull_alerts(
+        consumer, self.notice = open_query_consumer(ConsumerStreamRest, parameters, getattr(self, "user", None))
+        return consumer.pull_alerts(
             int(parameters.get("max_results") or 10),
             lighten_alerts=True,
             callback=spec,
@@ -357,7 +384,7 @@ class PittGoogleDataService(DataService):
 
     def get_additional_context_data(self) -> dict:
         """The stored route's page (position, previous and next) for the results table's pager."""
-        return {"stored_page": getattr(self, "stored_page", None)}
+        return {"stored_page": getattr(self, "stored_page", None), "pittgoogle_notice": getattr(self, "notice", None)}
 
     def get_success_message(self, **kwargs: Any) -> str:
         return f"{self.name}: query completed."

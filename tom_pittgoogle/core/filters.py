@@ -148,8 +148,16 @@ class ConeFilter:
         return haversine(self.ra, self.dec, float(ra), float(dec)) <= self.haversine_max
 
 
+#: The times a time window may name (UTC). Alerts exist in between; outside, the routes' arithmetic (Julian Dates,
+#: BigQuery's partition bounds, a UTC offset of up to 14 hours) would overflow a datetime.
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+TIME_RANGE_TEXT = f"from {EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d} (UTC)"
+
+
 def utc_datetime(value: Any, name: str = "time") -> datetime:
-    """An aware UTC datetime from a datetime (naive means UTC), an ISO 8601 string, or an astropy Time."""
+    """An aware UTC datetime from a datetime (naive means UTC), an ISO 8601 string, or an astropy Time, within
+    :data:`EARLIEST_TIME` and :data:`LATEST_TIME` (a ValueError otherwise)."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -159,7 +167,13 @@ def utc_datetime(value: Any, name: str = "time") -> datetime:
         value = value.utc.to_datetime(timezone=UTC)
     if not isinstance(value, datetime):
         raise ValueError(f"{name} must be a date and time, not {value!r}")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        value = None
+    if value is None or not EARLIEST_TIME <= value < LATEST_TIME:
+        raise ValueError(f"{name} must be a time {TIME_RANGE_TEXT}")
+    return value
 
 
 #: Julian Dates a datetime can hold: 0001-01-01 to 9999-12-31.

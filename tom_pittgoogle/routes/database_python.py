@@ -18,9 +18,10 @@ results are merged, newest first, and cut to ``max_results``.
 
 Cost guard: every query is dry-run first; when the tables together would scan more than
 ``PITTGOOGLE_BIGQUERY_MAX_BYTES``, nothing runs and :class:`~tom_pittgoogle.exceptions.QueryTooLargeError` says
-how much and how to narrow the search. Every real job carries ``maximum_bytes_billed``. A time window filters the
-LSST partition column ``kafkaPublishTimestamp`` and a cone the clustering columns ``healpix9``/``healpix19``, so a
-narrowed search reads a fraction of the table.
+how much and how to narrow the search. Every real job carries ``maximum_bytes_billed``: its share of the
+setting (:func:`share_budget`), so that the jobs of one search together are never billed more than it. A time
+window filters the LSST partition column ``kafkaPublishTimestamp`` and a cone the clustering columns
+``healpix9``/``healpix19``, so a narrowed search reads a fraction of the table.
 
 Every value a user gives is a query parameter; the table name, which cannot be one, is checked against
 BigQuery's naming rules. With ``BIGQUERY_EMULATOR_HOST`` set the client talks to that emulator, anonymously.
@@ -180,6 +181,9 @@ class TableQuery:
     table: str
     sql: str
     job_config: Any
+    #: This query's share of the search's cost guard (set by :meth:`ConsumerDatabasePython.check_cost`); None:
+    #: the whole of it (a query run on its own).
+    max_bytes_billed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -582,7 +586,7 @@ class ConsumerDatabasePython:
 
     def check_cost(self, queries: list[TableQuery]) -> int:
         """Dry-run every query; refuse (QueryTooLargeError) when together they would scan more than allowed."""
-        estimates = [int(self.estimate_bytes(query.sql, query.job_config)) for query in queries]
+        estimates = [max(0, int(self.estimate_bytes(query.sql, query.job_config))) for query in queries]
         total = self.estimated_bytes = sum(estimates)
         logger.info("BigQuery estimates %s for %s", format_bytes(total), ", ".join(q.table for q in queries))
         if total > self.max_bytes:
@@ -594,10 +598,14 @@ class ConsumerDatabasePython:
                 estimated_bytes=total,
                 max_bytes=self.max_bytes,
             )
+        for query, cap in zip(queries, share_budget(self.max_bytes, estimates), strict=True):
+            query.max_bytes_billed = cap
         return total
 
     def _run(self, query: TableQuery):
-        query.job_config.maximum_bytes_billed = self.max_bytes
+        query.job_config.maximum_bytes_billed = (
+            self.max_bytes if query.max_bytes_billed is None else query.max_bytes_billed
+        )
         return self._call(
             self.client.query,
             query.sql,
@@ -669,6 +677,24 @@ class ConsumerDatabasePython:
             f" ({len(self.skipped_rows)} unreadable rows skipped)" if self.skipped_rows else "",
         )
         return alerts
+
+
+#: What BigQuery bills at least for each table a query reads (10 MiB): a job capped below it fails.
+MIN_BILLED_BYTES = 10 * 1024 * 1024
+
+
+def share_budget(max_bytes: int, estimates: list[int]) -> list[int]:
+    """Each query's ``maximum_bytes_billed``: its estimate (at least BigQuery's 10 MiB minimum) plus a share, in
+    proportion, of what those leave of ``max_bytes``. The shares add up to at most ``max_bytes``, so the jobs of one
+    search together are billed no more than the cost guard, however many tables it reads."""
+    if not estimates:
+        return []
+    needs = [max(estimate, MIN_BILLED_BYTES) for estimate in estimates]
+    total = sum(needs)
+    if total <= max_bytes:
+        spare = max_bytes - total
+        return [need + spare * need // total for need in needs]
+    return [max(1, max_bytes * need // total) for need in needs]
 
 
 def _newest_key(alert: Mapping[str, Any]) -> tuple:
