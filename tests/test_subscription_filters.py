@@ -13,15 +13,18 @@ import io
 import pytest
 import requests
 from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django.utils.html import escape
 
 from tom_pittgoogle import conf
 from tom_pittgoogle.core.filters import server_filter
+from tom_pittgoogle.core.heartbeat import ingester_status, status_text
 from tom_pittgoogle.core.pubsub import close_client, subscriber_client
 from tom_pittgoogle.core.subscription import Subscription
 from tom_pittgoogle.demo.pittgoogle_formats import lsst_message, messages
 from tom_pittgoogle.demo.sample_lsst import make_lsst_alert
 from tom_pittgoogle.exceptions import SubscriptionFilterError
-from tom_pittgoogle.models import Alert
+from tom_pittgoogle.models import Alert, IngesterHeartbeat
 from tom_pittgoogle.routes.stream_python import ConsumerStreamPython
 from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
@@ -280,3 +283,29 @@ def test_a_pittgoogle_streams_entry_with_a_subscription_of_its_own_on_a_topic(pu
     assert read_back(path_of(own)) == ('attributes.pg_supernnova_class = "1"',) * 2
     stored = set(Alert.objects.filter(subscription=path_of(own)).values_list("source_id", flat=True))
     assert stored == {source_id(a) for _, a in sent if a["pg_supernnova_class"] == "1"}
+
+
+def test_a_night_through_the_alert_stream_stores_exactly_the_alerts_the_filter_keeps(pubsub_emulator, client,
+                                                                                     django_user_model):
+    pytest.importorskip("tom_alertstreams")
+    from tom_pittgoogle.adapters.alertstream import PittGoogleAlertStream
+
+    name, _, sent = publish_night("ztf-tagged", {"is_pure": "1"})
+    stream = PittGoogleAlertStream(STREAMS=[{"subscription": name, "filter": {"is_pure": "1"}}], TIMEOUT=5,
+                                   PROGRESS_INTERVAL=1)
+    stats = stream.listen()
+    expected = {source_id(a) for _, a in sent if a["is_pure"] == "1"}
+    assert set(Alert.objects.filter(subscription=path_of(name)).values_list("source_id", flat=True)) == expected
+    assert (stats.stored, stats.filtered_out_server) == (len(expected), len(sent) - len(expected))
+    heartbeat = IngesterHeartbeat.objects.get(streams=[name])
+    assert heartbeat.subscription_filters == {name: 'attributes.is_pure = "1"'}
+    assert heartbeat.filtered_out_server == len(sent) - len(expected) and heartbeat.filtered_out == 0
+    # pittgoogle_status and the status page show the subscription's filter and the count.
+    text = status_text(ingester_status())
+    assert f'  {name}: subscription filter attributes.is_pure = "1"' in text
+    assert f"filtered out 0, rejected 0, filtered out (server) {len(sent) - len(expected)}" in text
+    client.force_login(django_user_model.objects.create_user("operator", password="not-used"))
+    page = client.get(reverse("tom_pittgoogle:status")).content.decode()
+    shown = escape('attributes.is_pure = "1"')
+    assert f'subscription filter: <code class="pittgoogle-subscription-filter">{shown}</code>' in page
+    assert f"<td>{len(sent) - len(expected)}</td>" in page
