@@ -19,6 +19,7 @@ from django.dispatch import receiver
 from tom_alerts.alerts import GenericAlert, GenericBroker, GenericQueryForm
 
 from tom_pittgoogle import conf
+from tom_pittgoogle.adapters.attribute_fields import clean_attribute_filters, with_attribute_fields
 from tom_pittgoogle.adapters.query_fields import (  # noqa: F401  (survey_field, subscription_and_survey: the brokers' names for them)
     PULL,
     GoogleAccountFormMixin,
@@ -189,7 +190,8 @@ class PittGoogleBroker(GenericBroker):
         return iter(alerts)
 
     def get_broker_context_data(self, *args: Any, **kwargs: Any) -> dict:
-        return {"nothing_matched": getattr(self, "nothing_matched", None)}
+        return {"nothing_matched": getattr(self, "nothing_matched", None),
+                "subscription_filter": getattr(self, "subscription_filter", "")}
 
     def request_alerts(self, parameters: dict) -> list[dict]:
         raise NotImplementedError
@@ -221,6 +223,7 @@ class PittGoogleBroker(GenericBroker):
             targets.save_photometry(target, alert)
 
 
+@with_attribute_fields
 @with_selection_fields
 class StreamFilterForm(GoogleAccountFormMixin, GenericQueryForm):
     """Fields both stream forms share: the survey, the subscription and the survey's filter."""
@@ -232,4 +235,4 @@ class StreamFilterForm(GoogleAccountFormMixin, GenericQueryForm):
     reliability_threshold = reliability_threshold_field()
 
     def clean(self):
-        return clean_stream_filter(self, super().clean())
+        return clean_attribute_filters(self, clean_stream_filter(self, super().clean()))

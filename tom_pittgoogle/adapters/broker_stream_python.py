@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django import forms
 
+from tom_pittgoogle.adapters.attribute_fields import stream_options
 from tom_pittgoogle.adapters.broker_base import PittGoogleBroker, StreamFilterForm, subscription_and_survey
 from tom_pittgoogle.routes.stream_python import DEFAULT_MAX_BACKLOG, ConsumerStreamPython
 
@@ -80,5 +81,6 @@ class BrokerStreamPython(PittGoogleBroker):
 
     def request_alerts(self, parameters: dict) -> list[dict]:
         subscription, survey = subscription_and_survey(parameters)
-        consumer = ConsumerStreamPython(subscription, survey=survey)
+        consumer = ConsumerStreamPython(subscription, survey=survey, **stream_options(parameters))
+        self.subscription_filter = consumer.subscription.filter_expression
         return consumer.stream_alerts(lighten_alerts=True, user_filter=self.user_filter, parameters=parameters)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django import forms
 
+from tom_pittgoogle.adapters.attribute_fields import stream_options
 from tom_pittgoogle.adapters.broker_base import PittGoogleBroker, StreamFilterForm, subscription_and_survey
 from tom_pittgoogle.adapters.query_fields import rest_pull_timeout_field
 from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
@@ -32,7 +33,8 @@ class BrokerStreamRest(PittGoogleBroker):
     def request_alerts(self, parameters: dict) -> list[dict]:
         """Pull, unpack, filter, store and acknowledge; returns the alerts that passed."""
         subscription, survey = subscription_and_survey(parameters)
-        consumer = ConsumerStreamRest(subscription, survey=survey)
+        consumer = ConsumerStreamRest(subscription, survey=survey, **stream_options(parameters))
+        self.subscription_filter = consumer.subscription.filter_expression
         return consumer.pull_alerts(
             int(parameters["max_results"]),
             lighten_alerts=True,
