@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -37,10 +36,11 @@ from bench.stream_ingest import (  # noqa: E402  (the repository root is put on 
     PITTGOOGLE_PROJECT,
     USER_PROJECT,
     _emulator_pid,
-    _ensure_database,
     _process_cpu_seconds,
+    _run_child,
     _setup_django,
     _window,
+    bench_environment,
     full_jit_emulator,
     peak_rss_mib,
     phase_a,
@@ -96,14 +96,6 @@ def phase_x(subscription: str, n: int) -> dict:
     return _ingest(subscription, n, dropped=True)
 
 
-def _run_child(phase: str, subscription: str, n: int, env: dict) -> tuple[dict | None, str]:
-    child = subprocess.run([sys.executable, __file__, "--phase", phase, "--subscription", subscription, "--n", str(n)],
-                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-    if child.returncode != 0:
-        return None, child.stderr[-3000:]
-    return json.loads([line for line in child.stdout.splitlines() if line.startswith("{")][-1]), ""
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=3000, help="packets per topic (default 3000)")
@@ -116,11 +108,7 @@ def main() -> None:
         print(json.dumps({**result, "max_rss_mib": peak_rss_mib()}))
         return
 
-    database = os.environ.setdefault("PITTGOOGLE_BENCH_DB", "pittgoogle_bench")
-    _ensure_database(database)
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings", GOOGLE_CLOUD_PROJECT=USER_PROJECT,
-               PYTHONPATH=str(ROOT))
-    subprocess.run([sys.executable, "-m", "django", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    env = bench_environment()
     packets, origin = real_size_packets(args.n)
     size_kb = sum(map(len, packets)) / len(packets) / 1024
     print(f"{args.n} packets per topic, {size_kb:.1f} KB each on average: {origin}; subscription filter {FILTER}")
@@ -150,7 +138,7 @@ def main() -> None:
         warmup = min(args.warmup, args.n)
         if warmup:
             for phase in ("s", "x"):  # the emulator's JIT and PostgreSQL's caches, before measuring
-                _result, error = _run_child(phase, names[f"warm-{phase}"], warmup, env)
+                _result, error = _run_child(phase, names[f"warm-{phase}"], warmup, env, __file__)
                 if error:
                     print(f"warm-up ({phase}) failed:\n{error}")
         print()
@@ -158,7 +146,7 @@ def main() -> None:
         results = {}
         for phase in ("a", "s", "x"):
             emulator_cpu = _process_cpu_seconds(jvm)
-            result, error = _run_child(phase, names[phase], args.n, env)
+            result, error = _run_child(phase, names[phase], args.n, env, __file__)
             if result is None:
                 print(f"({phase}) failed:\n{error}")
                 continue
