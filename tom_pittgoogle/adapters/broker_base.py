@@ -21,6 +21,7 @@ from django.dispatch import receiver
 from tom_alerts.alerts import GenericAlert, GenericBroker, GenericQueryForm
 
 from tom_pittgoogle import conf
+from tom_pittgoogle.adapters.attribute_fields import clean_attribute_filters, with_attribute_fields
 from tom_pittgoogle.adapters.query_fields import (  # noqa: F401  (survey_field, subscription_and_survey: the brokers' names for them)
     PULL,
     GoogleAccountFormMixin,
@@ -234,6 +235,7 @@ class PittGoogleBroker(GenericBroker):
     def get_broker_context_data(self, *args: Any, **kwargs: Any) -> dict:
         return {"nothing_matched": getattr(self, "nothing_matched", None),
                 "notice": getattr(self, "notice", None),
+                "subscription_filter": getattr(self, "subscription_filter", ""),
                 "results_key": getattr(self, "results_key", None),
                 "score_label": self._score_label(getattr(self, "fetched", None) or [])}
 
@@ -281,6 +283,7 @@ class PittGoogleBroker(GenericBroker):
             targets.save_photometry(target, alert)
 
 
+@with_attribute_fields
 @with_selection_fields
 class StreamFilterForm(GoogleAccountFormMixin, GenericQueryForm):
     """Fields both stream forms share: the survey, the subscription and the survey's filter."""
@@ -292,4 +295,4 @@ class StreamFilterForm(GoogleAccountFormMixin, GenericQueryForm):
     reliability_threshold = reliability_threshold_field()
 
     def clean(self):
-        return clean_stream_filter(self, super().clean())
+        return clean_attribute_filters(self, clean_stream_filter(self, super().clean()))

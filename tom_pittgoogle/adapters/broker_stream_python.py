@@ -9,6 +9,7 @@ from __future__ import annotations
 from crispy_forms.layout import HTML, Layout
 from django import forms
 
+from tom_pittgoogle.adapters.attribute_fields import stream_options
 from tom_pittgoogle.adapters.broker_base import PittGoogleBroker, StreamFilterForm
 from tom_pittgoogle.adapters.query_fields import open_query_consumer
 from tom_pittgoogle.routes.stream_python import DEFAULT_MAX_BACKLOG, ConsumerStreamPython
@@ -96,5 +97,7 @@ class BrokerStreamPython(PittGoogleBroker):
         return clean_params
 
     def request_alerts(self, parameters: dict) -> list[dict]:
-        consumer, self.notice = open_query_consumer(ConsumerStreamPython, parameters, self.query_user())
+        consumer, self.notice = open_query_consumer(ConsumerStreamPython, parameters, self.query_user(),
+                                                     **stream_options(parameters))
+        self.subscription_filter = consumer.subscription.filter_expression
         return consumer.stream_alerts(lighten_alerts=True, user_filter=self.user_filter, parameters=parameters)

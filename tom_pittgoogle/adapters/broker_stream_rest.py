@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django import forms
 
+from tom_pittgoogle.adapters.attribute_fields import stream_options
 from tom_pittgoogle.adapters.broker_base import PittGoogleBroker, StreamFilterForm
 from tom_pittgoogle.adapters.query_fields import open_query_consumer, rest_pull_timeout_field
 from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
@@ -31,7 +32,9 @@ class BrokerStreamRest(PittGoogleBroker):
 
     def request_alerts(self, parameters: dict) -> list[dict]:
         """Pull, unpack, filter, store and acknowledge; returns the alerts that passed."""
-        consumer, self.notice = open_query_consumer(ConsumerStreamRest, parameters, self.query_user())
+        consumer, self.notice = open_query_consumer(ConsumerStreamRest, parameters, self.query_user(),
+                                                     **stream_options(parameters))
+        self.subscription_filter = consumer.subscription.filter_expression
         return consumer.pull_alerts(
             int(parameters["max_results"]),
             lighten_alerts=True,

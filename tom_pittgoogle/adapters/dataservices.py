@@ -25,6 +25,12 @@ from tom_dataservices.dataservices import DataService, NotConfiguredError, Query
 from tom_dataservices.forms import BaseQueryForm
 
 from tom_pittgoogle import conf
+from tom_pittgoogle.adapters.attribute_fields import (
+    ATTRIBUTE_FORM_KEYS,
+    clean_attribute_filters,
+    stream_options,
+    with_attribute_fields,
+)
 from tom_pittgoogle.adapters.query_fields import (
     GoogleAccountFormMixin,
     UserFacingError,
@@ -79,7 +85,7 @@ CONFIGURATION_KEYS = ("survey", "route")
 _ROUTE_FIELDS = {
     BIGQUERY: ("objectId", "candid", "max_results", "table_name", *SELECTION_KEYS),
     PUBSUB: ("subscription_name", "max_results", "timeout", "classtar_threshold", "classtar_gt_lt",
-             "reliability_threshold", *SELECTION_KEYS),
+             "reliability_threshold", *SELECTION_KEYS, *ATTRIBUTE_FORM_KEYS),
     STORED: STORED_FIELDS,
 }
 
@@ -119,6 +125,7 @@ def _configured(key: str, default: Any = None) -> Any:
         return default
 
 
+@with_attribute_fields
 @with_stored_route_fields
 @with_selection_fields
 class PittGoogleQueryForm(GoogleAccountFormMixin, BaseQueryForm):
@@ -156,7 +163,9 @@ class PittGoogleQueryForm(GoogleAccountFormMixin, BaseQueryForm):
         if cleaned_data.get("route") == STORED:
             return clean_stored(self, cleaned_data)
         if cleaned_data.get("route") == PUBSUB:
-            return clean_stream_filter(self, cleaned_data)
+            return clean_attribute_filters(self, clean_stream_filter(self, cleaned_data))
+        if any(cleaned_data.get(key) not in (None, "") for key in ATTRIBUTE_FORM_KEYS):
+            raise forms.ValidationError("Filters on message attributes (and a topic) apply to a Pub/Sub pull only.")
         return clean_search(self, cleaned_data)
 
     def _refuse_fields_the_route_does_not_read(self, cleaned_data: dict) -> None:
@@ -289,7 +298,8 @@ class PittGoogleDataService(DataService):
         from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
         spec = AlertFilter.from_parameters(parameters)
-        consumer, self.notice = open_query_consumer(ConsumerStreamRest, parameters, getattr(self, "user", None))
+        consumer, self.notice = open_query_consumer(ConsumerStreamRest, parameters, getattr(self, "user", None),
+                                                     **stream_options(parameters))
         return consumer.pull_alerts(
             int(parameters.get("max_results") or 10),
             lighten_alerts=True,

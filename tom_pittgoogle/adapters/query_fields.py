@@ -206,9 +206,9 @@ def own_subscription_name(name: str, user: Any = None) -> str:
     return f"{name[:230]}-page" + (f"-u{pk}" if pk is not None else "")
 
 
-def open_query_consumer(consumer_class: type, parameters: Mapping[str, Any], user: Any = None):
+def open_query_consumer(consumer_class: type, parameters: Mapping[str, Any], user: Any = None, **options: Any):
     """The consumer (``ConsumerStreamRest`` or ``ConsumerStreamPython``) a query pulls through, and a notice for
-    the user (or None).
+    the user (or None). ``options`` (the topic, the server-side filter) go to the consumer.
 
     A query never pulls from a subscription one of this TOM's ingesters reads (the heartbeat table and
     ``PITTGOOGLE_STREAMS`` say which): every message a query pulls is acknowledged, so the alerts its filter
@@ -221,12 +221,12 @@ def open_query_consumer(consumer_class: type, parameters: Mapping[str, Any], use
     name, survey = subscription_and_survey(parameters)
     used_by = subscriptions_ingesters_use().get(name)
     if used_by is None:
-        return consumer_class(name, survey=survey), None
+        return consumer_class(name, survey=survey, **options), None
     own = own_subscription_name(name, user)
     # The ingester's subscription names the topic (it may be attached to another than the one of its name).
-    shared = Subscription(name, survey=survey, transport="rest")
+    shared = Subscription(name, survey=survey, transport="rest", topic=options.get("topic"))
     shared.touch()
-    consumer = consumer_class(own, survey=survey, touch=False)
+    consumer = consumer_class(own, survey=survey, touch=False, **options)
     consumer.subscription.topic_path = shared.topic_path
     consumer.touch_subscription()
     notice = (

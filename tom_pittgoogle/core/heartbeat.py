@@ -52,8 +52,10 @@ class Heartbeat:
 
     def _create(self, model, now: datetime) -> None:
         host = socket.gethostname()
+        filters = getattr(self._ingester, "subscription_filters", None)
         self.row = model.objects.create(
             host=host, pid=os.getpid(), kind=self.kind, streams=self.streams,
+            subscription_filters=filters() if callable(filters) else {},
             progress_interval=self.progress_interval, started_at=now, last_heartbeat=now,
         )
         # A run that died on this host without a last word (kill -9, a crash, a reboot) is marked stopped when the
@@ -81,6 +83,7 @@ class Heartbeat:
         row.backlog = int(getattr(self._ingester, "backlog", 0) or 0)
         row.received, row.stored, row.duplicates = stats.received, stats.stored, stats.duplicates
         row.filtered_out, row.rejected = stats.filtered_out, stats.rejected
+        row.filtered_out_server = getattr(stats, "filtered_out_server", 0)
         row.last_heartbeat = now
         self._write(row.save)
 
@@ -276,13 +279,16 @@ def status_text(status: Status) -> str:
         row = ingester.row
         lines.append(f"{ingester.state.upper()}: {row.kind} pid {row.pid} on {row.host}, streams "
                      f"{ingester.streams}")
+        for stream, expression in sorted((row.subscription_filters or {}).items()):
+            lines.append(f"  {stream}: subscription filter {expression or '(none)'}")
         lines.append(f"  started {_when(row.started_at)}, last heartbeat {_when(row.last_heartbeat)}"
                      + (f", stopped {_when(row.stopped_at)}" if row.stopped_at else "")
                      + (f" (late after {late_seconds(row):g} s)" if ingester.late else ""))
         lines.append(f"  last received {_when(row.last_received_at)}, last stored {_when(row.last_stored_at)}, "
                      f"{ingester.rate} alerts/s, backlog {row.backlog}")
         lines.append(f"  received {row.received}, stored {row.stored}, duplicates {row.duplicates}, "
-                     f"filtered out {row.filtered_out}, rejected {row.rejected}")
+                     f"filtered out {row.filtered_out}, rejected {row.rejected}, "
+                     f"filtered out (server) {row.filtered_out_server}")
         if row.last_error:
             lines.append(f"  last error: {row.last_error}")
         for problem in ingester.problems:

@@ -39,7 +39,9 @@ class ConsumerStreamPython:
     A thin adapter: the subscription is a :class:`~tom_pittgoogle.core.subscription.Subscription` (gRPC), the pull
     runs on :class:`~tom_pittgoogle.core.engine.StreamIngester`. Constructing the consumer checks the subscription,
     creating it in the user's project (attached to the Pitt-Google topic of the same name, in the project
-    serving ``survey``) if it does not exist; pass ``touch=False`` to skip that.
+    serving ``survey``, or to ``topic``) if it does not exist; pass ``touch=False`` to skip that.
+    ``server_filter`` is the subscription's filter on message attributes (see
+    :class:`~tom_pittgoogle.core.subscription.Subscription`); the messages it drops are filtered out here too.
     """
 
     def __init__(
@@ -51,8 +53,11 @@ class ConsumerStreamPython:
         store: AlertStore | None = None,
         touch: bool = True,
         survey: str | None = None,
+        topic: str | None = None,
+        server_filter: Any = None,
     ) -> None:
-        self.subscription = Subscription(subscription_name, project=project, survey=survey, client=client)
+        self.subscription = Subscription(subscription_name, project=project, survey=survey, client=client,
+                                         topic=topic, filter=server_filter)
         self.subscription_name = self.subscription.name
         self.survey = self.subscription.survey
         self.project = self.subscription.project
@@ -181,7 +186,7 @@ class ConsumerStreamPython:
         """
         attributes = dict(message.attributes)
         outcome = unpack_message(
-            message.data, topic=self.topic_path, attributes=attributes,
+            message.data, topic=self.topic_path, attributes=attributes, server_filter=self.subscription.filter,
             **(self._callback_settings or {"lighten_alerts": True}),
         )
         raw = RawMessage(message.message_id, message.data, attributes)

@@ -49,7 +49,9 @@ class ConsumerStreamRest:
 
     A thin adapter over a REST :class:`~tom_pittgoogle.core.subscription.Subscription`. Constructing the consumer
     checks the subscription, creating it in the user's project (attached to the Pitt-Google topic of the same
-    name, in the project serving ``survey``) if it does not exist; pass ``touch=False`` to skip that.
+    name, or ``topic``, in the project serving ``survey``) if it does not exist; pass ``touch=False`` to skip that.
+    ``server_filter`` is the subscription's filter on message attributes (see
+    :class:`~tom_pittgoogle.core.subscription.Subscription`); the messages it drops are filtered out here too.
     """
 
     def __init__(
@@ -61,9 +63,12 @@ class ConsumerStreamRest:
         store: AlertStore | None = None,
         touch: bool = True,
         survey: str | None = None,
+        topic: str | None = None,
+        server_filter: Any = None,
     ) -> None:
         self.subscription = Subscription(
-            subscription_name, project=project, survey=survey, transport="rest", credentials=credentials
+            subscription_name, project=project, survey=survey, transport="rest", credentials=credentials,
+            topic=topic, filter=server_filter,
         )
         self.subscription_name = self.subscription.name
         self.survey = self.subscription.survey
@@ -168,7 +173,7 @@ class ConsumerStreamRest:
                     raw = RawMessage(message.get("messageId", ""), data, attributes)
                     outcome = unpack_message(
                         data, lighten_alerts=lighten_alerts, callback=callback, callback_kwargs=kwargs,
-                        topic=self.topic_path, attributes=attributes,
+                        topic=self.topic_path, attributes=attributes, server_filter=self.subscription.filter,
                     )
                     if outcome.rejected_reason is not None:
                         rejected.append((raw, outcome.rejected_reason))

@@ -5,6 +5,8 @@ progress, and turns signals into a clean stop.
 
     python manage.py pittgoogle_stream --subscription ztf-loop --classtar-threshold 0.5 --classtar-gt-lt lt
     python manage.py pittgoogle_stream          # every stream in settings.PITTGOOGLE_STREAMS
+    python manage.py pittgoogle_stream --survey lsst --subscription lsst-variability-likely \
+        --topic lsst-variability --pg-variable likely      # Pub/Sub drops the rest before delivery
 
 Ctrl-C or SIGTERM: stop pulling, store what is in flight, acknowledge only what is stored, exit 0. A second
 signal exits at once (status 128 + the signal's number) without acknowledging anything unstored; Pub/Sub
@@ -21,8 +23,16 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tom_pittgoogle import conf
-from tom_pittgoogle.core.engine import DEFAULT_MAX_BACKLOG, MAX_BATCH, IngestStats, Stream, StreamIngester, alert_filter
-from tom_pittgoogle.core.filters import CLASSTAR_COMPARISONS
+from tom_pittgoogle.core.engine import (
+    DEFAULT_MAX_BACKLOG,
+    MAX_BATCH,
+    IngestStats,
+    Stream,
+    StreamIngester,
+    alert_filter,
+    stream_server_filter,
+)
+from tom_pittgoogle.core.filters import ATTRIBUTE_KEYS, CLASSTAR_COMPARISONS, UPSILON_BANDS
 from tom_pittgoogle.core.heartbeat import MAX_PROGRESS_INTERVAL, Heartbeat
 from tom_pittgoogle.exceptions import PittGoogleError
 from tom_pittgoogle.management.options import number_option
@@ -47,7 +57,8 @@ def _seconds(largest: float) -> Callable[[str], float]:
 #: own): their destination and their value when not given.
 FILTER_OPTIONS = {"classtar_threshold": None, "reliability_threshold": None, "cone": None, "start": None,
                   "end": None, "score_name": None, "score_min": None, "predicted_class": None, "survey": None,
-                  "create_targets": False, "no_metadata": False, "classtar_gt_lt": "lt"}
+                  "create_targets": False, "no_metadata": False, "classtar_gt_lt": "lt", "topic": None,
+                  **{key: None for key in ATTRIBUTE_KEYS}}
 
 
 class Command(BaseCommand):
@@ -86,6 +97,34 @@ class Command(BaseCommand):
         parser.add_argument("--score-min", type=_finite, metavar="VALUE")
         parser.add_argument("--predicted-class", metavar="CLASS",
                             help="Keep alerts a classifier puts in CLASS (any case; classifier streams).")
+        parser.add_argument("--topic", metavar="NAME",
+                            help="The Pitt-Google topic a new subscription attaches to, when the subscription's name "
+                                 "is not the topic's (a subscription of its own for a server-side filter).")
+        attributes = parser.add_argument_group(
+            "server-side filters", "On the message attributes Pitt-Google sets: the subscription is created with "
+            "them as its Pub/Sub filter, so Google drops the other messages before delivery. A subscription's filter "
+            "cannot change: an existing subscription must already have the same one.")
+        attributes.add_argument("--pg-supernnova-class", metavar="CLASS",
+                                help="SuperNNova topics: keep alerts whose predicted class is CLASS (e.g. 0 or 1).")
+        attributes.add_argument("--pg-variable", choices=["likely", "unlikely"],
+                                help="lsst-variability: keep alerts whose variability is this.")
+        attributes.add_argument("--pg-upsilon-band", choices=UPSILON_BANDS,
+                                help="lsst-upsilon: the band of --pg-upsilon-label / --pg-upsilon-flag.")
+        attributes.add_argument("--pg-upsilon-label", metavar="LABEL",
+                                help="lsst-upsilon: keep alerts with this UPSILoN label in the band (e.g. RRL_ab).")
+        attributes.add_argument("--pg-upsilon-flag", choices=["0", "1"],
+                                help="lsst-upsilon: keep alerts with this UPSILoN flag in the band.")
+        attributes.add_argument("--pg-has-min-detections", choices=["0", "1"],
+                                help="lsst-upsilon: 1 keeps alerts with enough points for UPSILoN in some band.")
+        attributes.add_argument("--n-previous-detections", type=int, metavar="N",
+                                help="LSST: keep alerts with exactly N previous detections (0: new objects).")
+        attributes.add_argument("--is-pure", choices=["0", "1"], help="ztf-tagged: 1 keeps the pure alerts.")
+        attributes.add_argument("--is-extragalactic-transient", choices=["0", "1"],
+                                help="ztf-tagged: 1 keeps the likely extragalactic transients.")
+        attributes.add_argument("--fid", choices=["1", "2", "3"], help="ztf-tagged: the band (1 g, 2 r, 3 i).")
+        attributes.add_argument("--attribute-filter", metavar="EXPRESSION",
+                                help='A Pub/Sub filter of your own, e.g. \'attributes.pg_variable = "likely"\' '
+                                     "(with the options above: all must hold).")
         parser.add_argument("--max-results", type=_positive_int, metavar="N",
                             help="Stop after N alerts passed the filter and were stored.")
         parser.add_argument("--timeout", type=_seconds(MAX_TIMEOUT), metavar="SECONDS",
@@ -165,24 +204,25 @@ class Command(BaseCommand):
         if not names:
             names = [conf.survey_default_subscription(survey)]
         cone = options["cone"] or (None, None, None)
-        callback = alert_filter(
-            {
-                "classtar_threshold": options["classtar_threshold"],
-                "classtar_gt_lt": options["classtar_gt_lt"],
-                "reliability_threshold": options["reliability_threshold"],
-                "cone_ra": cone[0],
-                "cone_dec": cone[1],
-                "cone_radius_arcsec": cone[2],
-                "start_time": options["start"],
-                "end_time": options["end"],
-                "score_name": options["score_name"],
-                "score_min": options["score_min"],
-                "predicted_class": options["predicted_class"],
-            }
-        )
+        parameters = {
+            "classtar_threshold": options["classtar_threshold"],
+            "classtar_gt_lt": options["classtar_gt_lt"],
+            "reliability_threshold": options["reliability_threshold"],
+            "cone_ra": cone[0],
+            "cone_dec": cone[1],
+            "cone_radius_arcsec": cone[2],
+            "start_time": options["start"],
+            "end_time": options["end"],
+            "score_name": options["score_name"],
+            "score_min": options["score_min"],
+            "predicted_class": options["predicted_class"],
+            **{key: options[key] for key in ATTRIBUTE_KEYS},  # the options are named as the fields
+        }
+        callback, server_filter = alert_filter(parameters), stream_server_filter(parameters)
         return [
             Stream(name, callback=callback, create_targets=options["create_targets"],
-                   save_metadata=not options["no_metadata"], survey=options["survey"])
+                   save_metadata=not options["no_metadata"], survey=options["survey"],
+                   server_filter=server_filter, topic=options["topic"])
             for name in names
         ]
 
