@@ -62,7 +62,9 @@ lint: setup
 clean:
 	rm -rf $(VENV) $(BQ_VENV) .cache
 
-# Throughput of the stream routes against the emulator and PostgreSQL, with same-run baselines (bench/).
+# Throughput of the stream routes against the emulator and PostgreSQL, with same-run baselines (bench/); then
+# what a message a subscription filter drops costs, next to a stored alert.
 BENCH_ARGS ?=
 bench: setup
 	$(VENV)/bin/python bench/stream_ingest.py $(BENCH_ARGS)
+	$(VENV)/bin/python bench/server_filter.py

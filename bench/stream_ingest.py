@@ -224,6 +224,16 @@ def _ensure_database(name: str) -> None:
             connection.execute(f'CREATE DATABASE "{name}"')
 
 
+def bench_environment() -> dict:
+    """The phases' environment, on the bench's own PostgreSQL database (created and migrated if needed)."""
+    database = os.environ.setdefault("PITTGOOGLE_BENCH_DB", "pittgoogle_bench")
+    _ensure_database(database)
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings", GOOGLE_CLOUD_PROJECT=USER_PROJECT,
+               PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, "-m", "django", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    return env
+
+
 def full_jit_emulator():
     """The Pub/Sub emulator with the JVM's full JIT (C2): slower to start, half the cost per message."""
     from tom_pittgoogle.demo.emulators import PubSubEmulator
@@ -275,8 +285,9 @@ class _LoadSampler:
         return sum(self.samples) / max(1, len(self.samples))
 
 
-def _run_child(phase: str, subscription: str, n: int, env: dict) -> tuple[dict | None, str]:
-    command = [sys.executable, __file__, "--phase", phase, "--subscription", subscription, "--n", str(n)]
+def _run_child(phase: str, subscription: str, n: int, env: dict, script: str = __file__) -> tuple[dict | None, str]:
+    """Run ``script --phase PHASE`` (this one, or another bench script) in a fresh process; its JSON line."""
+    command = [sys.executable, script, "--phase", phase, "--subscription", subscription, "--n", str(n)]
     profiler = os.environ.get("PITTGOOGLE_BENCH_PYSPY")  # a py-spy executable: sample this phase's threads
     if profiler and not subscription.startswith("warm"):
         command = [profiler, "record", "--format", "raw", "--threads", "--gil", "--nonblocking", "--rate", "250",
@@ -305,11 +316,7 @@ def main() -> None:
 
     sys.path.insert(0, str(ROOT))
 
-    database = os.environ.setdefault("PITTGOOGLE_BENCH_DB", "pittgoogle_bench")
-    _ensure_database(database)
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings", GOOGLE_CLOUD_PROJECT=USER_PROJECT,
-               PYTHONPATH=str(ROOT))
-    subprocess.run([sys.executable, "-m", "django", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    env = bench_environment()
 
     packets, origin = real_size_packets(args.n)
     size = sum(map(len, packets)) / len(packets) / 1024

@@ -39,6 +39,9 @@ def test_readstreams_whose_stream_stops_on_a_fatal_error_exits_1_without_a_trace
     ({"BATCH_SIZE": None}, "BATCH_SIZE must be a positive number, not None"),
     ({"TOPIC_HANDLERS": {"ztf-loop": "no_such_module.handler"}}, "TOPIC_HANDLERS"),
     ({"TARGETS_FOR": "nobody"}, "TARGETS_FOR names no TOM user 'nobody'"),
+    ({"STREAMS": [{"subscription": "ztf-loop", "filter": {"attribute_filter": "attributes.fid = 1"}}]},
+     r"Subscription filter, character 18 \(at \"1\"\): the value must be a string in double quotes"),
+    ({"STREAMS": [{"subscription": "ztf-loop", "filter": {"fid": "4"}}]}, r"fid is 1 \(g\), 2 \(r\) or 3 \(i\)"),
 ])
 def test_each_invalid_option_is_refused_before_listening(options, says, pubsub_emulator):
     with pytest.raises(ImproperlyConfigured, match=says):

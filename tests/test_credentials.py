@@ -103,7 +103,8 @@ def test_without_any_credentials_the_error_says_what_to_set(no_google_environmen
         get_credentials("pubsub")
 
 
-def test_without_credentials_the_results_page_gets_the_message(no_google_environment, settings):
+def test_without_credentials_the_results_page_gets_the_message(no_google_environment, settings, db):
+    # db: a pull first reads which subscriptions this TOM's ingesters use (the heartbeat table).
     with pytest.raises(BrokerQueryError, match="gcloud auth application-default login"):
         BrokerStreamRest().fetch_alerts({"subscription_name": "ztf-loop", "max_results": 1})
 

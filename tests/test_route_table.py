@@ -103,7 +103,7 @@ def test_a_route_added_to_the_table_is_offered_checked_run_and_explained_by_the_
 def test_the_pager_pages_a_paged_route_and_no_other(astronomer, new_route, monkeypatch):
     route, _ = new_route
     session = astronomer.session
-    session["query_parameters"] = {"route": "new", "page": 1}
+    session["query_parameters"] = {"route": "new", "page": 1, "data_service": SERVICE}
     session.save()
     astronomer.get(reverse("tom_pittgoogle:stored-page", args=[3]))
     assert astronomer.session["query_parameters"]["page"] == 1  # not a paged route

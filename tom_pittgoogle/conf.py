@@ -56,6 +56,10 @@ DEFAULTS: dict[str, Any] = {
     "PITTGOOGLE_REQUEST_TIMEOUT": 30.0,
     # The same while a web request is served: a page must answer within seconds, a command may wait longer.
     "PITTGOOGLE_WEB_REQUEST_TIMEOUT": 5.0,
+    # The longest a Pub/Sub query run for a web page pulls, in all, whatever the stream does (seconds): a stream
+    # that keeps delivering alerts the filter drops, or a quiet one with no idle timeout, stops here with what it
+    # stored. Keep it under the web server's own worker timeout (gunicorn's default is 30 s). Commands have none.
+    "PITTGOOGLE_WEB_QUERY_DEADLINE": 20.0,
     # A page a person can open for an object, per survey.
     "PITTGOOGLE_OBJECT_URLS": {"ztf": "https://alerce.online/object/{object_id}"},
     # The streams `manage.py pittgoogle_stream` runs when given no --subscription: a list of dicts such as
@@ -107,6 +111,15 @@ DEFAULTS: dict[str, Any] = {
     "PITTGOOGLE_DECODE_MAX_STRING_BYTES": 4 * 1024 * 1024,
     # The deepest nesting of JSON objects and arrays (a real alert nests 4 deep).
     "PITTGOOGLE_DECODE_MAX_DEPTH": 32,
+    # The most memory a packet may take once read, proven from its size (and Avro writer schema) before it is read:
+    # a bigger bound is refused. Real ZTF and Rubin packets are bounded at 10-20 MiB.
+    "PITTGOOGLE_DECODE_MAX_DECODED_BYTES": 256 * 1024 * 1024,
+    # --- Message attributes kept with a stored alert or a rejected message (Pub/Sub's own limits by default) ---
+    # At most this many (by key order; a last entry "\u2026" counts those not kept); longer keys and values are cut
+    # and end with "\u2026".
+    "PITTGOOGLE_ATTRIBUTES_MAX_COUNT": 100,
+    "PITTGOOGLE_ATTRIBUTES_MAX_KEY_CHARS": 256,
+    "PITTGOOGLE_ATTRIBUTES_MAX_VALUE_CHARS": 1024,
 }
 
 # Google's client libraries read the emulator hosts from the environment, so the environment wins for those
@@ -192,6 +205,14 @@ def django_setting(name: str) -> Any:
         return getattr(settings, name, None)
     except ImportError:  # pragma: no cover - Django is a dependency, but the consumers do not need it
         return None
+
+
+def web_query_deadline() -> float | None:
+    """Seconds a Pub/Sub query may pull in all: ``PITTGOOGLE_WEB_QUERY_DEADLINE`` in a web request, None (no
+    deadline) in a command or a script."""
+    if not in_web_request():
+        return None
+    return float(get("PITTGOOGLE_WEB_QUERY_DEADLINE"))
 
 
 def user_project() -> str:

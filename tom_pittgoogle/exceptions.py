@@ -60,3 +60,7 @@ class QueryTooLargeError(PittGoogleError):
 
 class FilterNotSupportedError(ConfigurationError):
     """A filter the route cannot apply (e.g. a classifier's output on an alerts table that has none)."""
+
+
+class SubscriptionFilterError(ConfigurationError):
+    """A subscription exists with another server-side filter than the one asked for (Pub/Sub cannot change it)."""

@@ -105,6 +105,9 @@ class IngesterHeartbeat(models.Model):
     pid = models.IntegerField()
     kind = models.CharField(max_length=32, default="pittgoogle_stream", help_text="Which command or alert stream.")
     streams = models.JSONField(default=list, help_text="The subscriptions it listens to.")
+    subscription_filters = models.JSONField(
+        default=dict, blank=True, help_text="Each subscription's server-side filter (Pub/Sub's), by subscription."
+    )
     progress_interval = models.FloatField(help_text="Seconds between its heartbeats.")
     started_at = models.DateTimeField()
     last_heartbeat = models.DateTimeField(db_index=True)
@@ -116,7 +119,10 @@ class IngesterHeartbeat(models.Model):
     received = models.BigIntegerField(default=0)
     stored = models.BigIntegerField(default=0)
     duplicates = models.BigIntegerField(default=0)
-    filtered_out = models.BigIntegerField(default=0)
+    filtered_out = models.BigIntegerField(default=0, help_text="Alerts the TOM's filter dropped.")
+    filtered_out_server = models.BigIntegerField(
+        default=0, help_text="Messages the subscription's filter drops (on Google they are never delivered)."
+    )
     rejected = models.BigIntegerField(default=0)
     last_error = models.TextField(blank=True)
 

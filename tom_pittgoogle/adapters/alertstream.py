@@ -14,6 +14,9 @@ after the transaction that stores it commits, and a message that is not an alert
                 {"subscription": "ztf-loop", "filter": {"classtar_threshold": 0.5, "classtar_gt_lt": "lt"},
                  "create_targets": True},
                 {"subscription": "lsst-alerts", "survey": "lsst", "filter": {"reliability_threshold": 0.9}},
+                # Attribute filters become the subscription's Pub/Sub filter: Google drops the rest before delivery.
+                {"subscription": "lsst-variability-likely", "topic": "lsst-variability", "survey": "lsst",
+                 "filter": {"pg_variable": "likely"}},
             ],
             "TOPIC_HANDLERS": {"ztf-loop": "myapp.handlers.new_alert"},  # optional: called with each stored alert
             "TARGETS_FOR": "alice",           # optional: the user given access to created Targets

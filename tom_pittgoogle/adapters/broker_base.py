@@ -21,6 +21,7 @@ from django.dispatch import receiver
 from tom_alerts.alerts import GenericAlert, GenericBroker, GenericQueryForm
 
 from tom_pittgoogle import conf
+from tom_pittgoogle.adapters.attribute_fields import with_attribute_fields
 from tom_pittgoogle.adapters.query_fields import (  # noqa: F401  (survey_field, subscription_and_survey: the brokers' names for them)
     GoogleAccountFormMixin,
     UserFacingError,
@@ -35,7 +36,7 @@ from tom_pittgoogle.adapters.query_fields import (  # noqa: F401  (survey_field,
     validate_subscription_name,
     with_selection_fields,
 )
-from tom_pittgoogle.adapters.route_table import PUBSUB, Route
+from tom_pittgoogle.adapters.route_table import PUBSUB, Route, RunReport
 from tom_pittgoogle.core import targets
 from tom_pittgoogle.core.acting import current_actor, refuse_anonymous
 from tom_pittgoogle.core.alerts import lighten_alert
@@ -207,6 +208,7 @@ class PittGoogleBroker(GenericBroker):
         The whole fetch happens here, not lazily, so that TOM Toolkit sees any failure where it handles it.
         """
         self.nothing_matched = None
+        self.notice = None
         self.results_key = None
         self.fetched = shown = _shown_results.get()
         if shown is not None:
@@ -231,6 +233,8 @@ class PittGoogleBroker(GenericBroker):
 
     def get_broker_context_data(self, *args: Any, **kwargs: Any) -> dict:
         return {"nothing_matched": getattr(self, "nothing_matched", None),
+                "notice": getattr(self, "notice", None),
+                "subscription_filter": getattr(self, "subscription_filter", ""),
                 "results_key": getattr(self, "results_key", None),
                 "score_label": self._score_label(getattr(self, "fetched", None) or [])}
 
@@ -240,9 +244,20 @@ class PittGoogleBroker(GenericBroker):
         names = {_score(lighten_alert(alert))[1] for alert in alerts[:RESULTS_SHOWN]}
         return names.pop() if len(names) == 1 else None
 
+    @staticmethod
+    def query_user() -> Any:
+        """The TOM user the query runs for (the request's, through the middleware, or the command's), or None."""
+        from tom_pittgoogle.core.credentials import current_actor
+
+        actor = current_actor()
+        return actor.user if actor is not None else None
+
     def request_alerts(self, parameters: dict) -> list[dict]:
         """The alerts of the query, by the broker's route (a subclass may run its own)."""
-        return self.route.run(parameters, self._own_filter(parameters))
+        report = RunReport()
+        alerts = self.route.query(parameters, self._own_filter(parameters), user=self.query_user(), report=report)
+        self.notice, self.subscription_filter = report.notice, report.subscription_filter
+        return alerts
 
     def _own_filter(self, parameters: Mapping[str, Any]) -> Any:
         """A subclass's own :meth:`user_filter` (the original's hook), bound to the query; None: the form's filter,
@@ -278,6 +293,7 @@ class PittGoogleBroker(GenericBroker):
             targets.save_photometry(target, alert)
 
 
+@with_attribute_fields
 @with_selection_fields
 class StreamFilterForm(GoogleAccountFormMixin, GenericQueryForm):
     """Fields both stream forms share: the survey, the subscription and the survey's filter."""

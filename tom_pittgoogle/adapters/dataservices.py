@@ -26,6 +26,7 @@ from tom_dataservices.forms import BaseQueryForm
 
 from tom_pittgoogle import conf
 from tom_pittgoogle.adapters import route_table as routes
+from tom_pittgoogle.adapters.attribute_fields import with_attribute_fields
 from tom_pittgoogle.adapters.query_fields import (
     GoogleAccountFormMixin,
     UserFacingError,
@@ -64,6 +65,7 @@ FOR_USER = "for_user"
 CONFIGURATION_KEYS = ("survey", "route")
 
 
+
 def _status_link() -> str:
     """The route field's help: a link to the ingesters' status page, when the TOM includes the app's pages."""
     from django.urls import NoReverseMatch, reverse
@@ -92,6 +94,7 @@ def _configured(key: str, default: Any = None) -> Any:
         return default
 
 
+@with_attribute_fields
 @with_stored_route_fields
 @with_selection_fields
 class PittGoogleQueryForm(GoogleAccountFormMixin, BaseQueryForm):
@@ -125,6 +128,7 @@ class PittGoogleQueryForm(GoogleAccountFormMixin, BaseQueryForm):
 
     def clean(self) -> dict:
         cleaned_data = super().clean()
+        routes.refuse_fields_the_route_does_not_read(self, cleaned_data)
         route = routes.dataservice_routes().get(cleaned_data.get("route"), routes.BIGQUERY)
         return route.clean(self, cleaned_data)
 
@@ -171,7 +175,9 @@ class PittGoogleDataService(DataService):
         query = {"survey": parameters.get("survey") or "ztf", "route": name}
         # An unknown route keeps only the survey and the route, which query_service's validation then names.
         route = routes.dataservice_routes().get(name) if isinstance(name, str) else None
-        query.update({key: parameters.get(key) for key in (route.fields if route else ())})
+        # Only the fields the parameters have: a missing one (a query saved by an older version) takes the form's
+        # initial value when the query is validated again, as a missing key should.
+        query.update({key: parameters[key] for key in (route.fields if route else ()) if key in parameters})
         query[FOR_USER] = self._user_pk()
         if route is not None and "subscription_name" in route.fields:
             try:
@@ -208,7 +214,9 @@ class PittGoogleDataService(DataService):
             refuse_anonymous(f"a {self.name} query", getattr(self, "user", None))
             query_parameters = self._revalidated(query_parameters)
             route = routes.dataservice_routes().get(query_parameters.get("route"), routes.BIGQUERY)
-            result = route.run(query_parameters, None)
+            report = routes.RunReport()
+            result = route.query(query_parameters, None, user=getattr(self, "user", None), report=report)
+            self.notice = report.notice
             if route.paged:
                 self.stored_page = result
                 alerts = result.alerts
@@ -312,7 +320,7 @@ class PittGoogleDataService(DataService):
 
     def get_additional_context_data(self) -> dict:
         """The stored route's page (position, previous and next) for the results table's pager."""
-        return {"stored_page": getattr(self, "stored_page", None)}
+        return {"stored_page": getattr(self, "stored_page", None), "pittgoogle_notice": getattr(self, "notice", None)}
 
     def get_success_message(self, **kwargs: Any) -> str:
         return f"{self.name}: query completed."

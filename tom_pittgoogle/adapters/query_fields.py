@@ -19,10 +19,22 @@ from django.utils.html import escape, format_html
 
 from tom_pittgoogle import conf
 from tom_pittgoogle.core.alerts import SURVEY_CHOICES
-from tom_pittgoogle.core.filters import CLASSTAR_COMPARISONS, CONE_KEYS, LESS_THAN, AlertFilter, utc_datetime
+from tom_pittgoogle.core.alerts.validate import INT64_MAX, SURVEY_BANDS, ZTF_OBJECT_ID
+from tom_pittgoogle.core.filters import (
+    CLASSTAR_COMPARISONS,
+    CONE_KEYS,
+    EARLIEST_TIME,
+    LATEST_TIME,
+    LESS_THAN,
+    TIME_RANGE_TEXT,
+    AlertFilter,
+    utc_datetime,
+)
 from tom_pittgoogle.core.pubsub import validate_resource_id
 from tom_pittgoogle.exceptions import PittGoogleError
-from tom_pittgoogle.routes.stored_alerts import DEFAULT_SORT, SORTS
+from tom_pittgoogle.routes.stored_alerts import DEFAULT_SORT, MAX_PAGE, SORTS
+
+logger = logging.getLogger(__name__)
 
 
 class GoogleAccountFormMixin:
@@ -133,14 +145,37 @@ def candid_field() -> forms.IntegerField:
                               help_text="ZTF candid, or Rubin/LSST diaSourceId")
 
 
-def clean_stream_filter(form: forms.Form, cleaned_data: dict) -> dict:
-    """The survey (ZTF when empty), its filter only (classtar is ZTF's, reliability LSST's), the subscription
-    (the survey's default when empty)."""
+def clean_survey_scores(form: forms.Form, cleaned_data: dict) -> str:
+    """The survey (ZTF when empty); a score threshold of the other survey's is a field error (classtar is ZTF's,
+    reliability Rubin/LSST's): it would keep nothing, silently."""
     survey = cleaned_data["survey"] = cleaned_data.get("survey") or "ztf"
     if survey != "ztf" and cleaned_data.get("classtar_threshold") is not None:
         form.add_error("classtar_threshold", "classtar is a ZTF field: for Rubin/LSST filter on reliability.")
     if survey != "lsst" and cleaned_data.get("reliability_threshold") is not None:
         form.add_error("reliability_threshold", "reliability is a Rubin/LSST field: for ZTF filter on classtar.")
+    return survey
+
+
+def clean_object_id(form: forms.Form, cleaned_data: dict) -> None:
+    """An object id, when given, is one of the survey's: ZTF's ``ZTF`` + two digits + seven letters, Rubin/LSST's
+    a number (diaObjectId or ssObjectId); ASCII only. Anything else could match nothing: a field error says so."""
+    object_id = (cleaned_data.get("objectId") or "").strip()
+    if not object_id:
+        return
+    if cleaned_data.get("survey") == "lsst":
+        if not (object_id.isascii() and object_id.isdigit() and int(object_id) <= INT64_MAX):
+            form.add_error("objectId", "A Rubin/LSST object id (diaObjectId or ssObjectId) is a number.")
+    elif not (object_id.isascii() and ZTF_OBJECT_ID.fullmatch(object_id)):
+        form.add_error("objectId", f"{object_id!r} is not a ZTF object id: ZTF, two digits and seven lower-case "
+                                   "letters, e.g. ZTF18abfkwnk.")
+    else:
+        cleaned_data["objectId"] = object_id
+
+
+def clean_stream_filter(form: forms.Form, cleaned_data: dict) -> dict:
+    """The survey (ZTF when empty), its filter only (classtar is ZTF's, reliability LSST's), the subscription
+    (the survey's default when empty)."""
+    survey = clean_survey_scores(form, cleaned_data)
     if not cleaned_data.get("subscription_name"):
         cleaned_data["subscription_name"] = conf.survey_default_subscription(survey)
     return clean_selection(form, cleaned_data)
@@ -151,9 +186,7 @@ def clean_search(form: forms.Form, cleaned_data: dict) -> dict:
     cleaned_data["survey"] = cleaned_data.get("survey") or "ztf"
     if cleaned_data.get("objectId") and cleaned_data.get("candid") is not None:
         raise forms.ValidationError("Search by objectId or by candid, not both.")
-    object_id = (cleaned_data.get("objectId") or "").strip()
-    if cleaned_data.get("survey") == "lsst" and object_id and not object_id.isdigit():
-        form.add_error("objectId", "A Rubin/LSST object id (diaObjectId or ssObjectId) is a number.")
+    clean_object_id(form, cleaned_data)
     if cleaned_data.get("predicted_class"):
         form.add_error("predicted_class", "Pitt-Google's alerts tables hold no classifier results: filter on a "
                                           "predicted class on a classifier stream.")
@@ -164,6 +197,45 @@ def subscription_and_survey(parameters: Mapping[str, Any]) -> tuple[str, str]:
     """The subscription a stream query reads and its survey (saved queries from before the survey field: ZTF)."""
     survey = parameters.get("survey") or "ztf"
     return parameters.get("subscription_name") or conf.survey_default_subscription(survey), survey
+
+
+def own_subscription_name(name: str, user: Any = None) -> str:
+    """The subscription a query reads instead of ``name`` when an ingester reads ``name``: one per TOM user
+    (``ztf-loop-page-u7``; ``ztf-loop-page`` for a command that runs as nobody), on the same topic."""
+    pk = getattr(user, "pk", None) if getattr(user, "is_authenticated", False) else None
+    return f"{name[:230]}-page" + (f"-u{pk}" if pk is not None else "")
+
+
+def open_query_consumer(consumer_class: type, parameters: Mapping[str, Any], user: Any = None, **options: Any):
+    """The consumer (``ConsumerStreamRest`` or ``ConsumerStreamPython``) a query pulls through, and a notice for
+    the user (or None). ``options`` (the topic, the server-side filter) go to the consumer.
+
+    A query never pulls from a subscription one of this TOM's ingesters reads (the heartbeat table and
+    ``PITTGOOGLE_STREAMS`` say which): every message a query pulls is acknowledged, so the alerts its filter
+    drops would be lost to the ingester. It reads a subscription of its own on the same topic instead
+    (:func:`own_subscription_name`), which gets its own copy of every alert published from its creation on.
+    """
+    from tom_pittgoogle.core.heartbeat import subscriptions_ingesters_use
+    from tom_pittgoogle.core.subscription import Subscription
+
+    name, survey = subscription_and_survey(parameters)
+    used_by = subscriptions_ingesters_use().get(name)
+    if used_by is None:
+        return consumer_class(name, survey=survey, **options), None
+    own = own_subscription_name(name, user)
+    # The ingester's subscription names the topic (it may be attached to another than the one of its name).
+    shared = Subscription(name, survey=survey, transport="rest", topic=options.get("topic"))
+    shared.touch()
+    consumer = consumer_class(own, survey=survey, touch=False, **options)
+    consumer.subscription.topic_path = shared.topic_path
+    consumer.touch_subscription()
+    notice = (
+        f"Subscription {name} is read by this TOM's ingester ({used_by}): this query read {own}, a subscription of "
+        f"its own on the same topic, so that the ingester loses none of its alerts. A new subscription receives "
+        "the alerts published after it was created; the stored route shows what the ingester stored."
+    )
+    logger.info("%s", notice)
+    return consumer, notice
 
 
 #: The two kinds of query, for :func:`nothing_matched`.
@@ -187,6 +259,9 @@ def nothing_matched(parameters: Mapping[str, Any], kind: str) -> str:
     subscription, _ = subscription_and_survey(parameters)
     timeout = parameters.get("timeout")
     waited = f"; the query stops after {float(timeout):g} s without a new message" if timeout not in (None, "") else ""
+    deadline = conf.web_query_deadline()
+    if deadline is not None:
+        waited += f". On a page a query also stops after {deadline:g} s in all, whatever the stream delivers"
     return (
         f"Nothing matched: no alert{_filter_text(parameters, survey)} came from subscription {subscription} "
         f"({survey_label}){waited}. A subscription receives only the alerts published after it was created, and "
@@ -281,12 +356,24 @@ def revalidate_parameters(form_class: type[forms.Form], parameters: Any, **fixed
 
 class UTCDateTimeField(forms.DateTimeField):
     """A date and time read as UTC whatever the TOM's time zone, cleaned to an ISO 8601 string (a saved query's
-    parameters are stored as JSON)."""
+    parameters are stored as JSON). Text or a datetime only, between :data:`EARLIEST_TIME` and
+    :data:`LATEST_TIME`."""
 
     def to_python(self, value: Any):
-        with timezone.override(dt.UTC):
-            value = super().to_python(value)
-        return None if value is None else value.astimezone(dt.UTC)
+        if value not in self.empty_values and not isinstance(value, str | dt.date):
+            # A saved query edited in the admin: 5, True, [1] are no time.
+            raise forms.ValidationError(
+                f"A date and time is text such as 2025-11-15 03:00 (UTC), not {type(value).__name__} {value!r}."
+            )
+        try:
+            with timezone.override(dt.UTC):
+                value = super().to_python(value)
+            value = None if value is None else value.astimezone(dt.UTC)
+        except OverflowError:  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+            value = EARLIEST_TIME - dt.timedelta(days=1)
+        if value is not None and not EARLIEST_TIME <= value < LATEST_TIME:
+            raise forms.ValidationError(f"Give a time {TIME_RANGE_TEXT}.")
+        return value
 
     def clean(self, value: Any) -> str | None:
         value = super().clean(value)
@@ -375,13 +462,15 @@ def stored_route_fields() -> dict[str, forms.Field]:
     return {
         "band": forms.CharField(required=False, max_length=16, help_text="Stored alerts: the band (ZTF g, r, i; "
                                 "Rubin u, g, r, i, z, y); empty: any."),
-        "mag_min": forms.FloatField(required=False, label="Magnitude at least",
-                                    help_text="Stored alerts: fainter than or as faint as this."),
-        "mag_max": forms.FloatField(required=False, label="Magnitude at most",
-                                    help_text="Stored alerts: brighter than or as bright as this."),
+        "mag_min": forms.FloatField(required=False, label="Brightest magnitude (smallest number)",
+                                    help_text="Stored alerts: keep alerts whose magnitude is this number or "
+                                              "larger (this bright or fainter)."),
+        "mag_max": forms.FloatField(required=False, label="Faintest magnitude (largest number)",
+                                    help_text="Stored alerts: keep alerts whose magnitude is this number or "
+                                              "smaller (this faint or brighter)."),
         "sort": forms.ChoiceField(required=False, choices=[(key, label) for key, (label, _) in SORTS.items()],
                                   initial=DEFAULT_SORT, help_text="Stored alerts: the order of the results."),
-        "page": forms.IntegerField(required=False, min_value=1, initial=1,
+        "page": forms.IntegerField(required=False, min_value=1, max_value=MAX_PAGE, initial=1,
                                    help_text="Stored alerts: which page of Max results alerts."),
     }
 
@@ -396,9 +485,18 @@ def with_stored_route_fields(form_class: type[forms.Form]) -> type[forms.Form]:
 
 def clean_stored(form: forms.Form, cleaned_data: dict) -> dict:
     """The stored route's query: by object id or by source id, not both; a filter the route can read."""
-    cleaned_data["survey"] = cleaned_data.get("survey") or "ztf"
+    survey = clean_survey_scores(form, cleaned_data)
     if cleaned_data.get("objectId") and cleaned_data.get("candid") is not None:
         raise forms.ValidationError("Search by object id or by source id, not both.")
+    clean_object_id(form, cleaned_data)
+    band = (cleaned_data.get("band") or "").strip()
+    if band and band not in SURVEY_BANDS.get(survey, ()):
+        form.add_error("band", f"{band!r} is not a band of {dict(SURVEY_CHOICES).get(survey, survey)}: "
+                               f"{', '.join(SURVEY_BANDS.get(survey, ()))}.")
+    mag_min, mag_max = cleaned_data.get("mag_min"), cleaned_data.get("mag_max")
+    if mag_min is not None and mag_max is not None and mag_min > mag_max:
+        form.add_error("mag_max", f"The magnitude range is empty: the faintest magnitude ({mag_max:g}) is a smaller "
+                                  f"number than the brightest ({mag_min:g}). A fainter alert has a larger magnitude.")
     cleaned_data = clean_selection(form, cleaned_data)
     if not form.errors:
         try:

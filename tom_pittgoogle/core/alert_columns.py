@@ -38,12 +38,16 @@ def best_score(alert: Mapping[str, Any]) -> float | None:
 
 
 def class_key(value: Any) -> str:
-    """A predicted class as compared (filters.PredictedClassFilter: stripped, case-folded)."""
-    return str(value).strip().casefold()
+    """A predicted class as compared (filters.PredictedClassFilter: stripped, case-folded), with ``%`` and ``|``
+    percent-encoded: a class is then one element of :func:`predicted_classes`' ``|a|b|`` whatever its text, so
+    that ``|x|`` matches exactly the alerts with a class equal to ``x``, as the streams' filter keeps them (a
+    class ``ia|sn`` is not the two classes ``ia`` and ``sn``)."""
+    return str(value).strip().casefold().replace("%", "%25").replace("|", "%7c")
 
 
 def predicted_classes(alert: Mapping[str, Any]) -> str:
-    """Every classifier's predicted class, case-folded, as ``|a|b|`` (what a predicted-class filter matches)."""
+    """Every classifier's predicted class as :func:`class_key`, as ``|a|b|`` (what a predicted-class filter
+    matches)."""
     classes = sorted({
         class_key(output["class"])
         for output in (alert.get("classifiers") or {}).values()

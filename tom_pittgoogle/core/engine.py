@@ -32,7 +32,8 @@ from django.db import reset_queries, transaction
 
 from tom_pittgoogle import conf
 from tom_pittgoogle.core.alerts.decode import DecodeLimits, limits_for_batch
-from tom_pittgoogle.core.filters import SELECTION_KEYS, AlertFilter
+from tom_pittgoogle.core.attribute_filter import AttributeFilter
+from tom_pittgoogle.core.filters import ATTRIBUTE_KEYS, SELECTION_KEYS, AlertFilter, server_filter
 from tom_pittgoogle.core.pubsub import (
     AlertCallback,
     close_client,
@@ -80,6 +81,8 @@ class Stream:
     save_metadata: bool = True
     project: str | None = None
     survey: str | None = None  # which Pitt-Google project a new subscription's topic is in (ZTF's by default)
+    server_filter: AttributeFilter | None = None
+    topic: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.subscription, Subscription):
@@ -91,7 +94,8 @@ class Stream:
         return self.subscription.name if isinstance(self.subscription, Subscription) else self.subscription
 
     #: Keys a stream declared in ``settings.PITTGOOGLE_STREAMS`` may have.
-    SETTING_KEYS = frozenset({"subscription", "survey", "filter", "create_targets", "save_metadata", "project"})
+    SETTING_KEYS = frozenset({"subscription", "topic", "survey", "filter", "create_targets", "save_metadata",
+                              "project"})
 
     @classmethod
     def from_setting(cls, entry: Mapping[str, Any]) -> Stream:
@@ -99,8 +103,13 @@ class Stream:
 
         ``filter`` holds the same fields as the query forms (``classtar_threshold`` and ``classtar_gt_lt`` for
         ZTF, ``reliability_threshold`` for LSST; for either ``cone_ra``/``cone_dec``/``cone_radius_arcsec``,
-        ``start_time``/``end_time`` (ISO 8601, UTC), ``score_name``/``score_min``, ``predicted_class``);
-        ``survey`` is "ztf" (default) or "lsst".
+        ``start_time``/``end_time`` (ISO 8601, UTC), ``score_name``/``score_min``, ``predicted_class``; and
+        what the message attributes say, which becomes the subscription's server-side filter:
+        ``pg_supernnova_class``, ``pg_variable``, ``pg_upsilon_band`` with ``pg_upsilon_label``/``pg_upsilon_flag``,
+        ``pg_has_min_detections``, ``n_previous_detections``, ``is_pure``, ``is_extragalactic_transient``, ``fid``
+        and ``attribute_filter``, an expression of Google's filter language);
+        ``survey`` is "ztf" (default) or "lsst"; ``topic`` the Pitt-Google topic when it is not the subscription's
+        name (a subscription of its own for a filter).
         """
         if not isinstance(entry, Mapping) or "subscription" not in entry:
             raise ConfigurationError(f"a PITTGOOGLE_STREAMS entry needs a 'subscription': {entry!r}")
@@ -110,28 +119,54 @@ class Stream:
                 f"unknown keys {sorted(unknown)} in the PITTGOOGLE_STREAMS entry for {entry['subscription']!r}; "
                 f"allowed: {sorted(cls.SETTING_KEYS)}"
             )
+        parameters = entry.get("filter") or {}
         return cls(
             subscription=entry["subscription"],
-            callback=alert_filter(entry.get("filter") or {}),
+            callback=alert_filter(parameters),
             create_targets=bool(entry.get("create_targets", False)),
             save_metadata=bool(entry.get("save_metadata", True)),
             project=entry.get("project"),
             survey=entry.get("survey"),
+            server_filter=stream_server_filter(parameters),
+            topic=entry.get("topic"),
         )
 
 
-def alert_filter(parameters: Mapping[str, Any]) -> AlertCallback | None:
-    """The filter the forms' fields describe, as a stream callback; None when it keeps every alert."""
-    unknown = set(parameters) - {"classtar_threshold", "classtar_gt_lt", "reliability_threshold", *SELECTION_KEYS}
+#: Every filter field a stream takes (forms, settings, command options).
+FILTER_KEYS = frozenset({"classtar_threshold", "classtar_gt_lt", "reliability_threshold", *SELECTION_KEYS,
+                         *ATTRIBUTE_KEYS})
+
+
+def _filter_spec(parameters: Mapping[str, Any]) -> AlertFilter:
+    unknown = set(parameters) - FILTER_KEYS
     if unknown:
         raise ConfigurationError(f"unknown filter fields {sorted(unknown)}")
     try:
-        spec = AlertFilter.from_parameters(parameters)
+        return AlertFilter.from_parameters(parameters)
+    except ConfigurationError:  # a bad filter expression: its message says what and where
+        raise
     except (TypeError, ValueError) as error:
         raise ConfigurationError(f"bad filter {dict(parameters)!r}: {error}") from None
+
+
+def alert_filter(parameters: Mapping[str, Any]) -> AlertCallback | None:
+    """The TOM's part of the filter the forms' fields describe, as a stream callback; None when it keeps every
+    alert (the part on message attributes is the subscription's: :func:`stream_server_filter`)."""
+    spec = _filter_spec(parameters)
     if spec.keeps_everything:
         return None
     return spec
+
+
+def stream_server_filter(parameters: Mapping[str, Any]) -> AttributeFilter | None:
+    """The subscription filter the forms' fields ask for (what the message attributes can express), or None."""
+    _filter_spec(parameters)  # the same checks as alert_filter
+    try:
+        return server_filter(parameters)
+    except ConfigurationError:
+        raise
+    except ValueError as error:
+        raise ConfigurationError(f"bad filter {dict(parameters)!r}: {error}") from None
 
 
 def streams_from_settings() -> list[Stream]:
@@ -149,7 +184,8 @@ class IngestStats:
     received: int = 0
     stored: int = 0  # new rows
     duplicates: int = 0  # alerts that were already stored (a redelivery): acknowledged, not stored twice
-    filtered_out: int = 0
+    filtered_out: int = 0  # by the TOM's filter
+    filtered_out_server: int = 0  # by the subscription's filter (Pub/Sub would not have delivered them)
     rejected: int = 0  # messages that are not alerts: recorded, then acknowledged
     handed_back: int = 0  # nacked: beyond max_results, or still in flight at a hard stop
     target_errors: int = 0
@@ -185,6 +221,7 @@ class IngestStats:
             f"duplicates {self.duplicates}",
             f"filtered out {self.filtered_out}",
             f"rejected {self.rejected}",
+            f"filtered out (server) {self.filtered_out_server}",
             f"{self.rate:.1f} alerts/s",
         ]
         if backlog is not None:
@@ -273,7 +310,8 @@ class StreamIngester:
         if isinstance(stream.subscription, Subscription):
             return stream.subscription
         # One client for every stream: one channel, one pool of callback threads.
-        return Subscription(stream.subscription, project=stream.project, survey=stream.survey, client=self.client)
+        return Subscription(stream.subscription, project=stream.project, survey=stream.survey, client=self.client,
+                            topic=stream.topic, filter=stream.server_filter)
 
     def __repr__(self) -> str:
         return f"<StreamIngester {[s.path for s in self._subscribed]}>"
@@ -288,6 +326,10 @@ class StreamIngester:
         Safe to call from a signal handler or another thread.
         """
         self._stopping.set()
+
+    def subscription_filters(self) -> dict[str, str]:
+        """Each stream's subscription filter as Pub/Sub holds it ("" for none), by stream name."""
+        return {s.stream.name: s.subscription.filter_expression for s in self._subscribed}
 
     @property
     def backlog(self) -> int:
@@ -487,10 +529,11 @@ class StreamIngester:
                 callback_kwargs=stream.callback_kwargs,
                 topic=subscribed.subscription.topic_path,
                 attributes=message.attributes,
+                server_filter=subscribed.subscription.filter,
             )
         if outcome.filtered_out:
             message.ack()  # not wanted: nothing to store
-            self._count(filtered_out=1)
+            self._count(**{"filtered_out_server" if outcome.filtered_out_server else "filtered_out": 1})
             return
         self._queue.put((subscribed, message, outcome))
 

@@ -8,6 +8,10 @@ a missing or null value fails any threshold. ``classtar`` is a ZTF field; Rubin/
 Every survey's alerts can also be selected by a cone, a time window, a score and a predicted class
 (:class:`AlertSelection`, on the lightened alert's ``ra``/``dec``, ``jd`` (UTC), ``scores`` and ``classifiers``).
 The BigQuery route renders the same selection as SQL with the same arithmetic, so every route keeps the same alerts.
+
+What the message attributes say (a classifier's class, variability, detections, ZTF's purity flags, and a filter
+expression of one's own) is :class:`AttributeSelection`: on a stream it becomes the subscription's server-side
+filter (:func:`server_filter`), which Pub/Sub applies before delivery; the rest is applied in the TOM.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
+
+from tom_pittgoogle.core.attribute_filter import AttributeFilter, Equals, Node, all_of, parse_filter
 
 #: Form choice values, kept from the original so that saved queries keep working.
 LESS_THAN = "lt"
@@ -148,8 +154,16 @@ class ConeFilter:
         return haversine(self.ra, self.dec, float(ra), float(dec)) <= self.haversine_max
 
 
+#: The times a time window may name (UTC). Alerts exist in between; outside, the routes' arithmetic (Julian Dates,
+#: BigQuery's partition bounds, a UTC offset of up to 14 hours) would overflow a datetime.
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+TIME_RANGE_TEXT = f"from {EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d} (UTC)"
+
+
 def utc_datetime(value: Any, name: str = "time") -> datetime:
-    """An aware UTC datetime from a datetime (naive means UTC), an ISO 8601 string, or an astropy Time."""
+    """An aware UTC datetime from a datetime (naive means UTC), an ISO 8601 string, or an astropy Time, within
+    :data:`EARLIEST_TIME` and :data:`LATEST_TIME` (a ValueError otherwise)."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -159,7 +173,13 @@ def utc_datetime(value: Any, name: str = "time") -> datetime:
         value = value.utc.to_datetime(timezone=UTC)
     if not isinstance(value, datetime):
         raise ValueError(f"{name} must be a date and time, not {value!r}")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        value = None
+    if value is None or not EARLIEST_TIME <= value < LATEST_TIME:
+        raise ValueError(f"{name} must be a time {TIME_RANGE_TEXT}")
+    return value
 
 
 #: Julian Dates a datetime can hold: 0001-01-01 to 9999-12-31.
@@ -326,6 +346,107 @@ class AlertSelection:
         return alert if self.passes(alert) else None
 
 
+# -- Attribute filters: what Pub/Sub can filter at the server ---------------------------------------------------
+#
+# Pitt-Google sets these message attributes (strings; see pittgoogle_formats in the demo): the classifier topics
+# pg_supernnova_class, pg_variable ("likely"/"unlikely"), pg_upsilon_<band>_label/_flag and pg_has_min_detections
+# ("1"/"0"); every LSST topic n_previous_detections (a count, as a string: only equality can be asked of it);
+# ztf-tagged is_pure, is_extragalactic_transient ("1"/"0") and fid ("1" g, "2" r, "3" i).
+
+#: Parameter keys that each ask one attribute for one value, in the order the filter lists them.
+ATTRIBUTE_EQUALS_KEYS = ("pg_supernnova_class", "pg_variable", "pg_has_min_detections", "n_previous_detections",
+                         "is_pure", "is_extragalactic_transient", "fid")
+UPSILON_KEYS = ("pg_upsilon_band", "pg_upsilon_label", "pg_upsilon_flag")
+UPSILON_BANDS = ("u", "g", "r", "i", "z", "y")
+#: Every parameter key of the attribute filters (forms, settings, command options).
+ATTRIBUTE_KEYS = (*ATTRIBUTE_EQUALS_KEYS, *UPSILON_KEYS, "attribute_filter")
+
+_FLAGS = {"1": "1", "0": "0", "true": "1", "false": "0", "yes": "1", "no": "0"}
+
+
+def _flag(value: Any, name: str) -> str:
+    text = str(value).strip().lower()
+    if isinstance(value, bool) or text in _FLAGS:
+        return ("1" if value else "0") if isinstance(value, bool) else _FLAGS[text]
+    raise ValueError(f"{name} is a flag: 1 (yes) or 0 (no), not {value!r}")
+
+
+def _attribute_value(key: str, value: Any) -> str:
+    """A parameter's value as the attribute's string that Pitt-Google sets."""
+    if key in ("is_pure", "is_extragalactic_transient", "pg_has_min_detections", "pg_upsilon_flag"):
+        return _flag(value, key)
+    if key == "pg_variable":
+        text = str(value).strip()
+        if text not in ("likely", "unlikely"):
+            raise ValueError(f"pg_variable is 'likely' or 'unlikely', not {value!r}")
+        return text
+    if key in ("n_previous_detections", "fid"):
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            number = -1
+        if number < 0 or (key == "fid" and number not in (1, 2, 3)):
+            allowed = "1 (g), 2 (r) or 3 (i)" if key == "fid" else "a whole number, 0 or more"
+            raise ValueError(f"{key} is {allowed}, not {value!r}") from None
+        return str(number)
+    return str(value).strip()
+
+
+@dataclass(frozen=True)
+class AttributeSelection:
+    """Conditions on the message attributes: ``equals`` (attribute, value) pairs and an ``expression`` of one's
+    own (Google's filter language); a message passes when all hold. Rendered as one Pub/Sub filter."""
+
+    equals: tuple[tuple[str, str], ...] = ()
+    expression: AttributeFilter | None = None
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, Any]) -> AttributeSelection:
+        equals = [(key, _attribute_value(key, parameters[key])) for key in ATTRIBUTE_EQUALS_KEYS
+                  if not _blank(parameters.get(key))]
+        band, label, flag = (parameters.get(key) for key in UPSILON_KEYS)
+        if not _blank(band):
+            band = str(band).strip()
+            if band not in UPSILON_BANDS:
+                raise ValueError(f"pg_upsilon_band is one of {', '.join(UPSILON_BANDS)}, not {band!r}")
+            if _blank(label) and _blank(flag):
+                raise ValueError("pg_upsilon_band needs pg_upsilon_label or pg_upsilon_flag (what to ask of the band)")
+            if not _blank(label):
+                equals.append((f"pg_upsilon_{band}_label", str(label).strip()))
+            if not _blank(flag):
+                equals.append((f"pg_upsilon_{band}_flag", _flag(flag, "pg_upsilon_flag")))
+        elif not (_blank(label) and _blank(flag)):
+            raise ValueError("pg_upsilon_label and pg_upsilon_flag need pg_upsilon_band (u, g, r, i, z or y)")
+        expression = parameters.get("attribute_filter")
+        return cls(tuple(equals), _parsed(expression.strip() if isinstance(expression, str) else expression))
+
+    def __bool__(self) -> bool:
+        return bool(self.equals) or self.expression is not None
+
+    @property
+    def nodes(self) -> list[Node]:
+        return [Equals(key, value) for key, value in self.equals]
+
+    def server_filter(self) -> AttributeFilter | None:
+        """The Pub/Sub filter of these conditions, or None; raises ValueError past Pub/Sub's 256 bytes."""
+        return all_of(*self.nodes, self.expression)
+
+    def passes_attributes(self, attributes: Mapping[str, str] | None) -> bool:
+        server = self.server_filter()
+        return server is None or server.matches(attributes)
+
+
+@lru_cache(maxsize=256)  # a stream's filter is rebuilt from its parameters for each alert
+def _parsed(expression: Any) -> AttributeFilter | None:
+    return parse_filter(expression)
+
+
+def server_filter(parameters: Mapping[str, Any]) -> AttributeFilter | None:
+    """The subscription filter a stream query's parameters ask for: the part of its filters that the message
+    attributes can express (None when there is none). Raises ValueError for a bad value or filter."""
+    return AttributeSelection.from_parameters(parameters).server_filter()
+
+
 @dataclass(frozen=True)
 class AlertFilter:
     """The filters a form offers, each on the fields its survey has: classtar is a ZTF field, reliability a
@@ -337,6 +458,9 @@ class AlertFilter:
     classtar: ClasstarFilter
     reliability: ReliabilityFilter
     selection: AlertSelection = field(default_factory=lambda: AlertSelection())
+    #: Conditions on the message attributes: applied to the message before it is decoded (the subscription's
+    #: server-side filter, see :func:`server_filter`), never by :meth:`passes`, which sees the alert.
+    attributes: AttributeSelection = field(default_factory=lambda: AttributeSelection())
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any]) -> AlertFilter:
@@ -344,10 +468,16 @@ class AlertFilter:
             ClasstarFilter.from_parameters(parameters),
             ReliabilityFilter.from_parameters(parameters),
             AlertSelection.from_parameters(parameters),
+            AttributeSelection.from_parameters(parameters),
         )
 
     @property
+    def server_filter(self) -> AttributeFilter | None:
+        return self.attributes.server_filter()
+
+    @property
     def keeps_everything(self) -> bool:
+        """True when the TOM's part keeps every alert (the attribute part is the subscription's)."""
         return self.classtar.threshold is None and self.reliability.threshold is None and not self.selection
 
     def passes(self, alert: Mapping[str, Any]) -> bool:

@@ -10,9 +10,10 @@ at least 120 s) is late: killed, hung, or its host is down.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,8 +52,10 @@ class Heartbeat:
 
     def _create(self, model, now: datetime) -> None:
         host = socket.gethostname()
+        filters = getattr(self._ingester, "subscription_filters", None)
         self.row = model.objects.create(
             host=host, pid=os.getpid(), kind=self.kind, streams=self.streams,
+            subscription_filters=filters() if callable(filters) else {},
             progress_interval=self.progress_interval, started_at=now, last_heartbeat=now,
         )
         # A run that died on this host without a last word (kill -9, a crash, a reboot) is marked stopped when the
@@ -80,6 +83,7 @@ class Heartbeat:
         row.backlog = int(getattr(self._ingester, "backlog", 0) or 0)
         row.received, row.stored, row.duplicates = stats.received, stats.stored, stats.duplicates
         row.filtered_out, row.rejected = stats.filtered_out, stats.rejected
+        row.filtered_out_server = getattr(stats, "filtered_out_server", 0)
         row.last_heartbeat = now
         self._write(row.save)
 
@@ -120,12 +124,86 @@ def _process_gone(pid: int) -> bool:
     return False
 
 
+#: The longest progress interval an ingester may have (one day): its heartbeat must come within days, and a
+#: longer one (1e300, inf) would overflow the time arithmetic of the late check.
+MAX_PROGRESS_INTERVAL = 86400.0
+#: The interval assumed for a heartbeat row whose own is not a number of seconds in range (an edited row).
+DEFAULT_PROGRESS_INTERVAL = 10.0
+
+
+def progress_interval_of(row) -> float | None:
+    """``row``'s progress interval in seconds, or None when it is not a finite number in (0, one day]."""
+    value = getattr(row, "progress_interval", None)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 < value <= MAX_PROGRESS_INTERVAL else None  # False for NaN
+
+
 def late_seconds(row) -> float:
-    """How long ``row``'s ingester may go without a heartbeat before it is late."""
+    """How long ``row``'s ingester may go without a heartbeat before it is late.
+
+    A row whose progress interval is not a number of seconds in range (NaN, inf, an edited row) is judged with
+    :data:`DEFAULT_PROGRESS_INTERVAL`: the status must show, whatever a row says.
+    """
     configured = conf.get("PITTGOOGLE_HEARTBEAT_LATE_SECONDS")
     if configured is not None:
         return float(configured)
-    return max(3 * float(row.progress_interval), MIN_LATE_SECONDS)
+    interval = progress_interval_of(row)
+    return max(3 * (DEFAULT_PROGRESS_INTERVAL if interval is None else interval), MIN_LATE_SECONDS)
+
+
+def streams_text(row) -> str:
+    """The subscriptions of ``row`` as text (``-`` for none); a row whose ``streams`` is not a list of names
+    (an edited row) shows what it holds, quoted."""
+    streams = getattr(row, "streams", None)
+    if isinstance(streams, list) and all(isinstance(name, str) for name in streams):
+        return ", ".join(streams) or "-"
+    text = repr(streams)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def row_problems(row) -> list[str]:
+    """What is wrong with a heartbeat row that an ingester would not write (shown beside it, not a failure)."""
+    problems = []
+    if progress_interval_of(row) is None:
+        problems.append(f"its progress interval ({row.progress_interval!r}) is not a number of seconds from 0 to "
+                        f"{MAX_PROGRESS_INTERVAL:g}: late is judged with {DEFAULT_PROGRESS_INTERVAL:g} s")
+    streams = getattr(row, "streams", None)
+    if not (isinstance(streams, list) and all(isinstance(name, str) for name in streams)):
+        problems.append("its streams are not a list of subscription names")
+    return problems
+
+
+def rate_text(row) -> str:
+    """Alerts per second with one decimal; ``-`` for a rate that is not a finite number."""
+    rate = getattr(row, "rate", None)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate):
+        return "-"
+    return f"{rate:.1f}"
+
+
+def subscriptions_ingesters_use() -> dict[str, str]:
+    """Each subscription an ingester of this TOM reads (a running or stopped run in the heartbeat table, or a
+    stream of ``PITTGOOGLE_STREAMS``), with what reads it, in words."""
+    from tom_pittgoogle.models import IngesterHeartbeat
+
+    used: dict[str, str] = {}
+    entries = conf.get("PITTGOOGLE_STREAMS") or []
+    if isinstance(entries, list | tuple):
+        for entry in entries:
+            name = entry.get("subscription") if isinstance(entry, Mapping) else None
+            if isinstance(name, str):
+                used.setdefault(name, "a stream of PITTGOOGLE_STREAMS (manage.py pittgoogle_stream)")
+    rows = IngesterHeartbeat.objects.order_by("stopped_at", "-last_heartbeat").values_list(
+        "streams", "kind", "host", "pid", "stopped_at")
+    for streams, kind, host, pid, stopped_at in rows:
+        if not isinstance(streams, list):
+            continue
+        for name in streams:
+            if isinstance(name, str) and name not in used:
+                state = "running" if stopped_at is None else f"stopped {_when(stopped_at)}"
+                used[name] = f"{kind} pid {pid} on {host} ({state})"
+    return used
 
 
 def is_late(row, now: datetime | None = None) -> bool:
@@ -142,6 +220,18 @@ class IngesterStatus:
 
     row: Any
     late: bool
+
+    @property
+    def streams(self) -> str:
+        return streams_text(self.row)
+
+    @property
+    def rate(self) -> str:
+        return rate_text(self.row)
+
+    @property
+    def problems(self) -> list[str]:
+        return row_problems(self.row)
 
     @property
     def state(self) -> str:
@@ -188,16 +278,21 @@ def status_text(status: Status) -> str:
     for ingester in status.ingesters:
         row = ingester.row
         lines.append(f"{ingester.state.upper()}: {row.kind} pid {row.pid} on {row.host}, streams "
-                     f"{', '.join(row.streams) or '-'}")
+                     f"{ingester.streams}")
+        for stream, expression in sorted((row.subscription_filters or {}).items()):
+            lines.append(f"  {stream}: subscription filter {expression or '(none)'}")
         lines.append(f"  started {_when(row.started_at)}, last heartbeat {_when(row.last_heartbeat)}"
                      + (f", stopped {_when(row.stopped_at)}" if row.stopped_at else "")
                      + (f" (late after {late_seconds(row):g} s)" if ingester.late else ""))
         lines.append(f"  last received {_when(row.last_received_at)}, last stored {_when(row.last_stored_at)}, "
-                     f"{row.rate:.1f} alerts/s, backlog {row.backlog}")
+                     f"{ingester.rate} alerts/s, backlog {row.backlog}")
         lines.append(f"  received {row.received}, stored {row.stored}, duplicates {row.duplicates}, "
-                     f"filtered out {row.filtered_out}, rejected {row.rejected}")
+                     f"filtered out {row.filtered_out}, rejected {row.rejected}, "
+                     f"filtered out (server) {row.filtered_out_server}")
         if row.last_error:
             lines.append(f"  last error: {row.last_error}")
+        for problem in ingester.problems:
+            lines.append(f"  this heartbeat row is odd: {problem}")
     lines.append(f"Rejected messages: {status.rejected_total} kept"
                  + (f", newest {len(status.rejected)}:" if status.rejected else "."))
     for message in status.rejected:

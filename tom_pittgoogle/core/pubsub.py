@@ -17,6 +17,7 @@ from typing import Any
 from tom_pittgoogle import conf
 from tom_pittgoogle.core.alerts import decode_alert, lighten_alert
 from tom_pittgoogle.core.alerts.surveys import SURVEYS, detect_survey
+from tom_pittgoogle.core.attribute_filter import AttributeFilter
 from tom_pittgoogle.exceptions import ConfigurationError, DecodeError
 
 logger = logging.getLogger(__name__)
@@ -61,11 +62,14 @@ class Unpacked:
     """What became of one message: an alert that passed, an alert filtered out, or a rejection.
 
     ``alert`` is what the caller asked for (lightened or the full record), ``lightened`` what is stored, and
-    ``attributes`` the message's Pub/Sub attributes, kept with the stored alert.
+    ``attributes`` the message's Pub/Sub attributes, kept with the stored alert. ``filtered_out_server``: the
+    subscription's filter drops it (Pub/Sub would not have delivered it; the emulator does); it is then
+    ``filtered_out`` too.
     """
 
     alert: dict | None = None
     filtered_out: bool = False
+    filtered_out_server: bool = False
     rejected_reason: str | None = None
     lightened: dict | None = None
     attributes: dict = field(default_factory=dict)
@@ -114,17 +118,22 @@ def unpack_message(
     callback_kwargs: Mapping[str, Any] | None = None,
     topic: str | None = None,
     attributes: Mapping[str, str] | None = None,
+    server_filter: AttributeFilter | None = None,
 ) -> Unpacked:
     """Decode, optionally lighten, and filter one message's data; never raises on a message's content.
 
     ``topic`` (where the message came from) names the survey to try first and appears in error messages; the
-    bytes decide the format. ``attributes`` are the message's Pub/Sub attributes. The callback sees the
-    lightened alert (or the full record when ``lighten_alerts`` is False).
+    bytes decide the format. ``attributes`` are the message's Pub/Sub attributes. ``server_filter`` is the
+    subscription's filter: a message it drops is filtered out before it is decoded, as Pub/Sub would have
+    dropped it (the emulator delivers it anyway). The callback sees the lightened alert (or the full record
+    when ``lighten_alerts`` is False).
 
     Any error while decoding or mapping the packet, and any error the callback raises, is a rejection whose
     reason names it: the message is then recorded and acknowledged, never handed back to come again.
     """
     attributes = dict(attributes or {})
+    if server_filter is not None and not server_filter.matches(attributes):
+        return Unpacked(filtered_out=True, filtered_out_server=True, attributes=attributes)
     try:
         record = decode_alert(data, topic, attributes=attributes)
         survey = detect_survey(record, hint=survey_of_topic(topic), attributes=attributes)

@@ -13,7 +13,9 @@ It speaks both of Pub/Sub's protocols, chosen by ``transport``:
   :meth:`Subscription.acknowledge` do batch pulls for StreamRest and the DataService.
 
 Either way :meth:`~Subscription.touch`, :meth:`~Subscription.check` and :meth:`~Subscription.delete` manage the
-subscription, and every failure of Google's, gRPC or HTTP, is turned into this app's errors by one method,
+subscription, with its server-side ``filter`` (Google's filter language on message attributes, fixed when the
+subscription is created: see :mod:`tom_pittgoogle.core.attribute_filter`), and every failure of Google's, gRPC
+or HTTP, is turned into this app's errors by one method,
 :meth:`~Subscription.translate`, whose messages say what to do and never quote a credential.
 """
 
@@ -34,6 +36,7 @@ from google.auth.transport.requests import AuthorizedSession
 from google.auth.transport.requests import Request as AuthRequest
 
 from tom_pittgoogle import conf
+from tom_pittgoogle.core.attribute_filter import AttributeFilter, FilterSyntaxError, parse_filter
 from tom_pittgoogle.core.credentials import credentials_error_for, get_credentials
 from tom_pittgoogle.core.pubsub import (
     close_client,
@@ -47,6 +50,7 @@ from tom_pittgoogle.exceptions import (
     EndpointError,
     PermissionDeniedError,
     PittGoogleError,
+    SubscriptionFilterError,
     SubscriptionNotFoundError,
     TopicNotFoundError,
 )
@@ -98,7 +102,14 @@ class JSONSession(AuthorizedSession):
 
 class Subscription:
     """A subscription ``name`` in the user's ``project``, attached (when created) to Pitt-Google's topic of the
-    same name in the project serving ``survey`` (ZTF's by default)."""
+    same name (or ``topic``) in the project serving ``survey`` (ZTF's by default).
+
+    ``filter`` (an :class:`~tom_pittgoogle.core.attribute_filter.AttributeFilter` or its text) is the server-side
+    filter asked for: a new subscription is created with it, and an existing one must already have it
+    (:meth:`touch` raises :class:`~tom_pittgoogle.exceptions.SubscriptionFilterError` otherwise). After
+    :meth:`touch`, :attr:`filter` is the filter the subscription really has, which the streams also apply to
+    each message (the emulator does not).
+    """
 
     def __init__(
         self,
@@ -110,13 +121,22 @@ class Subscription:
         client: Any = None,
         credentials: Any = None,
         timeout: float | None = None,
+        topic: str | None = None,
+        filter: AttributeFilter | str | None = None,  # noqa: A002 - Pub/Sub's own name for it
     ) -> None:
         self.name = validate_resource_id(name)
         self.survey = survey or "ztf"
         self.project = project or conf.user_project()
         self.path = subscription_path(name, self.project)
         #: The topic a new subscription attaches to; replaced by the real one once the subscription is read.
-        self.topic_path = topic_path(name, survey=self.survey)
+        self.topic_path = (topic if topic and topic.startswith("projects/")
+                           else topic_path(topic or name, survey=self.survey))
+        #: The server-side filter asked for (None: none asked for).
+        self.requested_filter = filter if isinstance(filter, AttributeFilter | None) else parse_filter(filter)
+        #: The subscription's filter: the one asked for until the subscription is read, then the one it has.
+        self.filter: AttributeFilter | None = self.requested_filter
+        #: Its text as Pub/Sub holds it ("" for none).
+        self.filter_expression = self.filter.expression if self.filter is not None else ""
         if transport not in ("grpc", "rest"):
             raise ValueError(f"transport must be 'grpc' or 'rest', not {transport!r}")
         self.transport = transport
@@ -174,8 +194,30 @@ class Subscription:
             return
         except GOOGLE_ERRORS as error:
             raise self.translate(error) from None
-        self.topic_path = found or self.topic_path
-        logger.info("subscription %s exists, attached to %s", self.path, self.topic_path)
+        self._found(*found)
+        logger.info("subscription %s exists, attached to %s%s", self.path, self.topic_path,
+                    f", filter {self.filter_expression}" if self.filter_expression else "")
+
+    def _found(self, topic: str | None, expression: str) -> None:
+        """Take what an existing subscription is: its topic and its filter, which must be the one asked for."""
+        self.topic_path = topic or self.topic_path
+        try:
+            existing = parse_filter(expression)
+        except FilterSyntaxError as error:  # Pub/Sub took it; this app cannot read it: Pub/Sub alone applies it
+            logger.warning("subscription %s has a filter this app cannot read, so only Pub/Sub applies it: %s",
+                           self.path, error)
+            existing = None
+        wanted = self.requested_filter
+        if wanted is not None and (existing is None or existing.canonical != wanted.canonical):
+            has = f"the filter {expression}" if expression else "no filter"
+            raise SubscriptionFilterError(
+                f"Subscription {self.path} already exists with {has}, and Pub/Sub cannot change a subscription's "
+                f"filter, so it cannot filter on {wanted.expression}. Use a subscription name of its own for this "
+                f"filter (created with it, on topic {self.topic_path}), or delete {self.name} (its unread "
+                "messages are lost) so that it is created again with this filter."
+            )
+        self.filter = existing
+        self.filter_expression = expression or ""
 
     def check(self) -> None:
         """Raise this app's error if the subscription is gone, refused, or Pub/Sub is unreachable."""
@@ -198,30 +240,41 @@ class Subscription:
             raise self.translate(error) from None
         logger.info("deleted subscription %s", self.path)
 
-    def _get(self) -> str | None:
-        """Read the subscription; return the topic it is attached to."""
+    def _get(self) -> tuple[str | None, str]:
+        """Read the subscription; return the topic it is attached to and its filter ("" for none)."""
         if self.transport == "rest":
-            return self._rest("GET", self.url).get("topic")
-        return self.client.get_subscription(subscription=self.path, retry=self._retry(), timeout=self.timeout).topic
+            found = self._rest("GET", self.url)
+            return found.get("topic"), found.get("filter") or ""
+        found = self.client.get_subscription(subscription=self.path, retry=self._retry(), timeout=self.timeout)
+        return found.topic, found.filter
 
     def _create(self) -> None:
+        expression = self.requested_filter.expression if self.requested_filter is not None else ""
         try:
             if self.transport == "rest":
-                self._rest("PUT", self.url, {"topic": self.topic_path})
+                body = {"topic": self.topic_path, **({"filter": expression} if expression else {})}
+                self._rest("PUT", self.url, body)
             else:
                 self.client.create_subscription(
-                    name=self.path, topic=self.topic_path, retry=self._retry(), timeout=self.timeout
+                    request={"name": self.path, "topic": self.topic_path, "filter": expression},
+                    retry=self._retry(), timeout=self.timeout,
                 )
         except gexc.NotFound:
             raise TopicNotFoundError(
                 f"Subscription {self.name!r} does not exist in project {self.project}, and it cannot be created: "
                 f"Pitt-Google publishes no topic {self.topic_path}."
             ) from None
-        except gexc.Conflict:  # already exists: created meanwhile by another process, fine
-            pass
+        except gexc.Conflict:  # already exists: created meanwhile by another process; its filter must be ours too
+            try:
+                self._found(*self._get())
+            except GOOGLE_ERRORS as error:
+                raise self.translate(error) from None
+            return
         except GOOGLE_ERRORS as error:
             raise self.translate(error) from None
-        logger.info("created subscription %s attached to %s", self.path, self.topic_path)
+        self.filter, self.filter_expression = self.requested_filter, expression
+        logger.info("created subscription %s attached to %s%s", self.path, self.topic_path,
+                    f" with filter {expression}" if expression else "")
 
     # --- REST pulls --------------------------------------------------------------------------------------
 

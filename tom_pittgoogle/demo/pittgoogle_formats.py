@@ -322,7 +322,8 @@ def lsst_variability(lite: Mapping[str, Any], attributes: Mapping[str, str]) -> 
 def lsst_upsilon(lite: Mapping[str, Any], attributes: Mapping[str, str], rng: random.Random) -> Message:
     """``broker/cloud_run/lsst/classify_upsilon/main.py``: ``{"alert_lite": alert_lite.dict, "upsilon": ...}``,
     where ``alert_lite.dict`` is the whole lite message, so ``alert_lite`` is nested twice. A band with fewer
-    than 7 positive fluxes has null label, probability and flag."""
+    than 7 positive fluxes has null label, probability and flag. Attributes ``pg_upsilon_<band>_label`` and
+    ``_flag``, and ``pg_has_min_detections`` (1 with at least 80 positive fluxes in some band, else 0)."""
     alert_lite = lite["alert_lite"]
     sources = [alert_lite.get("diaSource")] + list(alert_lite.get("prvDiaSources") or [])
     sources += list(alert_lite.get("prvDiaForcedSources") or [])
@@ -339,6 +340,10 @@ def lsst_upsilon(lite: Mapping[str, Any], attributes: Mapping[str, str], rng: ra
                         f"{band}_flag": rng.choice((0, 1))})
     extra = {f"pg_upsilon_{b}_{k}": upsilon[f"{b}_{k}"] for b in ("u", "g", "r", "i", "z", "y")
              for k in ("label", "flag")}
+    # At least 80 positive fluxes in some band (the module counts them per band as n_data_points_<band>_band).
+    extra["pg_has_min_detections"] = int(any(
+        sum(1 for s in sources if s and s.get("band") == band and (s.get("psfFlux") or 0) > 0) >= 80
+        for band in ("u", "g", "r", "i", "z", "y")))
     return serialize_json({"alert_lite": lite, "upsilon": upsilon}), _strings({**attributes, **extra})
 
 

@@ -18,9 +18,10 @@ results are merged, newest first, and cut to ``max_results``.
 
 Cost guard: every query is dry-run first; when the tables together would scan more than
 ``PITTGOOGLE_BIGQUERY_MAX_BYTES``, nothing runs and :class:`~tom_pittgoogle.exceptions.QueryTooLargeError` says
-how much and how to narrow the search. Every real job carries ``maximum_bytes_billed``. A time window filters the
-LSST partition column ``kafkaPublishTimestamp`` and a cone the clustering columns ``healpix9``/``healpix19``, so a
-narrowed search reads a fraction of the table.
+how much and how to narrow the search. Every real job carries ``maximum_bytes_billed``: its share of the
+setting (:func:`share_budget`), so that the jobs of one search together are never billed more than it. A time
+window filters the LSST partition column ``kafkaPublishTimestamp`` and a cone the clustering columns
+``healpix9``/``healpix19``, so a narrowed search reads a fraction of the table.
 
 Every value a user gives is a query parameter; the table name, which cannot be one, is checked against
 BigQuery's naming rules. With ``BIGQUERY_EMULATOR_HOST`` set the client talks to that emulator, anonymously.
@@ -49,7 +50,7 @@ from tom_pittgoogle.exceptions import (
 from tom_pittgoogle.routes.bigquery import cost, errors, rows, sql, tables
 
 # The names this module has always offered (tests, the brokers and users' code import them from here).
-from tom_pittgoogle.routes.bigquery.cost import format_bytes
+from tom_pittgoogle.routes.bigquery.cost import MIN_BILLED_BYTES, format_bytes, share_budget
 from tom_pittgoogle.routes.bigquery.rows import SkippedRow
 from tom_pittgoogle.routes.bigquery.sql import (
     LSST_PUBLISH_LAG,
@@ -60,8 +61,9 @@ from tom_pittgoogle.routes.bigquery.sql import (
 from tom_pittgoogle.routes.bigquery.tables import ALERTS_TABLE, clear_caches, table_version, user_table_name
 
 __all__ = [
-    "ALERTS_TABLE", "LSST_PUBLISH_LAG", "MAX_HEALPIX19_PIXELS", "ConsumerDatabasePython", "SkippedRow",
-    "TableQuery", "clear_caches", "format_bytes", "healpix_cone", "table_version", "user_table_name",
+    "ALERTS_TABLE", "LSST_PUBLISH_LAG", "MAX_HEALPIX19_PIXELS", "MIN_BILLED_BYTES", "ConsumerDatabasePython",
+    "SkippedRow", "TableQuery", "clear_caches", "format_bytes", "healpix_cone", "share_budget", "table_version",
+    "user_table_name",
 ]
 
 logger = logging.getLogger(__name__)
@@ -246,7 +248,7 @@ class ConsumerDatabasePython:
         return self._call(
             self.client.query,
             query.sql,
-            job_config=cost.capped(query.job_config, self.max_bytes),
+            job_config=cost.capped(query.job_config, self.max_bytes, query.max_bytes_billed),
             retry=self._retry(),
             # With any job_retry the client re-inserts a failed job for up to 600 s, whatever `retry` says.
             job_retry=None,

@@ -34,6 +34,9 @@ SORTS = {
     "score": ("Best score first", (F("best_score").desc(nulls_last=True), F("id").desc())),
 }
 DEFAULT_SORT = "newest"
+#: The last page a query may ask for: far beyond what is stored (a million pages of up to 100 alerts), and its
+#: offset fits the database's 64-bit integers whatever the page size.
+MAX_PAGE = 1_000_000
 #: The form fields of this route (besides survey and max_results), and the parameters its query reads.
 STORED_FIELDS = (
     "objectId", "candid", "band", "mag_min", "mag_max", "classtar_threshold", "classtar_gt_lt",
@@ -180,7 +183,7 @@ def search(parameters: Mapping[str, Any], *, default_per_page: int = 10, count_l
     """Page ``page`` (from 1) of ``max_results`` stored alerts the filter keeps, in the ``sort`` order."""
     rows = stored_alerts(parameters)
     per_page = max(1, int(parameters.get("max_results") or default_per_page))
-    page = max(1, int(parameters.get("page") or 1))
+    page = min(max(1, int(parameters.get("page") or 1)), MAX_PAGE)
     counted = rows.order_by()[: count_limit + 1].count()
     start = (page - 1) * per_page
     alerts = [_readable(pk, alert) for pk, alert in rows.values_list("pk", "alert")[start:start + per_page]]

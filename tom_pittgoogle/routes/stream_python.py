@@ -17,9 +17,11 @@ batches (one transaction each) and acknowledges a message only after the transac
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
+from tom_pittgoogle import conf
 from tom_pittgoogle.core.alerts import lighten_alert
 from tom_pittgoogle.core.engine import DEFAULT_MAX_BACKLOG, Stream, StreamIngester
 from tom_pittgoogle.core.pubsub import AlertCallback, unpack_message
@@ -38,7 +40,9 @@ class ConsumerStreamPython:
     A thin adapter: the subscription is a :class:`~tom_pittgoogle.core.subscription.Subscription` (gRPC), the pull
     runs on :class:`~tom_pittgoogle.core.engine.StreamIngester`. Constructing the consumer checks the subscription,
     creating it in the user's project (attached to the Pitt-Google topic of the same name, in the project
-    serving ``survey``) if it does not exist; pass ``touch=False`` to skip that.
+    serving ``survey``, or to ``topic``) if it does not exist; pass ``touch=False`` to skip that.
+    ``server_filter`` is the subscription's filter on message attributes (see
+    :class:`~tom_pittgoogle.core.subscription.Subscription`); the messages it drops are filtered out here too.
     """
 
     def __init__(
@@ -50,8 +54,11 @@ class ConsumerStreamPython:
         store: AlertStore | None = None,
         touch: bool = True,
         survey: str | None = None,
+        topic: str | None = None,
+        server_filter: Any = None,
     ) -> None:
-        self.subscription = Subscription(subscription_name, project=project, survey=survey, client=client)
+        self.subscription = Subscription(subscription_name, project=project, survey=survey, client=client,
+                                         topic=topic, filter=server_filter)
         self.subscription_name = self.subscription.name
         self.survey = self.subscription.survey
         self.project = self.subscription.project
@@ -112,7 +119,9 @@ class ConsumerStreamPython:
         ``parameters`` holds the stopping conditions (at least one is required): ``max_results`` (stop after
         that many alerts passed the filter and were stored) and ``timeout`` (stop after that many seconds
         without a message); ``max_backlog``, the flow control (messages leased but not yet processed); and
-        ``save_metadata`` ("no": do not store the message ids).
+        ``save_metadata`` ("no": do not store the message ids). In a web request the pull also stops after
+        ``PITTGOOGLE_WEB_QUERY_DEADLINE`` seconds in all, whatever the stream does (``deadline`` in
+        ``parameters`` overrides), storing and acknowledging what is in flight first.
         ``user_filter(alert, parameters)`` returns the alert if it passes, else None.
 
         The work is done by :class:`~tom_pittgoogle.core.engine.StreamIngester`, the night-long ingester, with one
@@ -139,6 +148,10 @@ class ConsumerStreamPython:
             save_metadata=self._save_metadata,
         )
         stored: list[dict] = []
+        deadline = parameters.get("deadline")
+        deadline = conf.web_query_deadline() if deadline is None else float(deadline)
+        self.stopped_at_deadline = False
+        timer = None
         try:
             ingester = StreamIngester(
                 [stream],
@@ -148,8 +161,20 @@ class ConsumerStreamPython:
                 on_stored=lambda _stream, alerts: stored.extend(alerts),
                 touch=False,
             )
+            if deadline is not None:
+                # stop() is the ingester's clean stop: what is in flight is stored, then acknowledged.
+                def at_deadline() -> None:
+                    self.stopped_at_deadline = True
+                    logger.info("stopping the pull of %s at its deadline (%g s)", self.subscription_path, deadline)
+                    ingester.stop()
+
+                timer = threading.Timer(deadline, at_deadline)
+                timer.daemon = True
+                timer.start()
             ingester.run(max_results=max_results, timeout=timeout)
         finally:
+            if timer is not None:
+                timer.cancel()
             self.subscription.close()
         logger.info("stored %s from %s", count(len(stored), "alert"), self.subscription_path)
         return stored
@@ -162,7 +187,7 @@ class ConsumerStreamPython:
         """
         attributes = dict(message.attributes)
         outcome = unpack_message(
-            message.data, topic=self.topic_path, attributes=attributes,
+            message.data, topic=self.topic_path, attributes=attributes, server_filter=self.subscription.filter,
             **(self._callback_settings or {"lighten_alerts": True}),
         )
         passed, rejected = sort_outcomes([(RawMessage(message.message_id, message.data, attributes), outcome)])

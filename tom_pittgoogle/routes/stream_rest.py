@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import binascii
 import logging
+import math
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -48,7 +49,9 @@ class ConsumerStreamRest:
 
     A thin adapter over a REST :class:`~tom_pittgoogle.core.subscription.Subscription`. Constructing the consumer
     checks the subscription, creating it in the user's project (attached to the Pitt-Google topic of the same
-    name, in the project serving ``survey``) if it does not exist; pass ``touch=False`` to skip that.
+    name, or ``topic``, in the project serving ``survey``) if it does not exist; pass ``touch=False`` to skip that.
+    ``server_filter`` is the subscription's filter on message attributes (see
+    :class:`~tom_pittgoogle.core.subscription.Subscription`); the messages it drops are filtered out here too.
     """
 
     def __init__(
@@ -60,9 +63,12 @@ class ConsumerStreamRest:
         store: AlertStore | None = None,
         touch: bool = True,
         survey: str | None = None,
+        topic: str | None = None,
+        server_filter: Any = None,
     ) -> None:
         self.subscription = Subscription(
-            subscription_name, project=project, survey=survey, transport="rest", credentials=credentials
+            subscription_name, project=project, survey=survey, transport="rest", credentials=credentials,
+            topic=topic, filter=server_filter,
         )
         self.subscription_name = self.subscription.name
         self.survey = self.subscription.survey
@@ -167,7 +173,7 @@ class ConsumerStreamRest:
                     raw = RawMessage(message.get("messageId", ""), data, attributes)
                     decoded.append((raw, unpack_message(
                         data, lighten_alerts=lighten_alerts, callback=callback, callback_kwargs=kwargs,
-                        topic=self.topic_path, attributes=attributes,
+                        topic=self.topic_path, attributes=attributes, server_filter=self.subscription.filter,
                     )))
                 ack_ids.append(received_message["ackId"])
 
@@ -185,9 +191,13 @@ class ConsumerStreamRest:
         lighten_alerts: bool = True,
         callback: AlertCallback | None = None,
         max_wait: float | None = None,
+        deadline: float | None = None,
         **kwargs: Any,
     ) -> list[dict]:
-        """Pull until ``max_results`` alerts pass ``callback`` or nothing arrives for ``max_wait`` seconds.
+        """Pull until ``max_results`` alerts pass ``callback``, nothing arrives for ``max_wait`` seconds, or
+        ``deadline`` seconds have passed in all (default: ``PITTGOOGLE_WEB_QUERY_DEADLINE`` in a web request, none
+        in a command), whatever the stream delivers: a stream whose alerts the filter drops never goes idle.
+        What was stored by then is returned; nothing pulled is left unprocessed (a prefetched pull is handed back).
 
         Each pull asks for no more messages than are still wanted, so nothing beyond ``max_results`` is
         taken from the subscription. Empty pulls back off (0.2 s doubling to 2 s) instead of spinning. While a
@@ -198,13 +208,22 @@ class ConsumerStreamRest:
         if max_results < 1:
             raise ValueError("max_results must be at least 1")
         max_wait = float(conf.get("PITTGOOGLE_REST_MAX_WAIT") if max_wait is None else max_wait)
+        deadline = conf.web_query_deadline() if deadline is None else float(deadline)
         alerts: list[dict] = []
-        idle_since = time.monotonic()
+        started = idle_since = time.monotonic()
+        ends_at = math.inf if deadline is None else started + deadline
+        #: Whether the last pull stopped at its deadline (the caller may say so).
+        self.stopped_at_deadline = False
         backoff = 0.2
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pittgoogle-rest-pull") as executor:
             pending = None
             try:
                 while len(alerts) < max_results:
+                    if time.monotonic() >= ends_at:
+                        self.stopped_at_deadline = True
+                        logger.info("stopping the pull of %s at its deadline (%g s)", self.subscription_path,
+                                    deadline)
+                        break
                     received = pending() if pending is not None else self.pull(max_results - len(alerts))
                     pending = None
                     if received:
@@ -217,13 +236,14 @@ class ConsumerStreamRest:
                         )
                         idle_since, backoff = time.monotonic(), 0.2
                         continue
-                    waited = time.monotonic() - idle_since
+                    now = time.monotonic()
+                    waited = now - idle_since
                     if waited >= max_wait:
                         break
-                    time.sleep(min(backoff, max_wait - waited))
+                    time.sleep(max(0.0, min(backoff, max_wait - waited, ends_at - now)))
                     backoff = min(backoff * 2, 2.0)
             finally:
-                if pending is not None:  # only when storing raised: nothing of this pull was processed
+                if pending is not None:  # storing raised, or the deadline came: nothing of this pull was processed
                     self._hand_back(pending)
         logger.info("pulled %s from %s", count(len(alerts), "alert"), self.subscription_path)
         return alerts

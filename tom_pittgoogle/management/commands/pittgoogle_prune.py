@@ -14,20 +14,16 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from tom_pittgoogle import conf
 from tom_pittgoogle.core.prune import BATCH_SIZE, prune
+from tom_pittgoogle.management.options import number_option
+
+#: The longest retention a command accepts (days): 100 years. Beyond it the cutoff date would be before year 1.
+MAX_DAYS = 36525
+#: The most rows one transaction deletes: more would hold a long lock on a table the ingester writes.
+MAX_BATCH_SIZE = 1_000_000
 
 
-def _days(value: str) -> float:
-    number = float(value)
-    if not number >= 0:
-        raise ValueError(value)
-    return number
-
-
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
+_days = number_option(float, 0, MAX_DAYS, unit="days")
+_batch_size = number_option(int, 1, MAX_BATCH_SIZE)
 
 
 class Command(BaseCommand):
@@ -46,7 +42,7 @@ class Command(BaseCommand):
                                  f"{conf.DEFAULTS['PITTGOOGLE_REJECTED_RETENTION_DAYS']}).")
         parser.add_argument("--include-targets", action="store_true",
                             help="Delete old alerts of Targets' objects too (their light curves on the Targets stay).")
-        parser.add_argument("--batch-size", type=_positive_int, default=BATCH_SIZE, metavar="N",
+        parser.add_argument("--batch-size", type=_batch_size, default=BATCH_SIZE, metavar="N",
                             help=f"Rows deleted per transaction (default {BATCH_SIZE}).")
 
     def handle(self, *args: Any, **options: Any) -> None:

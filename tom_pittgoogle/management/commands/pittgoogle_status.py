@@ -12,17 +12,24 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from tom_pittgoogle.core.heartbeat import REJECTED_SHOWN, ingester_status, status_text
+from tom_pittgoogle.management.options import number_option
+
+#: The most rejected messages listed: the newest ones say what is wrong; the rest are in the admin.
+MAX_REJECTED_SHOWN = 10_000
+
+
+_count = number_option(int, 0, MAX_REJECTED_SHOWN)
 
 
 class Command(BaseCommand):
     help = "Show each Pitt-Google ingester's heartbeat and the newest rejected messages; exit 1 if one is late."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--rejected", type=int, default=REJECTED_SHOWN, metavar="N",
+        parser.add_argument("--rejected", type=_count, default=REJECTED_SHOWN, metavar="N",
                             help=f"How many of the newest rejected messages to list (default {REJECTED_SHOWN}).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        status = ingester_status(rejected=max(0, options["rejected"]))
+        status = ingester_status(rejected=options["rejected"])
         self.stdout.write(status_text(status))
         if status.late:
             self.stderr.write(f"{len(status.late)} ingester(s) late")

@@ -6,6 +6,8 @@ stop.
 
     python manage.py pittgoogle_stream --subscription ztf-loop --classtar-threshold 0.5 --classtar-gt-lt lt
     python manage.py pittgoogle_stream          # every stream in settings.PITTGOOGLE_STREAMS
+    python manage.py pittgoogle_stream --survey lsst --subscription lsst-variability-likely \
+        --topic lsst-variability --pg-variable likely      # Pub/Sub drops the rest before delivery
 
 Ctrl-C or SIGTERM: stop pulling, store what is in flight, acknowledge only what is stored, exit 0. A second
 signal exits at once (status 128 + the signal's number) without acknowledging anything unstored; Pub/Sub
@@ -14,13 +16,22 @@ redelivers what was not acknowledged, and storage ignores what is already there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tom_pittgoogle import conf
-from tom_pittgoogle.core.engine import DEFAULT_MAX_BACKLOG, MAX_BATCH, IngestStats, Stream, alert_filter
-from tom_pittgoogle.core.filters import CLASSTAR_COMPARISONS
+from tom_pittgoogle.core.engine import (
+    DEFAULT_MAX_BACKLOG,
+    MAX_BATCH,
+    IngestStats,
+    Stream,
+    alert_filter,
+    stream_server_filter,
+)
+from tom_pittgoogle.core.filters import ATTRIBUTE_KEYS, CLASSTAR_COMPARISONS, UPSILON_BANDS
+from tom_pittgoogle.core.heartbeat import MAX_PROGRESS_INTERVAL
 from tom_pittgoogle.core.runner import (
     IngesterRunner,
     find_user,
@@ -29,27 +40,30 @@ from tom_pittgoogle.core.runner import (
     stop_on_signal,
 )
 from tom_pittgoogle.exceptions import PittGoogleError
+from tom_pittgoogle.management.options import number_option
+
+#: The largest count an option takes (alerts, messages): far beyond a night, within what gRPC's flow control and
+#: the database accept.
+MAX_COUNT = 2**31 - 1
+#: The longest --timeout: a year of silence.
+MAX_TIMEOUT = 365 * 86400.0
+
+_positive_int = number_option(int, 1, MAX_COUNT)
+_unit_interval = number_option(float, 0, 1)
+_finite = number_option(float)
 
 
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
+def _seconds(largest: float) -> Callable[[str], float]:
+    """A number of seconds above 0 and at most ``largest`` (inf, NaN and 1e300 are no time to wait)."""
+    return number_option(float, 0, largest, above=True, unit="seconds")
 
 
-def _positive_float(value: str) -> float:
-    number = float(value)
-    if not number > 0:
-        raise ValueError(value)
-    return number
-
-
-def _unit_interval(value: str) -> float:
-    number = float(value)
-    if not 0 <= number <= 1:
-        raise ValueError(value)
-    return number
+#: The options that make the filter of a stream named with --subscription (PITTGOOGLE_STREAMS' streams carry their
+#: own): their destination and their value when not given.
+FILTER_OPTIONS = {"classtar_threshold": None, "reliability_threshold": None, "cone": None, "start": None,
+                  "end": None, "score_name": None, "score_min": None, "predicted_class": None, "survey": None,
+                  "create_targets": False, "no_metadata": False, "classtar_gt_lt": "lt", "topic": None,
+                  **{key: None for key in ATTRIBUTE_KEYS}}
 
 
 class Command(BaseCommand):
@@ -68,14 +82,16 @@ class Command(BaseCommand):
             help="Subscription to listen to (repeat for several); attached to the Pitt-Google topic of that name.",
         )
         parser.add_argument("--survey", choices=["ztf", "lsst"], default=None,
-                            help="Whose Pitt-Google topic a new subscription attaches to (default ztf).")
+                            help="Whose alerts: the Pitt-Google topic a new subscription attaches to, and the "
+                                 "default subscription without --subscription (ztf-loop for ztf, the default; "
+                                 "lsst-alerts for lsst).")
         parser.add_argument("--classtar-threshold", type=_unit_interval, metavar="SCORE",
                             help="ZTF: keep alerts by star/galaxy score (0-1); alerts without a score never pass.")
         parser.add_argument("--classtar-gt-lt", choices=[value for value, _ in CLASSTAR_COMPARISONS], default="lt",
                             help="lt: keep scores below the threshold; gt: at or above it (default lt).")
         parser.add_argument("--reliability-threshold", type=_unit_interval, metavar="SCORE",
                             help="LSST: keep alerts whose reliability is at or above this (0-1).")
-        parser.add_argument("--cone", nargs=3, type=float, metavar=("RA", "DEC", "RADIUS_ARCSEC"),
+        parser.add_argument("--cone", nargs=3, type=_finite, metavar=("RA", "DEC", "RADIUS_ARCSEC"),
                             help="Keep alerts within RADIUS_ARCSEC of RA, DEC (degrees), by exact distance.")
         parser.add_argument("--start", metavar="UTC", help="Keep alerts observed at or after this time (ISO 8601, "
                                                            "UTC, e.g. 2025-11-15T03:00).")
@@ -83,12 +99,40 @@ class Command(BaseCommand):
         parser.add_argument("--score-name", metavar="NAME",
                             help="With --score-min: keep alerts whose score NAME (e.g. drb, reliability, a "
                                  "classifier's probability) is at least the minimum.")
-        parser.add_argument("--score-min", type=float, metavar="VALUE")
+        parser.add_argument("--score-min", type=_finite, metavar="VALUE")
         parser.add_argument("--predicted-class", metavar="CLASS",
                             help="Keep alerts a classifier puts in CLASS (any case; classifier streams).")
+        parser.add_argument("--topic", metavar="NAME",
+                            help="The Pitt-Google topic a new subscription attaches to, when the subscription's name "
+                                 "is not the topic's (a subscription of its own for a server-side filter).")
+        attributes = parser.add_argument_group(
+            "server-side filters", "On the message attributes Pitt-Google sets: the subscription is created with "
+            "them as its Pub/Sub filter, so Google drops the other messages before delivery. A subscription's filter "
+            "cannot change: an existing subscription must already have the same one.")
+        attributes.add_argument("--pg-supernnova-class", metavar="CLASS",
+                                help="SuperNNova topics: keep alerts whose predicted class is CLASS (e.g. 0 or 1).")
+        attributes.add_argument("--pg-variable", choices=["likely", "unlikely"],
+                                help="lsst-variability: keep alerts whose variability is this.")
+        attributes.add_argument("--pg-upsilon-band", choices=UPSILON_BANDS,
+                                help="lsst-upsilon: the band of --pg-upsilon-label / --pg-upsilon-flag.")
+        attributes.add_argument("--pg-upsilon-label", metavar="LABEL",
+                                help="lsst-upsilon: keep alerts with this UPSILoN label in the band (e.g. RRL_ab).")
+        attributes.add_argument("--pg-upsilon-flag", choices=["0", "1"],
+                                help="lsst-upsilon: keep alerts with this UPSILoN flag in the band.")
+        attributes.add_argument("--pg-has-min-detections", choices=["0", "1"],
+                                help="lsst-upsilon: 1 keeps alerts with enough points for UPSILoN in some band.")
+        attributes.add_argument("--n-previous-detections", type=int, metavar="N",
+                                help="LSST: keep alerts with exactly N previous detections (0: new objects).")
+        attributes.add_argument("--is-pure", choices=["0", "1"], help="ztf-tagged: 1 keeps the pure alerts.")
+        attributes.add_argument("--is-extragalactic-transient", choices=["0", "1"],
+                                help="ztf-tagged: 1 keeps the likely extragalactic transients.")
+        attributes.add_argument("--fid", choices=["1", "2", "3"], help="ztf-tagged: the band (1 g, 2 r, 3 i).")
+        attributes.add_argument("--attribute-filter", metavar="EXPRESSION",
+                                help='A Pub/Sub filter of your own, e.g. \'attributes.pg_variable = "likely"\' '
+                                     "(with the options above: all must hold).")
         parser.add_argument("--max-results", type=_positive_int, metavar="N",
                             help="Stop after N alerts passed the filter and were stored.")
-        parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+        parser.add_argument("--timeout", type=_seconds(MAX_TIMEOUT), metavar="SECONDS",
                             help="Stop after this many seconds without a message (default: never).")
         parser.add_argument("--max-backlog", type=_positive_int, default=DEFAULT_MAX_BACKLOG, metavar="N",
                             help=f"Flow control: most messages leased and not yet stored, per subscription "
@@ -101,8 +145,10 @@ class Command(BaseCommand):
         parser.add_argument("--targets-for", metavar="USERNAME",
                             help="With --create-targets: give this TOM user access to the Targets.")
         parser.add_argument("--no-metadata", action="store_true", help="Do not store the message ids.")
-        parser.add_argument("--progress-interval", type=_positive_float, default=10.0, metavar="SECONDS",
-                            help="Seconds between progress lines (default 10).")
+        parser.add_argument("--progress-interval", type=_seconds(MAX_PROGRESS_INTERVAL), default=10.0,
+                            metavar="SECONDS",
+                            help=f"Seconds between progress lines and heartbeats (default 10, at most "
+                                 f"{MAX_PROGRESS_INTERVAL:g}).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -136,30 +182,47 @@ class Command(BaseCommand):
         from tom_pittgoogle.core.engine import streams_from_settings
 
         names = options["subscriptions"]
-        if not names:
+        if not names and options["survey"] is None:
             configured = streams_from_settings()
             if configured:
+                given = [name for name, unset in FILTER_OPTIONS.items() if options.get(name, unset) != unset]
+                if given:
+                    raise CommandError(
+                        f"--{', --'.join(name.replace('_', '-') for name in given)}: without --subscription the "
+                        "streams of settings.PITTGOOGLE_STREAMS run, each with its own filter; give --subscription "
+                        "to run one stream with these options."
+                    )
                 return configured
-            names = [conf.get("PITTGOOGLE_DEFAULT_SUBSCRIPTION")]
+        survey = options["survey"] or "ztf"
+        # Each filter on a field the survey's alerts have, or refused: never one that silently keeps nothing.
+        if survey != "ztf" and options["classtar_threshold"] is not None:
+            raise CommandError("--classtar-threshold: classtar is a ZTF field; for Rubin/LSST filter on "
+                               "--reliability-threshold.")
+        if survey != "lsst" and options["reliability_threshold"] is not None:
+            raise CommandError("--reliability-threshold: reliability is a Rubin/LSST field; for ZTF filter on "
+                               "--classtar-threshold (or give --survey lsst).")
+        if not names:
+            names = [conf.survey_default_subscription(survey)]
         cone = options["cone"] or (None, None, None)
-        callback = alert_filter(
-            {
-                "classtar_threshold": options["classtar_threshold"],
-                "classtar_gt_lt": options["classtar_gt_lt"],
-                "reliability_threshold": options["reliability_threshold"],
-                "cone_ra": cone[0],
-                "cone_dec": cone[1],
-                "cone_radius_arcsec": cone[2],
-                "start_time": options["start"],
-                "end_time": options["end"],
-                "score_name": options["score_name"],
-                "score_min": options["score_min"],
-                "predicted_class": options["predicted_class"],
-            }
-        )
+        parameters = {
+            "classtar_threshold": options["classtar_threshold"],
+            "classtar_gt_lt": options["classtar_gt_lt"],
+            "reliability_threshold": options["reliability_threshold"],
+            "cone_ra": cone[0],
+            "cone_dec": cone[1],
+            "cone_radius_arcsec": cone[2],
+            "start_time": options["start"],
+            "end_time": options["end"],
+            "score_name": options["score_name"],
+            "score_min": options["score_min"],
+            "predicted_class": options["predicted_class"],
+            **{key: options[key] for key in ATTRIBUTE_KEYS},  # the options are named as the fields
+        }
+        callback, server_filter = alert_filter(parameters), stream_server_filter(parameters)
         return [
             Stream(name, callback=callback, create_targets=options["create_targets"],
-                   save_metadata=not options["no_metadata"], survey=options["survey"])
+                   save_metadata=not options["no_metadata"], survey=options["survey"],
+                   server_filter=server_filter, topic=options["topic"])
             for name in names
         ]
 

@@ -2,7 +2,8 @@
 
 When the search would scan more than ``PITTGOOGLE_BIGQUERY_MAX_BYTES`` nothing runs, and
 :class:`~tom_pittgoogle.exceptions.QueryTooLargeError` says how much and how to narrow the search. Every job that
-runs carries the same figure as ``maximum_bytes_billed``, so BigQuery itself stops one the estimate missed.
+runs carries its share of that figure as ``maximum_bytes_billed`` (:func:`share_budget`), so BigQuery itself stops
+one the estimate missed and the jobs of one search together are never billed more than the setting.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ def format_bytes(count: int) -> str:
 
 def check_cost(queries: Sequence[Any], estimate_bytes: Callable[[str, Any], int], max_bytes: int) -> int:
     """Estimate every query (``estimate_bytes(sql, job_config)``); return the total, or raise
-    :class:`QueryTooLargeError` when together they would scan more than ``max_bytes``."""
-    estimates = [int(estimate_bytes(query.sql, query.job_config)) for query in queries]
+    :class:`QueryTooLargeError` when together they would scan more than ``max_bytes``. Each query that may run is
+    given its share of ``max_bytes`` as its ``max_bytes_billed``."""
+    estimates = [max(0, int(estimate_bytes(query.sql, query.job_config))) for query in queries]
     total = sum(estimates)
     logger.info("BigQuery estimates %s for %s", format_bytes(total), ", ".join(q.table for q in queries))
     if total > max_bytes:
@@ -44,7 +46,27 @@ def check_cost(queries: Sequence[Any], estimate_bytes: Callable[[str, Any], int]
             estimated_bytes=total,
             max_bytes=max_bytes,
         )
+    for query, cap in zip(queries, share_budget(max_bytes, estimates), strict=True):
+        query.max_bytes_billed = cap
     return total
+
+
+#: What BigQuery bills at least for each table a query reads (10 MiB): a job capped below it fails.
+MIN_BILLED_BYTES = 10 * 1024 * 1024
+
+
+def share_budget(max_bytes: int, estimates: list[int]) -> list[int]:
+    """Each query's ``maximum_bytes_billed``: its estimate (at least BigQuery's 10 MiB minimum) plus a share, in
+    proportion, of what those leave of ``max_bytes``. The shares add up to at most ``max_bytes``, so the jobs of one
+    search together are billed no more than the cost guard, however many tables it reads."""
+    if not estimates:
+        return []
+    needs = [max(estimate, MIN_BILLED_BYTES) for estimate in estimates]
+    total = sum(needs)
+    if total <= max_bytes:
+        spare = max_bytes - total
+        return [need + spare * need // total for need in needs]
+    return [max(1, max_bytes * need // total) for need in needs]
 
 
 def dry_run_config(job_config: Any) -> Any:
@@ -56,7 +78,8 @@ def dry_run_config(job_config: Any) -> Any:
     )
 
 
-def capped(job_config: Any, max_bytes: int) -> Any:
-    """``job_config`` with BigQuery's own cap on the bytes billed."""
-    job_config.maximum_bytes_billed = max_bytes
+def capped(job_config: Any, max_bytes: int, share: int | None = None) -> Any:
+    """``job_config`` with BigQuery's own cap on the bytes billed: the query's ``share`` of the cost guard
+    (:func:`check_cost` sets it), or the whole ``max_bytes`` for a query run on its own."""
+    job_config.maximum_bytes_billed = max_bytes if share is None else share
     return job_config

@@ -54,6 +54,9 @@ class TableQuery:
     table: str
     sql: str
     job_config: Any
+    #: This query's share of the search's cost guard (set by :func:`~tom_pittgoogle.routes.bigquery.cost.check_cost`);
+    #: None: the whole of it (a query run on its own).
+    max_bytes_billed: int | None = None
 
 
 def selection_of(parameters: Mapping[str, Any]) -> AlertSelection:
