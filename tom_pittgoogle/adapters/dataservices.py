@@ -164,8 +164,6 @@ class PittGoogleQueryForm(GoogleAccountFormMixin, BaseQueryForm):
             return clean_stored(self, cleaned_data)
         if cleaned_data.get("route") == PUBSUB:
             return clean_attribute_filters(self, clean_stream_filter(self, cleaned_data))
-        if any(cleaned_data.get(key) not in (None, "") for key in ATTRIBUTE_FORM_KEYS):
-            raise forms.ValidationError("Filters on message attributes (and a topic) apply to a Pub/Sub pull only.")
         return clean_search(self, cleaned_data)
 
     def _refuse_fields_the_route_does_not_read(self, cleaned_data: dict) -> None:
