@@ -47,7 +47,7 @@ demo: setup
 
 # The tests mostly wait (on the emulators, on the processes they start), so they run in parallel workers, each
 # with its own emulators and test database (see tests/conftest.py); `make test TEST_WORKERS=0` runs them in one.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 6
 test: setup browser
 	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
