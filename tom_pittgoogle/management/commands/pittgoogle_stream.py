@@ -161,9 +161,10 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         heartbeat.start(ingester)
         error = None
+        # Handlers first: whoever reads "Ctrl-C to stop" may send the signal at once.
+        previous = self._install_signal_handlers(ingester)
         self.stdout.write(f"listening to {', '.join(s.name for s in streams)} (Ctrl-C to stop)")
         self.stdout.flush()
-        previous = self._install_signal_handlers(ingester)
         try:
             stats = ingester.run(max_results=options["max_results"], timeout=options["timeout"])
         except PittGoogleError as failure:
