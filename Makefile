@@ -45,8 +45,11 @@ $(BQ_VENV)/.installed:
 demo: setup
 	$(VENV)/bin/python -m tom_pittgoogle.demo $(DEMO_ARGS)
 
+# The tests mostly wait (on the emulators, on the processes they start), so they run in parallel workers, each
+# with its own emulators and test database (see tests/conftest.py); `make test TEST_WORKERS=0` runs them in one.
+TEST_WORKERS ?= 6
 test: setup browser
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # The documentation (docs/, Sphinx with MyST Markdown), warnings as errors.
 docs: setup

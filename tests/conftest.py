@@ -70,9 +70,22 @@ def _close_other_connections_to_the_test_database(django_db_setup, django_db_blo
     connection.close()
 
 
-def _serve(emulator, variable: str):
-    """Start ``emulator``, point Google's ``variable`` (PUBSUB_/BIGQUERY_EMULATOR_HOST) at it, stop it after."""
-    emulator.start()
+def _serve(make_emulator, variable: str):
+    """Start an emulator, point Google's ``variable`` (PUBSUB_/BIGQUERY_EMULATOR_HOST) at it, stop it after.
+
+    Each pytest-xdist worker starts its own on ports the OS called free; another worker's emulator may take such
+    a port between the pick and the bind, so a start refused for a taken port is tried again on new ports.
+    """
+    from tom_pittgoogle.demo.emulators import EmulatorError
+
+    for attempt in range(3):
+        emulator = make_emulator()
+        try:
+            emulator.start()
+            break
+        except EmulatorError as error:
+            if attempt == 2 or not any(word in str(error) for word in ("in use", "taken")):
+                raise
     previous = os.environ.get(variable)
     os.environ[variable] = emulator.host
     try:
@@ -89,7 +102,8 @@ def _serve(emulator, variable: str):
 def pubsub_emulator(tmp_path_factory):
     from tom_pittgoogle.demo.emulators import PubSubEmulator
 
-    yield from _serve(PubSubEmulator(log_dir=tmp_path_factory.mktemp("pubsub-emulator")), "PUBSUB_EMULATOR_HOST")
+    log_dir = tmp_path_factory.mktemp("pubsub-emulator")
+    yield from _serve(lambda: PubSubEmulator(log_dir=log_dir), "PUBSUB_EMULATOR_HOST")
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +111,7 @@ def bigquery_emulator(tmp_path_factory):
     from tom_pittgoogle.demo.emulators import BigQueryEmulator
 
     log_dir = tmp_path_factory.mktemp("bigquery-emulator")
-    yield from _serve(BigQueryEmulator(log_dir=log_dir), "BIGQUERY_EMULATOR_HOST")
+    yield from _serve(lambda: BigQueryEmulator(log_dir=log_dir), "BIGQUERY_EMULATOR_HOST")
 
 
 def create_topic(project: str, prefix: str) -> str:
@@ -191,3 +205,86 @@ def lsst_table(bigquery_emulator) -> list[dict]:
     table = create_alerts_table(client, LSST_TABLE, lsst_alert_schema(10, 0))
     load_alerts(client, table, records)
     return records
+
+
+# --- Running in parallel (`make test`: pytest-xdist, each worker with its own emulators and test database) -------
+
+#: The tests that wait longest (on the emulator's redeliveries, on processes they start and stop), longest first,
+#: as measured: a worker that starts one of them last would keep the run going after the others are done. A test
+#: missing here still runs, only later; a name here that no longer exists changes nothing.
+LONGEST_FIRST = (
+    "tests/test_ingest_readme_claims.py::test_a_database_that_cannot_store_alerts_ends_the_stream",
+    "tests/test_stream_ingester.py::test_kill_9_mid_stream",
+    "tests/test_route_stream_python.py::test_a_storage_failure_acknowledges_nothing",
+    "tests/test_tom_without_tom_alerts.py",
+    "tests/test_migrations_sqlite.py",
+    "tests/test_alertstream.py::test_a_second_signal",
+    "tests/test_stream_ingester.py::test_a_second_signal",
+    "tests/test_decode_limits.py",
+    "tests/test_poison_messages.py",
+    "tests/test_test_database_teardown.py",
+    "tests/test_alertstream.py",
+    "tests/test_stream_ingester.py",
+    "tests/test_ingest_readme_claims.py",
+    "tests/test_ingester_status.py",
+    "tests/test_permission_denied.py",
+    "tests/test_route_stream_python.py",
+    "tests/test_route_stream_rest.py",
+    "tests/test_lsst.py",
+    "tests/test_demo_exits.py",
+    "tests/test_command_line_messages.py",
+    "tests/test_browser.py",
+)
+
+
+def _transactional(item: pytest.Item) -> bool:
+    """Whether pytest-django runs ``item`` in a committed database that it empties after the test."""
+    marker = item.get_closest_marker("django_db")
+    if marker is not None and (marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences")
+                               or any(marker.args[:1]) or any(marker.args[1:2])):
+        return True
+    return bool({"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())))
+
+
+def _rank(item: pytest.Item) -> int:
+    return next((i for i, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)), len(LONGEST_FIRST))
+
+
+#: Modules whose tests share a costly module-scoped fixture (memory bombs compressed from gigabytes; BigQuery tables
+#: of every schema version): each runs whole in one worker, so the fixture is built once.
+SHARED_FIXTURE_MODULES = ("tests/test_decode_limits.py", "tests/test_bigquery_tables.py")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadgroup``, with each module of :data:`SHARED_FIXTURE_MODULES` one group.
+
+    pytest-xdist marks a test's group by suffixing its node id, which pytest 9.2 no longer lets a plugin change
+    (pytest-dev/pytest-xdist#1386): ``xdist_group`` marks are silently ignored there. The groups are told to the
+    scheduler instead.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ModuleFixtureGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in SHARED_FIXTURE_MODULES else super()._split_scope(nodeid)
+
+    return ModuleFixtureGroups(config, log)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In an xdist worker, the longest tests first, keeping one rule of pytest-django's order.
+
+    The rule: every transactional test (its database emptied after it) comes after every test that expects the
+    migrated database, in each worker. A worker runs a group whole where its first test is, so a group holds no
+    transactional test.
+    """
+    if not hasattr(config, "workerinput"):
+        return
+    for item in items:
+        if item.nodeid.split("::", 1)[0] in SHARED_FIXTURE_MODULES and _transactional(item):
+            raise pytest.UsageError(f"{item.nodeid} is transactional: it cannot run in its module's group")
+    items.sort(key=lambda item: (_transactional(item), _rank(item)))

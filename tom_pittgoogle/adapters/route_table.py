@@ -160,17 +160,11 @@ _STREAM_FILTER = ("classtar_threshold", "classtar_gt_lt", "reliability_threshold
 def _clean_stream(form: forms.Form, cleaned_data: dict) -> dict:
     return clean_attribute_filters(form, clean_stream_filter(form, cleaned_data))
 
-
-def _clean_search(form: forms.Form, cleaned_data: dict) -> dict:
-    if any(cleaned_data.get(key) not in (None, "") for key in ATTRIBUTE_FORM_KEYS):
-        raise forms.ValidationError("Filters on message attributes (and a topic) apply to a Pub/Sub pull only.")
-    return clean_search(form, cleaned_data)
-
 BIGQUERY = Route(
     name="bigquery",
     label="BigQuery search: history (every alert of an object, one alert, or the newest alerts)",
     fields=("objectId", "candid", "max_results", "table_name", *SELECTION_KEYS),
-    clean=_clean_search,
+    clean=clean_search,
     run=_search,
     nothing_matched=lambda parameters: nothing_matched(parameters, SEARCH),
     broker="tom_pittgoogle.broker_database_python.BrokerDatabasePython",

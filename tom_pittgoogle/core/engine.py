@@ -367,6 +367,8 @@ class StreamIngester:
                     await_callbacks_on_shutdown=True,
                 )
             logger.info("listening to %s", ", ".join(s.path for s in self._subscribed))
+            # The timeout counts from here: opening the streams may itself take seconds on a busy machine.
+            self._last_message_at = time.monotonic()
             self._loop(max_results, timeout)
         except _StorageFailed as failure:
             storage_failed = True

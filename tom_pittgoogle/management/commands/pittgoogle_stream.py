@@ -166,9 +166,10 @@ class Command(BaseCommand):
         except PittGoogleError as error:
             raise CommandError(str(error)) from None
         runner.start()
+        # Handlers first: whoever reads "Ctrl-C to stop" may send the signal at once.
+        previous = install_signal_handler(stop_on_signal(lambda: [runner], self._say))
         self.stdout.write(f"listening to {', '.join(s.name for s in streams)} (Ctrl-C to stop)")
         self.stdout.flush()
-        previous = install_signal_handler(stop_on_signal(lambda: [runner], self._say))
         try:
             stats = runner.run(max_results=options["max_results"], timeout=options["timeout"],
                                describe_failure=_failure_line)
