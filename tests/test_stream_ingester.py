@@ -84,7 +84,7 @@ def subscribe(name: str) -> None:
 
 #: A progress line of pittgoogle_stream: the counts so far, the rate since the last one and the backlog.
 PROGRESS_LINE = re.compile(r"received \d+, stored \d+, duplicates \d+, filtered out \d+, rejected \d+, "
-                           r"\d+\.\d alerts/s, backlog \d+")
+                           r"filtered out \(server\) \d+, \d+\.\d alerts/s, backlog \d+")
 
 MALFORMED = [
     (b"Obj\x01" + b"\x00" * 40, "truncated Avro"),
