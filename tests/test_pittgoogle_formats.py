@@ -243,9 +243,10 @@ def test_attributes_are_kept_bounded_as_strings():
     assert len(alert["attributes"]) == 100  # Pub/Sub's own limit, the last entry counting those not kept
     assert alert["attributes"]["\u2026"] == f"{len(noisy) - 99} attributes not kept"
     assert all(isinstance(v, str) and len(v) <= 1024 and "\x00" not in v for v in alert["attributes"].values())
-    # Kept, not dropped: the first 64 by key, each value cut to 1024 characters.
-    kept = sorted(noisy)[:64]
-    assert alert["attributes"] == {key: noisy[key][:1024] for key in kept}, "the message's attributes are kept"
+    # Kept, not dropped: the first 99 by key, each value over 1024 characters cut to 1023 and a "…".
+    kept = sorted(noisy)[:99]
+    cut = {key: noisy[key] if len(noisy[key]) <= 1024 else noisy[key][:1023] + "…" for key in kept}
+    assert {key: alert["attributes"][key] for key in kept} == cut, "the message's attributes are kept"
     assert {key: attributes[key] for key in attributes if key in kept} != {}, "the message's own attributes"
     few = {**attributes, "nul": "a\x00b"}
     alert = lighten_alert(decode_alert(data, attributes=few), attributes=few)
