@@ -42,6 +42,7 @@ from tom_pittgoogle.core.database import (
     json_safe_text,
     storable,
 )
+from tom_pittgoogle.core.latency import message_legs
 from tom_pittgoogle.core.prune import prune_rejected
 from tom_pittgoogle.core.pubsub import describe_error, safe_text
 from tom_pittgoogle.core.rejected import MAX_REASON, RawMessage, record_rejected, rejected_max_bytes
@@ -158,6 +159,7 @@ class DjangoAlertStore:
                     attributes=json_safe_text(dict(message.attributes or {})),
                     alert=dict(alert),
                     **indexed_columns(alert),
+                    **message_legs(alert, message.publish_time),
                 )
             except Exception as error:  # noqa: BLE001 - a record that is not an alert's shape
                 saved.rejected[index] = _reason("could not be stored", error)
