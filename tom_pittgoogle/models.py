@@ -53,7 +53,7 @@ class Alert(models.Model):
         null=True, blank=True, help_text="When Pitt-Google published its message on Pub/Sub (none for BigQuery rows).",
     )
     committed_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the transaction that stored it from Pub/Sub committed.",
+        null=True, blank=True, db_index=True, help_text="When the transaction that stored it from Pub/Sub committed.",
     )
     exposure_to_survey = models.FloatField(
         null=True, blank=True, help_text="Seconds from the exposure to the survey's publication (Kafka timestamp).",
@@ -135,6 +135,10 @@ class IngesterHeartbeat(models.Model):
     filtered_out = models.BigIntegerField(default=0)
     rejected = models.BigIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    latency = models.JSONField(
+        default=list, blank=True,
+        help_text="Per stream over the last hour: alerts, alerts per minute, p50/p95/p99 of each latency leg.",
+    )
 
     class Meta:
         ordering = ["-last_heartbeat"]

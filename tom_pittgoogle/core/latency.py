@@ -14,11 +14,12 @@ query has no message, so no ``published_at``: it gets no delivery leg and is nev
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 
 from tom_pittgoogle.core.database import database_is_down
 
@@ -98,3 +99,171 @@ def stamp_committed(keys: Iterable[tuple[str, str]], committed_at: datetime | No
             raise
         logger.warning("could not record when %d alerts were committed: %s", len(keys), error)
         return 0
+
+
+# --- seen at a glance: percentiles per stream -------------------------------------------------------------------
+
+#: The legs, as the status names them.
+LEGS = {"exposure_to_survey": "exposure → survey", "survey_to_broker": "survey → Pitt-Google",
+        "broker_to_tom": "Pitt-Google → TOM"}
+PERCENTILES = (0.5, 0.95, 0.99)
+#: "The night": this many hours back from now.
+NIGHT_HOURS = 12
+#: An ingester falls behind when the TOM leg's p95 over the last RECENT_MINUTES is over BEHIND_SECONDS and
+#: larger than over the RECENT_MINUTES before (growing, not just slow).
+RECENT_MINUTES = 5
+BEHIND_SECONDS = 60.0
+
+
+@dataclass
+class StreamLatency:
+    """One stream's alerts over a window: how many, per minute, and the p50/p95/p99 of each leg (None: no data)."""
+
+    subscription: str
+    alerts: int
+    per_minute: float
+    legs: dict[str, tuple[float | None, ...]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"subscription": self.subscription, "alerts": self.alerts, "per_minute": self.per_minute,
+                "legs": {leg: list(values) for leg, values in self.legs.items()}}
+
+
+def _interpolated(values: list[float], fraction: float) -> float | None:
+    """``percentile_cont``: linear interpolation between the closest ranks of sorted ``values``."""
+    if not values:
+        return None
+    position = fraction * (len(values) - 1)
+    low = int(position)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (position - low)
+
+
+def _percentiles_sql(since: datetime, until: datetime, subscriptions: Sequence[str] | None) -> list[tuple]:
+    """PostgreSQL: one row per stream with its count and each leg's percentiles as arrays."""
+    from tom_pittgoogle.models import Alert
+
+    table = connection.ops.quote_name(Alert._meta.db_table)
+    legs = ", ".join(f"percentile_cont(%s::double precision[]) WITHIN GROUP (ORDER BY {leg})" for leg in LEGS)
+    where = "committed_at >= %s AND committed_at < %s"
+    params: list[Any] = [list(PERCENTILES)] * len(LEGS) + [since, until]
+    if subscriptions is not None:
+        where += " AND subscription = ANY(%s)"
+        params.append(list(subscriptions))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT subscription, count(*), {legs} FROM {table} WHERE {where} GROUP BY subscription "
+                       "ORDER BY subscription", params)
+        return [(row[0], row[1], *[tuple(values) if values else (None,) * len(PERCENTILES) for values in row[2:]])
+                for row in cursor.fetchall()]
+
+
+def _percentiles_portable(since: datetime, until: datetime, subscriptions: Sequence[str] | None) -> list[tuple]:
+    """Any database (SQLite, the demo): the legs read back and interpolated here as ``percentile_cont`` does."""
+    from tom_pittgoogle.models import Alert
+
+    rows = Alert.objects.filter(committed_at__gte=since, committed_at__lt=until)
+    if subscriptions is not None:
+        rows = rows.filter(subscription__in=list(subscriptions))
+    by_stream: dict[str, list[tuple]] = {}
+    for row in rows.values_list("subscription", *LEGS):
+        by_stream.setdefault(row[0], []).append(row[1:])
+    result = []
+    for subscription in sorted(by_stream):
+        values = by_stream[subscription]
+        columns = []
+        for index in range(len(LEGS)):
+            known = sorted(value[index] for value in values if value[index] is not None)
+            columns.append(tuple(_interpolated(known, fraction) for fraction in PERCENTILES))
+        result.append((subscription, len(values), *columns))
+    return result
+
+
+def latency_by_stream(since: datetime, until: datetime | None = None,
+                      subscriptions: Sequence[str] | None = None) -> list[StreamLatency]:
+    """Each stream's alerts committed in [since, until): count, per minute, and p50/p95/p99 of each leg."""
+    until = until or datetime.now(UTC)
+    rows = (_percentiles_sql if connection.vendor == "postgresql" else _percentiles_portable)(
+        since, until, subscriptions)
+    minutes = max((until - since).total_seconds() / 60.0, 1e-9)
+    return [StreamLatency(subscription, count, round(count / minutes, 2), dict(zip(LEGS, legs, strict=True)))
+            for subscription, count, *legs in rows]
+
+
+@dataclass
+class NightTimeline:
+    """Per minute of the night: each stream's alerts and the TOM leg's p95 (for the status page's plots)."""
+
+    minutes: dict[str, list[datetime]]
+    alerts: dict[str, list[int]]
+    tom_p95: dict[str, list[float | None]]
+
+
+def night_timeline(now: datetime | None = None) -> NightTimeline:
+    """Each stream's alerts per minute and the TOM leg's p95 per minute over the night."""
+    from tom_pittgoogle.models import Alert
+
+    now = now or datetime.now(UTC)
+    since = now - timedelta(hours=NIGHT_HOURS)
+    timeline = NightTimeline({}, {}, {})
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(Alert._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT subscription, date_trunc('minute', committed_at) AS minute, count(*), "
+                "percentile_cont(0.95) WITHIN GROUP (ORDER BY broker_to_tom) "
+                f"FROM {table} WHERE committed_at >= %s AND committed_at < %s "
+                "GROUP BY subscription, minute ORDER BY subscription, minute", [since, now])
+            rows = cursor.fetchall()
+    else:
+        grouped: dict[tuple[str, datetime], list[float]] = {}
+        for subscription, committed, leg in Alert.objects.filter(
+            committed_at__gte=since, committed_at__lt=now
+        ).values_list("subscription", "committed_at", "broker_to_tom"):
+            grouped.setdefault((subscription, committed.replace(second=0, microsecond=0)), []).append(leg)
+        rows = [(subscription, minute, len(legs), _interpolated(sorted(v for v in legs if v is not None), 0.95))
+                for (subscription, minute), legs in sorted(grouped.items())]
+    for subscription, minute, count, p95 in rows:
+        timeline.minutes.setdefault(subscription, []).append(minute)
+        timeline.alerts.setdefault(subscription, []).append(int(count))
+        timeline.tom_p95.setdefault(subscription, []).append(None if p95 is None else float(p95))
+    return timeline
+
+
+def streams_behind(now: datetime | None = None, subscriptions: Sequence[str] | None = None) -> dict[str, str]:
+    """The streams whose TOM leg grows: its p95 over the last minutes is over :data:`BEHIND_SECONDS` and above the
+    p95 of the minutes before. Maps each to a sentence that says so."""
+    now = now or datetime.now(UTC)
+    recent_start = now - timedelta(minutes=RECENT_MINUTES)
+    recent = {s.subscription: s.legs["broker_to_tom"][1]
+              for s in latency_by_stream(recent_start, now, subscriptions)}
+    before = {s.subscription: s.legs["broker_to_tom"][1]
+              for s in latency_by_stream(recent_start - timedelta(minutes=RECENT_MINUTES), recent_start, subscriptions)}
+    behind = {}
+    for subscription, p95 in recent.items():
+        earlier = before.get(subscription)
+        if p95 is not None and p95 > BEHIND_SECONDS and (earlier is None or p95 > earlier):
+            behind[subscription] = (
+                f"the ingester of {subscription} is falling behind: alerts reach the TOM {p95:.0f} s after Pitt-Google "
+                f"published them (p95 over the last {RECENT_MINUTES} minutes"
+                + (f", up from {earlier:.0f} s" if earlier is not None else "") + ")"
+            )
+    return behind
+
+
+def format_seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def latency_lines(windows: Mapping[str, Sequence[StreamLatency]]) -> list[str]:
+    """Plain-text lines: per window and stream, alerts per minute and p50/p95/p99 of each leg (seconds)."""
+    lines = []
+    for window, streams in windows.items():
+        if not streams:
+            lines.append(f"Latency over {window}: no alerts committed from Pub/Sub.")
+            continue
+        lines.append(f"Latency over {window} (seconds, p50/p95/p99):")
+        for stream in streams:
+            legs = "; ".join(f"{LEGS[leg]} {'/'.join(format_seconds(v) for v in values)}"
+                             for leg, values in stream.legs.items())
+            lines.append(f"  {stream.subscription}: {stream.alerts} alerts, {stream.per_minute:.1f}/min; {legs}")
+    return lines

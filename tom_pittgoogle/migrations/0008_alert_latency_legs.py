@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='alert',
             name='committed_at',
-            field=models.DateTimeField(blank=True, help_text='When the transaction that stored it from Pub/Sub committed.', null=True),
+            field=models.DateTimeField(blank=True, db_index=True, help_text='When the transaction that stored it from Pub/Sub committed.', null=True),
         ),
         migrations.AddField(
             model_name='alert',
@@ -34,5 +34,10 @@ class Migration(migrations.Migration):
             model_name='alert',
             name='broker_to_tom',
             field=models.FloatField(blank=True, help_text="Seconds from Pitt-Google's Pub/Sub publication to the commit in this TOM.", null=True),
+        ),
+        migrations.AddField(
+            model_name='ingesterheartbeat',
+            name='latency',
+            field=models.JSONField(blank=True, default=list, help_text='Per stream over the last hour: alerts, alerts per minute, p50/p95/p99 of each latency leg.'),
         ),
     ]
