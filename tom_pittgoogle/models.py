@@ -53,7 +53,7 @@ class Alert(models.Model):
         null=True, blank=True, help_text="When Pitt-Google published its message on Pub/Sub (none for BigQuery rows).",
     )
     committed_at = models.DateTimeField(
-        null=True, blank=True, db_index=True, help_text="When the transaction that stored it from Pub/Sub committed.",
+        null=True, blank=True, help_text="When the transaction that stored it from Pub/Sub committed.",
     )
     exposure_to_survey = models.FloatField(
         null=True, blank=True, help_text="Seconds from the exposure to the survey's publication (Kafka timestamp).",
@@ -76,6 +76,8 @@ class Alert(models.Model):
             models.Index(F("best_score").desc(nulls_last=True), F("id").desc(), name="tom_pittgoogle_alert_best"),
             models.Index(fields=["dec"], name="tom_pittgoogle_alert_dec"),
             models.Index(fields=["stored_at"], name="tom_pittgoogle_alert_stored_at"),
+            # The latency's windows (an index of Meta, not db_index: SQLite drops such a column without remaking).
+            models.Index(fields=["committed_at"], name="tom_pittgoogle_alert_committed"),
         ]
         ordering = ["-jd"]
 

@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='alert',
             name='committed_at',
-            field=models.DateTimeField(blank=True, db_index=True, help_text='When the transaction that stored it from Pub/Sub committed.', null=True),
+            field=models.DateTimeField(blank=True, help_text='When the transaction that stored it from Pub/Sub committed.', null=True),
         ),
         migrations.AddField(
             model_name='alert',
@@ -39,5 +39,9 @@ class Migration(migrations.Migration):
             model_name='ingesterheartbeat',
             name='latency',
             field=models.JSONField(blank=True, default=list, help_text='Per stream over the last hour: alerts, alerts per minute, p50/p95/p99 of each latency leg.'),
+        ),
+        migrations.AddIndex(
+            model_name='alert',
+            index=models.Index(fields=['committed_at'], name='tom_pittgoogle_alert_committed'),
         ),
     ]
