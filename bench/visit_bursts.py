@@ -43,13 +43,25 @@ from bench.stream_ingest import (  # noqa: E402 - the bench's own helpers, reuse
 LSST_PROJECT = "pitt-alert-broker"
 
 
+#: Distinct sample alerts per set: the sample's exposure moves a day per index, and a later one is in the future
+#: (the ingester rightly rejects it); the others are copies of these with their own diaSourceId.
+TEMPLATES = 200
+
+
 def lsst_packets(count: int, seed: int) -> list[bytes]:
     """``count`` distinct LSST alerts of the newest schema, with a season's history (real-size, not minimal)."""
     from tom_pittgoogle.demo.sample_lsst import lsst_schema_versions, make_lsst_alert, serialize_wire_format
 
     major, minor = lsst_schema_versions()[-1]
-    return [serialize_wire_format(make_lsst_alert(major, minor, index=index, seed=seed, n_previous=30,
-                                                  n_forced=30), major, minor) for index in range(count)]
+    templates = [make_lsst_alert(major, minor, index=index, seed=seed, n_previous=30, n_forced=30)
+                 for index in range(min(count, TEMPLATES))]
+    packets = []
+    for index in range(count):
+        record = dict(templates[index % len(templates)])
+        record["diaSource"] = dict(record["diaSource"], diaSourceId=5_000_000_000_000_000_000 + seed * 10_000_000
+                                   + index)
+        packets.append(serialize_wire_format(record, major, minor))
+    return packets
 
 
 def bare_consumer(subscription: str) -> None:
