@@ -68,6 +68,9 @@ clean:
 # Throughput of the stream routes against the emulator and PostgreSQL, with same-run baselines (bench/); then
 # what a message a subscription filter drops costs, next to a stored alert.
 BENCH_ARGS ?=
+# The Rubin-visit scenario: bursts of 10,000 LSST alerts 40 s apart, then 300 alerts/s (bench/visit_bursts.py).
+VISIT_ARGS ?=
 bench: setup
 	$(VENV)/bin/python bench/stream_ingest.py $(BENCH_ARGS)
 	$(VENV)/bin/python bench/server_filter.py
+	$(VENV)/bin/python bench/visit_bursts.py $(VISIT_ARGS)

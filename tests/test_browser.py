@@ -189,6 +189,16 @@ def test_the_nights_stored_alerts_become_targets_and_the_status_page_shows_a_dea
     ingesters = page.locator("#pittgoogle-ingesters").inner_text()
     assert "LATE" in ingesters and "stopped" in ingesters and topic_name in ingesters
     assert page.locator("#pittgoogle-rejected tbody tr").count() == len(MALFORMED)
+    # The plots are drawn (plotly's SVG in each), and the alerts-per-minute plot adds up to the night's alerts.
+    for plot in ("pittgoogle-plot-alerts", "pittgoogle-plot-tom-p95", "pittgoogle-plot-backlog"):
+        page.wait_for_selector(f"#{plot} .main-svg", state="attached")
+    drawn = page.evaluate("id => document.getElementById(id).data.map(trace => trace.y.reduce((a, b) => a + b, 0))",
+                          "pittgoogle-plot-alerts")
+    assert sum(drawn) == len(packets)
+    p95 = page.evaluate("id => document.getElementById(id).data.flatMap(trace => trace.y)", "pittgoogle-plot-tom-p95")
+    assert p95 and all(value > 0 for value in p95)
+    latency = page.locator(".pittgoogle-latency").first.inner_text()
+    assert topic_name in latency
     shot("09-status")
 
 

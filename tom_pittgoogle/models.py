@@ -48,6 +48,22 @@ class Alert(models.Model):
         help_text="The highest classifier probability, else the survey's real/bogus score (ZTF drb, LSST reliability).",
     )
     classes = models.TextField(blank=True, help_text="Every classifier's predicted class, case-folded, as |a|b|.")
+    # How late the alert reached the TOM, in three legs (tom_pittgoogle.core.latency); None where a time is unknown.
+    published_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Pitt-Google published its message on Pub/Sub (none for BigQuery rows).",
+    )
+    committed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the transaction that stored it from Pub/Sub committed.",
+    )
+    exposure_to_survey = models.FloatField(
+        null=True, blank=True, help_text="Seconds from the exposure to the survey's publication (Kafka timestamp).",
+    )
+    survey_to_broker = models.FloatField(
+        null=True, blank=True, help_text="Seconds from the survey's publication to Pitt-Google's Pub/Sub publication.",
+    )
+    broker_to_tom = models.FloatField(
+        null=True, blank=True, help_text="Seconds from Pitt-Google's Pub/Sub publication to the commit in this TOM.",
+    )
 
     class Meta:
         constraints = [
@@ -60,6 +76,8 @@ class Alert(models.Model):
             models.Index(F("best_score").desc(nulls_last=True), F("id").desc(), name="tom_pittgoogle_alert_best"),
             models.Index(fields=["dec"], name="tom_pittgoogle_alert_dec"),
             models.Index(fields=["stored_at"], name="tom_pittgoogle_alert_stored_at"),
+            # The latency's windows (an index of Meta, not db_index: SQLite drops such a column without remaking).
+            models.Index(fields=["committed_at"], name="tom_pittgoogle_alert_committed"),
         ]
         ordering = ["-jd"]
 
@@ -125,6 +143,10 @@ class IngesterHeartbeat(models.Model):
     )
     rejected = models.BigIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    latency = models.JSONField(
+        default=list, blank=True,
+        help_text="Per stream over the last hour: alerts, alerts per minute, p50/p95/p99 of each latency leg.",
+    )
 
     class Meta:
         ordering = ["-last_heartbeat"]

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import reset_queries, transaction
@@ -34,6 +35,7 @@ from tom_pittgoogle import conf
 from tom_pittgoogle.core.alerts.decode import DecodeLimits, limits_for_batch
 from tom_pittgoogle.core.attribute_filter import AttributeFilter
 from tom_pittgoogle.core.filters import ATTRIBUTE_KEYS, SELECTION_KEYS, AlertFilter, server_filter
+from tom_pittgoogle.core.latency import stamp_committed
 from tom_pittgoogle.core.pubsub import (
     AlertCallback,
     close_client,
@@ -41,7 +43,7 @@ from tom_pittgoogle.core.pubsub import (
     unpack_message,
     validate_resource_id,
 )
-from tom_pittgoogle.core.settle import settle
+from tom_pittgoogle.core.settle import settle, stored_keys
 from tom_pittgoogle.core.store import AlertStore, DjangoAlertStore, RawMessage, SavedBatch, guard_database
 from tom_pittgoogle.core.subscription import Subscription
 from tom_pittgoogle.exceptions import ConfigurationError, PittGoogleError
@@ -457,10 +459,13 @@ class StreamIngester:
             message.nack()
         self._count(handed_back=len(extra))
         saved = {}
+        committed_keys: list[tuple[str, str]] = []
         try:
             with guard_database(), transaction.atomic():
                 for key, (subscribed, alerts, rejected) in by_stream.items():
-                    saved[key] = self._store_stream_batch(subscribed, alerts, rejected)
+                    saved[key], keys = self._store_stream_batch(subscribed, alerts, rejected)
+                    committed_keys.extend(keys)
+            committed_at = datetime.now(UTC)  # the commit just returned
         except Exception as error:
             # Not stored, so not acknowledged: Pub/Sub redelivers them.
             for _subscribed, alerts, rejected in by_stream.values():
@@ -478,8 +483,12 @@ class StreamIngester:
                         duplicates=len(stored) - saved[key].new)
             if stored and self.on_stored is not None:
                 self.on_stored(subscribed.stream, [outcome.alert for outcome in stored])
+        # After the acknowledgements, so that they do not wait for it; the time is the commit's.
+        stamp_committed(committed_keys, committed_at)
 
-    def _store_stream_batch(self, subscribed: _Subscribed, alerts: list, rejected: list) -> SavedBatch:
+    def _store_stream_batch(
+        self, subscribed: _Subscribed, alerts: list, rejected: list
+    ) -> tuple[SavedBatch, list[tuple[str, str]]]:
         # Acknowledged by _store_and_ack once the transaction over every subscription's batch commits.
         passed = [(_raw(message), outcome) for message, outcome in alerts]
 
@@ -489,10 +498,12 @@ class StreamIngester:
                     if index not in saved.rejected:
                         self._make_target(outcome.lightened)
 
-        return settle(
+        saved = settle(
             self.store, passed, [(_raw(message), reason) for message, reason in rejected],
             subscription=subscribed.path, keep_message_ids=subscribed.stream.save_metadata, with_stored=make_targets,
+            stamp_commit=False,
         )
+        return saved, stored_keys(passed, saved)
 
     def _make_target(self, alert: Mapping[str, Any]) -> None:
         # A savepoint per alert: a Target that cannot be made is logged and counted, and the alert stays stored
@@ -601,4 +612,4 @@ class _StorageFailed(Exception):
 
 
 def _raw(message) -> RawMessage:
-    return RawMessage(message.message_id, message.data, dict(message.attributes))
+    return RawMessage(message.message_id, message.data, dict(message.attributes), message.publish_time)

@@ -14,13 +14,14 @@ import math
 import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
 
 from tom_pittgoogle import conf
+from tom_pittgoogle.core.latency import NIGHT_HOURS, latency_by_stream, latency_lines, streams_behind
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,17 @@ class Heartbeat:
         row.filtered_out, row.rejected = stats.filtered_out, stats.rejected
         row.filtered_out_server = getattr(stats, "filtered_out_server", 0)
         row.last_heartbeat = now
+        row.latency = self._latency(now)
         self._write(row.save)
+
+    def _latency(self, now: datetime) -> list[dict]:
+        """Its streams' latency over the last hour (the previous figures if the query fails)."""
+        try:
+            return [stream.as_dict() for stream in latency_by_stream(now - timedelta(hours=1), now)
+                    if _is_one_of(stream.subscription, self.streams)]
+        except Exception:  # noqa: BLE001 - the heartbeat's figures never stop the ingester
+            logger.exception("could not compute the streams' latency for the heartbeat")
+            return self.row.latency
 
     def reporter(self, also: Callable[[Any, str], None] | None = None) -> Callable[[Any, str], None]:
         """A progress hook that records the heartbeat, then calls ``also`` (the command's own report)."""
@@ -111,6 +122,11 @@ class Heartbeat:
             write()
         except Exception:  # noqa: BLE001 - the night's alerts matter more than the heartbeat
             logger.exception("could not write the ingester's heartbeat")
+
+
+def _is_one_of(subscription: str, streams: Sequence[str]) -> bool:
+    """Whether a stored alert's subscription (a full path) is one of ``streams`` (names or paths)."""
+    return any(subscription == name or subscription.endswith(f"/{name}") for name in streams)
 
 
 def _process_gone(pid: int) -> bool:
@@ -245,6 +261,10 @@ class Status:
     ingesters: list[IngesterStatus]
     rejected: list[Any]  # RejectedMessage rows without their bytes
     rejected_total: int
+    #: Per window ("the last hour", "the night"), each stream's latency (:class:`~.latency.StreamLatency`).
+    latency: dict[str, list] = field(default_factory=dict)
+    #: The streams whose TOM leg grows, each with a sentence that says so.
+    behind: dict[str, str] = field(default_factory=dict)
 
     @property
     def late(self) -> list[IngesterStatus]:
@@ -263,6 +283,9 @@ def ingester_status(*, limit: int = 50, rejected: int = REJECTED_SHOWN) -> Statu
         ingesters=[IngesterStatus(row, is_late(row, now)) for row in rows],
         rejected=list(messages[:rejected]),
         rejected_total=RejectedMessage.objects.count(),
+        latency={"the last hour": latency_by_stream(now - timedelta(hours=1), now),
+                 f"the night (last {NIGHT_HOURS} h)": latency_by_stream(now - timedelta(hours=NIGHT_HOURS), now)},
+        behind=streams_behind(now),
     )
 
 
@@ -293,6 +316,8 @@ def status_text(status: Status) -> str:
             lines.append(f"  last error: {row.last_error}")
         for problem in ingester.problems:
             lines.append(f"  this heartbeat row is odd: {problem}")
+    lines.extend(f"FALLING BEHIND: {sentence}" for sentence in status.behind.values())
+    lines.extend(latency_lines(status.latency))
     lines.append(f"Rejected messages: {status.rejected_total} kept"
                  + (f", newest {len(status.rejected)}:" if status.rejected else "."))
     for message in status.rejected:

@@ -11,6 +11,7 @@ import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
 
@@ -33,6 +34,8 @@ class RawMessage:
     message_id: str
     data: bytes | None  # None: an alert given without its message (``save_alerts``)
     attributes: Mapping[str, str]
+    #: When Pitt-Google published the message to Pub/Sub (None: not a Pub/Sub message, e.g. a BigQuery row).
+    publish_time: datetime | None = None
 
 
 def record_rejected(messages: Sequence[tuple[RawMessage, str]], *, subscription: str = "") -> None:

@@ -10,11 +10,13 @@ raises :class:`~tom_pittgoogle.core.database.DatabaseUnavailableError` before an
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
 
 from tom_pittgoogle.core.database import guard_database
+from tom_pittgoogle.core.latency import stamp_committed
 from tom_pittgoogle.core.pubsub import Unpacked
 from tom_pittgoogle.core.rejected import RawMessage
 from tom_pittgoogle.core.store import AlertStore, SavedBatch, save_batch
@@ -42,13 +44,16 @@ def settle(
     keep_message_ids: bool = True,
     with_stored: Callable[[SavedBatch], Any] | None = None,
     acknowledge: Callable[[], Any] | None = None,
+    stamp_commit: bool = True,
 ) -> SavedBatch:
     """Record ``rejected`` and store the lightened alerts of ``passed`` in one transaction, then ``acknowledge()``.
 
     ``with_stored(saved)`` runs inside the transaction, after the alerts are stored (the ingester makes their
     Targets there). The returned batch says which of ``passed`` the database refused (recorded as rejected).
     Inside a caller's own transaction (the ingester's, over several subscriptions) ``acknowledge`` is left to
-    the caller, after that transaction commits.
+    the caller, after that transaction commits. Once committed, the stored alerts get their commit time and
+    last latency leg (:func:`~tom_pittgoogle.core.latency.stamp_committed`); a caller with its own transaction passes
+    ``stamp_commit=False`` and stamps them itself after it commits, with :func:`stored_keys`.
     """
     with guard_database(), transaction.atomic():
         if rejected:
@@ -64,9 +69,22 @@ def settle(
             )
         if with_stored is not None:
             with_stored(saved)
+    committed_at = datetime.now(UTC)  # the commit just returned: this is when the TOM has the alerts
     if acknowledge is not None:
         acknowledge()
+    if stamp_commit:  # else the caller stamps, once its own transaction has committed
+        stamp_committed(stored_keys(passed, saved), committed_at)
     return saved
+
+
+def stored_keys(passed: Sequence[tuple[RawMessage, Unpacked]], saved: SavedBatch) -> list[tuple[str, str]]:
+    """The (survey, source id) of the alerts of ``passed`` that are stored (for :func:`stamp_committed`)."""
+    keys = []
+    for index, (_, outcome) in enumerate(passed):
+        if index not in saved.rejected:
+            alert = outcome.lightened
+            keys.append((str(alert.get("survey")), str(alert.get("source_id"))))
+    return keys
 
 
 def alerts_stored(passed: Sequence[tuple[RawMessage, Unpacked]], saved: SavedBatch) -> list[dict]:

@@ -43,6 +43,7 @@ from tom_pittgoogle.core.database import (
     guard_database,
     storable,
 )
+from tom_pittgoogle.core.latency import message_legs
 from tom_pittgoogle.core.prune import prune_rejected
 from tom_pittgoogle.core.pubsub import describe_error, safe_text
 from tom_pittgoogle.core.rejected import MAX_REASON, RawMessage, record_rejected, rejected_max_bytes
@@ -160,6 +161,7 @@ class DjangoAlertStore:
                     attributes=bounded_attributes(message.attributes or {}, attribute_limits),
                     alert=dict(alert),
                     **indexed_columns(alert),
+                    **message_legs(alert, message.publish_time),
                 )
             except Exception as error:  # noqa: BLE001 - a record that is not an alert's shape
                 saved.rejected[index] = _reason("could not be stored", error)

@@ -190,7 +190,8 @@ class ConsumerStreamPython:
             message.data, topic=self.topic_path, attributes=attributes, server_filter=self.subscription.filter,
             **(self._callback_settings or {"lighten_alerts": True}),
         )
-        passed, rejected = sort_outcomes([(RawMessage(message.message_id, message.data, attributes), outcome)])
+        raw = RawMessage(message.message_id, message.data, attributes, message.publish_time)
+        passed, rejected = sort_outcomes([(raw, outcome)])
         settle(self.store, passed, rejected, subscription=self.subscription_path,
                keep_message_ids=self._save_metadata, acknowledge=message.ack)
 

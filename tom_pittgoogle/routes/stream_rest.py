@@ -33,6 +33,7 @@ from google.auth.transport.requests import AuthorizedSession
 
 from tom_pittgoogle import conf
 from tom_pittgoogle.core.alerts.decode import limits_for_batch
+from tom_pittgoogle.core.latency import parse_publish_time
 from tom_pittgoogle.core.pubsub import AlertCallback, Unpacked, unpack_message
 from tom_pittgoogle.core.settle import alerts_stored, settle, sort_outcomes
 from tom_pittgoogle.core.store import AlertStore, DjangoAlertStore, RawMessage
@@ -164,13 +165,15 @@ class ConsumerStreamRest:
             for received_message in received:
                 message = received_message.get("message", {})
                 attributes = message.get("attributes") or {}
+                published = parse_publish_time(message.get("publishTime"))
                 try:
                     data = pybase64.b64decode(message.get("data", ""), validate=True)  # SIMD: half the stdlib's cost
                 except (binascii.Error, ValueError, TypeError):
-                    raw = RawMessage(message.get("messageId", ""), message.get("data", "").encode(), attributes)
+                    raw = RawMessage(message.get("messageId", ""), message.get("data", "").encode(), attributes,
+                                     published)
                     decoded.append((raw, Unpacked(rejected_reason="message data is not valid base64")))
                 else:
-                    raw = RawMessage(message.get("messageId", ""), data, attributes)
+                    raw = RawMessage(message.get("messageId", ""), data, attributes, published)
                     decoded.append((raw, unpack_message(
                         data, lighten_alerts=lighten_alerts, callback=callback, callback_kwargs=kwargs,
                         topic=self.topic_path, attributes=attributes, server_filter=self.subscription.filter,
