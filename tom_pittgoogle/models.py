@@ -67,6 +67,24 @@ class Alert(models.Model):
         return f"{self.survey} {self.object_id} {self.source_id}"
 
 
+class TargetPosition(models.Model):
+    """Where a TOM Target is on the sky, as a HEALPix pixel: the index that finds a Target near an alert.
+
+    One row per Target with coordinates, kept current by receivers of the Target's ``post_save`` and
+    ``post_delete`` (:mod:`tom_pittgoogle.core.matching`), so that matching an alert asks for a few pixels instead
+    of reading every Target.
+    """
+
+    target = models.OneToOneField("tom_targets.BaseTarget", on_delete=models.CASCADE, primary_key=True,
+                                  related_name="pittgoogle_position")
+    pixel = models.BigIntegerField(db_index=True, help_text="Nested HEALPix pixel of the Target's position.")
+    ra = models.FloatField()
+    dec = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.target_id} at pixel {self.pixel}"
+
+
 class RejectedMessage(models.Model):
     """A message that could not be stored as an alert: kept for the operator, then acknowledged.
 
