@@ -23,15 +23,17 @@ from tom_pittgoogle.models import Alert, RejectedMessage
 
 from .conftest import USER_PROJECT
 from .helpers import alerts_table_locked, wait_until
+from .processes import finish
 from .test_stream_ingester import (
     ROOT,
+    SECOND_SIGNAL_EXIT,
     candid_of,
     classtar_of,
     ingest_until_stored,
     stored_source_ids,
     subscribe,
-    subscription_is_empty,
 )
+from .unacknowledged import assert_nothing_left_unacknowledged
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,9 +65,8 @@ class ReadStreams:
                 break
         raise AssertionError(f"no {text!r} from readstreams: {self.process.stderr.read()}")
 
-    def finish(self, timeout: float = 120) -> tuple[int, str, str]:
-        out, err = self.process.communicate(timeout=timeout)
-        return self.process.returncode, out, err
+    def finish(self, timeout: float = 120, expectation: str = "readstreams should have ended") -> tuple[int, str, str]:
+        return finish(self.process, timeout, expectation)
 
 
 def test_readstreams_stores_each_alert_once_records_malformed_and_creates_targets(topic_name, publish, packets):
@@ -82,8 +83,8 @@ def test_readstreams_stores_each_alert_once_records_malformed_and_creates_target
     objects = set(Alert.objects.values_list("object_id", flat=True))
     assert set(Target.objects.values_list("name", flat=True)) == objects
     assert all(PhotometryReducedDatum.objects.filter(target=target).exists() for target in Target.objects.all())
-    # Everything stored was acknowledged: nothing comes back after the lease.
-    assert subscription_is_empty(topic_name)
+    # Everything stored was acknowledged: after the ack deadline only a marker published then comes.
+    assert_nothing_left_unacknowledged(topic_name)
 
 
 @pytest.mark.timeout(480)
@@ -118,7 +119,7 @@ def test_sigterm_stores_every_alert_in_flight_then_acknowledges_it(topic_name, p
             signal.signal(signum, handler)
     assert stream.stats.stored == n and stream.stats.handed_back == 0, stream.stats.line()
     assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, in_flight_packets))
-    assert subscription_is_empty(topic_name)  # acknowledged once stored: nothing comes back
+    assert_nothing_left_unacknowledged(topic_name)  # acknowledged once stored
 
 
 @pytest.mark.timeout(480)
@@ -131,7 +132,7 @@ def test_sigterm_stops_readstreams_with_exit_0_storing_what_it_received_and_losi
         assert wait_until(lambda: lock.inserts_waiting() == 1, 120)
         readstreams.process.send_signal(signal.SIGTERM)
         readstreams.wait_for_line("storing what is in flight")
-    code, out, err = readstreams.finish(timeout=120)
+    code, out, err = readstreams.finish(60, "after SIGTERM readstreams should store what is in flight and exit")
     assert code == 0, err
     stored = Alert.objects.count()
     assert stored > 0
@@ -151,7 +152,7 @@ def test_a_second_signal_exits_readstreams_at_once_with_143_acknowledging_nothin
         readstreams.process.send_signal(signal.SIGTERM)
         readstreams.wait_for_line("storing what is in flight")  # the first signal was handled
         readstreams.process.send_signal(signal.SIGTERM)
-        code, _, err = readstreams.finish()
+        code, _, err = readstreams.finish(SECOND_SIGNAL_EXIT, "a second SIGTERM should make readstreams exit at once")
         assert Alert.objects.count() == 0
     assert code == 128 + signal.SIGTERM, err
     assert "SIGTERM again: exiting without storing what is in flight" in err

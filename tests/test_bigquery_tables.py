@@ -286,6 +286,49 @@ def test_an_lsst_time_window_filters_the_partition_column_and_returns_exactly_th
     assert len(expected) == 7
 
 
+def test_an_lsst_time_window_finds_alerts_published_up_to_two_days_after_its_end_and_not_later(bigquery_emulator,
+                                                                                               settings):
+    """README: on LSST tables a time window filters the day partitions of kafkaPublishTimestamp up to 2 days after
+    the end (an alert is published after its exposure), and the exact midpointMjdTai."""
+    dataset = f"lsst_lag_{uuid.uuid4().hex[:8]}"
+    client = bigquery_client(bigquery_emulator.endpoint, LSST_PROJECT)
+    table = create_lsst_alerts_table(client, f"{LSST_PROJECT}.{dataset}.alerts_v10_0", lsst_alert_schema(10, 0))
+    start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=1)
+    hour = dt.timedelta(hours=1)
+    # name -> (exposure (UTC), publish delay after it)
+    cases = {
+        "published at once": (end - hour, dt.timedelta(minutes=2)),
+        "published a day after the end": (end - hour, dt.timedelta(days=1)),
+        "published just within two days after the end": (end - hour, 2 * dt.timedelta(days=1) + 0.5 * hour),
+        "published three days after the end": (end - hour, dt.timedelta(days=3)),
+        "exposed after the end": (end + hour, dt.timedelta(minutes=2)),
+    }
+    records, delays, source_of = [], {}, {}
+    for index, (name, (exposure, delay)) in enumerate(cases.items()):
+        record = make_lsst_alert(10, 0, index=index)
+        record["diaSource"]["midpointMjdTai"] = Time(exposure).tai.mjd
+        records.append(record)
+        source_of[name] = str(lighten_alert(record)["source_id"])
+        delays[source_of[name]] = delay
+    load_alerts(client, table, records,
+                extra=lambda alert: lsst_table_columns(alert, delays[str(lighten_alert(alert)["source_id"])]))
+    settings.PITTGOOGLE_LSST_BIGQUERY_DATASET = f"{LSST_PROJECT}.{dataset}"
+    clear_caches()
+
+    found = set(source_ids(ConsumerDatabasePython(survey="lsst").query_alerts(
+        {"start_time": start.isoformat(), "end_time": end.isoformat(), "max_results": 100})))
+
+    within = ["published at once", "published a day after the end", "published just within two days after the end"]
+    missing = [name for name in within if source_of[name] not in found]
+    assert not missing, (f"alerts exposed in the window and published less than 2 days after its end were not "
+                         f"found: {missing}")
+    outside = ["published three days after the end", "exposed after the end"]
+    beyond = [name for name in outside if source_of[name] in found]
+    assert not beyond, (f"alerts outside the window's partitions (published more than 2 days after its end) or "
+                        f"exposed after its end were found: {beyond}")
+
+
 def test_a_cone_and_a_time_window_together_keep_what_passes_both(ztf_tables):
     start = ZTF_VERSIONS[(4, 2)]
     params = {**window(start, start + 10), "cone_ra": CONE[0], "cone_dec": CONE[1], "cone_radius_arcsec": 5.0,
@@ -352,6 +395,41 @@ def test_a_search_that_would_scan_too_much_is_refused_before_anything_runs(ztf_t
     assert "time window" in message and "cone" in message and "one table" in message
     assert len(estimates) == len(ZTF_VERSIONS)
     assert recorded.requests == []  # nothing was run
+
+
+def test_a_search_estimated_at_exactly_the_limit_runs_and_one_byte_more_is_refused(ztf_tables, settings):
+    """README: nothing runs when the tables together would scan *more than* PITTGOOGLE_BIGQUERY_MAX_BYTES."""
+    limit = 4 * 10**9
+    settings.PITTGOOGLE_BIGQUERY_MAX_BYTES = limit
+    per_table = limit // len(ZTF_VERSIONS)
+    expected = newest_first([a for a in lightened(ztf_tables) if a["object_id"] == OBJECT])
+
+    at_limit = ConsumerDatabasePython(estimate_bytes=lambda sql, job_config: per_table)
+    try:
+        alerts = at_limit.query_alerts({"objectId": OBJECT, "max_results": 100})
+    except QueryTooLargeError as error:
+        pytest.fail(f"a search estimated at exactly PITTGOOGLE_BIGQUERY_MAX_BYTES was refused: {error}")
+    assert at_limit.estimated_bytes == limit and source_ids(alerts) == expected
+
+    estimates = iter([per_table + 1] + [per_table] * (len(ZTF_VERSIONS) - 1))
+    over = ConsumerDatabasePython(estimate_bytes=lambda sql, job_config: next(estimates))
+    recorded = RecordingConnection(over.client)
+    with pytest.raises(QueryTooLargeError, match="PITTGOOGLE_BIGQUERY_MAX_BYTES") as refused:
+        over.query_alerts({"objectId": OBJECT, "max_results": 100})
+    assert refused.value.estimated_bytes == limit + 1 and refused.value.max_bytes == limit
+    assert recorded.requests == [], "a search one byte over the limit ran a job"
+
+
+def test_with_a_limit_of_zero_a_search_the_dry_run_estimates_at_zero_bytes_runs(ztf_tables, settings):
+    """The emulator's dry run reports 0 bytes: at a limit of 0 the real estimate is exactly at the limit."""
+    settings.PITTGOOGLE_BIGQUERY_MAX_BYTES = 0
+    consumer = ConsumerDatabasePython()
+    try:
+        alerts = consumer.query_alerts({"objectId": OBJECT, "max_results": 100})
+    except QueryTooLargeError as error:
+        pytest.fail(f"a search whose dry run estimates 0 bytes was refused at a limit of 0 bytes: {error}")
+    assert consumer.estimated_bytes == 0
+    assert source_ids(alerts) == newest_first([a for a in lightened(ztf_tables) if a["object_id"] == OBJECT])
 
 
 def test_the_refusal_is_shown_on_the_page_and_by_runbrokerquery(ztf_tables, settings, monkeypatch, db):

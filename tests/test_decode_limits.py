@@ -21,32 +21,12 @@ from tom_pittgoogle.demo import pittgoogle_formats as pgf
 from tom_pittgoogle.demo.sample_alerts import ZTF_ALERT_SCHEMA
 from tom_pittgoogle.exceptions import DecodeError
 
+from .hostile_packets import container
+from .hostile_packets import varint as _varint
+
 ROOT = Path(__file__).resolve().parents[1]
 MEMORY_LIMIT = 1 << 30  # 1 GiB of address space for the decoding subprocess
 CHUNK = b"\0" * (1 << 24)
-
-
-def _varint(value: int) -> bytes:
-    """Avro's zig-zag varint of a long."""
-    value = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def container(schema: dict | bytes, block: bytes, codec: str = "null", count: int = 1) -> bytes:
-    """An Avro container file (Avro 1.11 spec, "Object Container Files") holding one block as given."""
-    def text(value: bytes) -> bytes:
-        return _varint(len(value)) + value
-
-    schema_json = schema if isinstance(schema, bytes) else json.dumps(schema).encode()
-    marker = b"m" * 16
-    header = (b"Obj\x01" + _varint(2) + text(b"avro.schema") + text(schema_json) + text(b"avro.codec")
-              + text(codec.encode()) + _varint(0) + marker)
-    return header + _varint(count) + _varint(len(block)) + block + marker
 
 
 def stream_compress(compressor, total: int) -> bytes:
@@ -107,9 +87,10 @@ def decode_in_subprocess(path: Path, codecs: str) -> subprocess.CompletedProcess
 
 
 @pytest.mark.parametrize(("bomb", "codecs", "says"), [
-    ("deflate-2GiB", "null,deflate", "decompresses to more than PITTGOOGLE_DECODE_MAX_DECOMPRESSED_BYTES"),
+    # Stopped at the decompression cap, or sooner: at the most bytes its schema may be within the memory bound.
+    ("deflate-2GiB", "null,deflate", "decompresses to more than "),
     ("bzip2-1GiB", "null,deflate", "codec 'bzip2' is not accepted"),
-    ("bzip2-1GiB", "null,deflate,bzip2", "decompresses to more than PITTGOOGLE_DECODE_MAX_DECOMPRESSED_BYTES"),
+    ("bzip2-1GiB", "null,deflate,bzip2", "decompresses to more than "),
     ("array-of-nulls", "null,deflate", "array of null"),
 ])
 def test_memory_bombs_end_in_a_decode_error_under_a_1_gib_memory_limit(bombs, bomb, codecs, says):
@@ -182,7 +163,7 @@ def test_avro_records_are_held_to_the_same_array_limit():
     record = decode_alert(packet)
     longest = max(len(record["prv_candidates"]), len(record.get("fp_hists") or []))
     limits = DecodeLimits(max_array_items=longest - 1)
-    with pytest.raises(DecodeError, match=r"(prv_candidates|fp_hists) holds \d+ items"):
+    with pytest.raises(DecodeError, match=r"\w+ holds \d+ items, more than PITTGOOGLE_DECODE_MAX_ARRAY_ITEMS"):
         AlertDecoder().decode(packet, limits=limits)
 
 

@@ -47,10 +47,10 @@ def assert_only_an_alert_or_a_decode_error(data: bytes, message_attributes: dict
     json.dumps(alert, allow_nan=False)
     assert alert["survey"] in ("ztf", "lsst")
     if alert["survey"] == "ztf":
-        assert re.fullmatch(r"ZTF\d\d[a-z]{7}", alert["object_id"])
+        assert re.fullmatch(r"ZTF[0-9]{2}[a-z]{7}", alert["object_id"])
     else:
-        assert re.fullmatch(r"[1-9]\d{0,18}", alert["object_id"])
-    assert re.fullmatch(r"[1-9]\d{0,18}", alert["source_id"])
+        assert re.fullmatch(r"[1-9][0-9]{0,18}", alert["object_id"])
+    assert re.fullmatch(r"[1-9][0-9]{0,18}", alert["source_id"])
     assert 0 <= alert["ra"] < 360 and -90 <= alert["dec"] <= 90 and math.isfinite(alert["jd"])
     assert len(alert["band"]) <= 16
     assert all(isinstance(v, float) and math.isfinite(v) for v in alert["scores"].values())

@@ -29,8 +29,8 @@ from .test_stream_ingester import (
     run_command,
     stored_source_ids,
     subscribe,
-    subscription_is_empty,
 )
+from .unacknowledged import assert_nothing_left_unacknowledged
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -150,7 +150,7 @@ def test_callback_as_a_subscribers_own_callback_stores_records_rejects_and_ackno
     assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, packets[:3]))
     assert bytes(RejectedMessage.objects.get().data) == b"not an alert"
     assert all(message_id for message_id in Alert.objects.values_list("message_id", flat=True))
-    assert subscription_is_empty(topic_name, wait=25)  # each message was acknowledged: none comes back
+    assert_nothing_left_unacknowledged(topic_name)  # each message was acknowledged
 
 
 def test_save_alert_stores_one_alert_lightened_once(topic_name, packets):

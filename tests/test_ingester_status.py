@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 
@@ -48,6 +50,14 @@ def status_process() -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+def ingester_rows(page: str) -> list[str]:
+    """The text of each row of the page's ingesters table (not the rejected messages' table)."""
+    table = re.search(r'<table[^>]*id="pittgoogle-ingesters".*?</table>', page, re.S)
+    assert table, "the status page has its ingesters table"
+    body = re.search(r"<tbody>(.*?)</tbody>", table.group(0), re.S).group(1)
+    return [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in re.findall(r"<tr.*?</tr>", body, re.S)]
+
+
 def heartbeat_of(ingester: Ingester) -> IngesterHeartbeat | None:
     return IngesterHeartbeat.objects.filter(pid=ingester.process.pid).first()
 
@@ -74,7 +84,8 @@ def test_a_running_ingester_beats_and_turns_late_after_kill_9(topic_name, publis
     assert wait_until(lambda: heartbeat_of(ingester).last_heartbeat > previous)
     code, out = status()
     assert code == 0, out
-    assert f"RUNNING: pittgoogle_stream pid {ingester.process.pid}" in out
+    assert f"RUNNING: pittgoogle_stream pid {ingester.process.pid} on {socket.gethostname()}, streams {topic_name}" \
+        in out.splitlines(), f"pittgoogle_status names the running ingester and its stream:\n{out}"
     assert f"stored {len(packets)}, duplicates 0, filtered out 0, rejected {len(MALFORMED)}" in out
 
     # The page, for a logged-in user only; rejected messages with their reasons, never their bytes.
@@ -82,7 +93,10 @@ def test_a_running_ingester_beats_and_turns_late_after_kill_9(topic_name, publis
     assert client.get(page_url).status_code == 302
     client.force_login(django_user_model.objects.create_user("operator", password="not-used"))
     page = client.get(page_url).content.decode()
-    assert topic_name in page and "LATE" not in page
+    [row_text] = ingester_rows(page)
+    assert f", {ingester.process.pid} " in row_text and topic_name in row_text, (
+        f"the ingester's row on the status page names its stream: {row_text}")
+    assert "LATE" not in page
     reasons = list(RejectedMessage.objects.values_list("reason", flat=True))
     assert len(reasons) == len(MALFORMED) and all(escape(reason) in page for reason in reasons)
     assert "JSON garbage" not in page and "{not json" not in page

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,7 +30,7 @@ from tom_pittgoogle.exceptions import CredentialsError
 from tom_pittgoogle.models import GoogleConnection
 from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
-from .oauth_server import Account, OAuthServer
+from .oauth_server import Account, Clock, OAuthServer
 from .refusing_proxies import ForwardingHTTPProxy
 from .test_tom_pages import STREAM_FILTER, create_query, run_query
 
@@ -44,9 +43,9 @@ CALLBACK = "http://testserver/pittgoogle/oauth/callback/"
 ALICE, BOB = "alice@example.org", "bob@example.org"
 PUBSUB_SCOPE = "https://www.googleapis.com/auth/pubsub"
 BIGQUERY_SCOPE = "https://www.googleapis.com/auth/bigquery"
-#: Lifetime of the access tokens of the refresh tests (seconds), and the wait that outlives one.
-SHORT_LIVED = 3
-OUTLIVE = SHORT_LIVED + 0.3
+#: Lifetime of the access tokens of the refresh tests (seconds), and how far the clock moves to outlive one.
+SHORT_LIVED = 60
+OUTLIVE = SHORT_LIVED + 1
 
 
 @pytest.fixture
@@ -66,11 +65,27 @@ def oauth_server(settings):
 
 @pytest.fixture
 def short_lived_tokens(oauth_server, monkeypatch):
-    """Access tokens that expire in seconds; google-auth renews them 1 s ahead instead of its 3 min 45 s (a
+    """Access tokens that expire in a minute; google-auth renews them 1 s ahead instead of its 3 min 45 s (a
     margin made for Google's one-hour tokens), so that a token it still uses is one the server still accepts."""
     oauth_server.expires_in = SHORT_LIVED
     monkeypatch.setattr(google.auth._helpers, "REFRESH_THRESHOLD", timedelta(seconds=1))
     return oauth_server
+
+
+@pytest.fixture
+def advance_clock(monkeypatch):
+    """``advance(seconds)``: move the clocks that decide a token's expiry forward, google-auth's (the TOM's side)
+    and the authorization server's, as waiting that long would."""
+    real_utcnow = google.auth._helpers.utcnow
+    shift = [0.0]
+    monkeypatch.setattr(google.auth._helpers, "utcnow", lambda: real_utcnow() + timedelta(seconds=shift[0]))
+    monkeypatch.setattr(Clock, "offset", 0.0)
+
+    def advance(seconds: float) -> None:
+        shift[0] += seconds
+        Clock.offset += seconds
+
+    return advance
 
 
 @pytest.fixture
@@ -297,14 +312,15 @@ def test_a_second_user_never_gets_the_first_users_token(alice, oauth_server, pub
 
 @pytest.mark.usefixtures("short_lived_tokens")
 def test_an_access_token_that_expires_mid_session_is_refreshed_without_the_user(alice, oauth_server, pubsub_proxy,
-                                                                                topic_name, publish, packets):
+                                                                                topic_name, publish, packets,
+                                                                                advance_clock):
     connect(alice, oauth_server, ALICE)
     user = GoogleConnection.objects.get().user
     with acting_as(user):
         consumer = ConsumerStreamRest(topic_name)
         first = consumer.session.credentials.token
         assert oauth_server.valid_access_token(first) is not None
-        time.sleep(OUTLIVE)
+        advance_clock(OUTLIVE)
         assert oauth_server.valid_access_token(first) is None  # now Pub/Sub would refuse it
         publish(topic_name, packets[:1])
         assert len(consumer.pull_alerts(max_results=1, max_wait=5)) == 1
@@ -316,12 +332,12 @@ def test_an_access_token_that_expires_mid_session_is_refreshed_without_the_user(
 
 
 @pytest.mark.usefixtures("short_lived_tokens")
-def test_a_revoked_grant_asks_the_user_to_reconnect(alice, oauth_server, pubsub_proxy, topic_name):
+def test_a_revoked_grant_asks_the_user_to_reconnect(advance_clock, alice, oauth_server, pubsub_proxy, topic_name):
     connect(alice, oauth_server, ALICE)
     query = create_query(alice, BrokerStreamRest.name, subscription_name=topic_name, max_results=1, timeout=1,
                          **STREAM_FILTER)
     oauth_server.revoke_grant_of(ALICE)  # the user removed the TOM's access in their Google account
-    time.sleep(OUTLIVE)
+    advance_clock(OUTLIVE)
     page = run_query(alice, query)
     feedback = page.context["broker_feedback"]
     assert "reconnect your Google account" in feedback
@@ -337,12 +353,13 @@ def test_a_revoked_grant_asks_the_user_to_reconnect(alice, oauth_server, pubsub_
 
 
 @pytest.mark.usefixtures("short_lived_tokens")
-def test_a_grant_revoked_during_a_session_is_the_reconnect_message(alice, oauth_server, pubsub_proxy, topic_name):
+def test_a_grant_revoked_during_a_session_is_the_reconnect_message(alice, oauth_server, pubsub_proxy, topic_name,
+                                                                   advance_clock):
     connect(alice, oauth_server, ALICE)
     with acting_as("alice"):
         consumer = ConsumerStreamRest(topic_name)
         oauth_server.revoke_grant_of(ALICE)
-        time.sleep(OUTLIVE)
+        advance_clock(OUTLIVE)
         with pytest.raises(CredentialsError, match="reconnect your Google account"):
             consumer.pull()
     assert GoogleConnection.objects.get().broken
@@ -412,13 +429,13 @@ def test_without_an_encryption_key_one_derived_from_secret_key_is_used(alice, oa
 
 @pytest.mark.usefixtures("short_lived_tokens")
 def test_no_token_code_or_secret_in_logs_pages_or_repr(alice, oauth_server, pubsub_proxy, topic_name, caplog,
-                                                       django_user_model, client):
+                                                       django_user_model, client, advance_clock):
     caplog.set_level(logging.DEBUG)
     pages = [connect(alice, oauth_server, ALICE)]
     query = create_query(alice, BrokerStreamRest.name, subscription_name=topic_name, max_results=1, timeout=1,
                          **STREAM_FILTER)
     pages.append(run_query(alice, query))
-    time.sleep(OUTLIVE)
+    advance_clock(OUTLIVE)
     pages.append(run_query(alice, query))  # with a refresh
     pages.append(alice.get(reverse("tom_pittgoogle:oauth-connection")))
     admin = django_user_model.objects.create_superuser("admin", password="not-used")
@@ -427,7 +444,7 @@ def test_no_token_code_or_secret_in_logs_pages_or_repr(alice, oauth_server, pubs
     pages.append(client.get(reverse("admin:tom_pittgoogle_googleconnection_change", args=[connection.pk])))
     pages.append(client.get(reverse("admin:tom_pittgoogle_googleconnection_changelist")))
     oauth_server.revoke_grant_of(ALICE)
-    time.sleep(OUTLIVE)
+    advance_clock(OUTLIVE)
     pages.append(run_query(alice, query))  # the reconnect message
     pages.append(alice.post(reverse("tom_pittgoogle:oauth-disconnect"), follow=True))
 

@@ -240,8 +240,16 @@ def test_attributes_are_kept_bounded_as_strings():
     data, attributes = pgf.ztf_message("ztf-alerts", record, packet=packet)
     noisy = {**attributes, **{f"k{i:03d}": "x" * 5000 for i in range(200)}, "nul": "a\x00b"}
     alert = lighten_alert(decode_alert(data, attributes=noisy), attributes=noisy)
-    assert len(alert["attributes"]) <= 64
+    assert len(alert["attributes"]) == 100  # Pub/Sub's own limit, the last entry counting those not kept
+    assert alert["attributes"]["\u2026"] == f"{len(noisy) - 99} attributes not kept"
     assert all(isinstance(v, str) and len(v) <= 1024 and "\x00" not in v for v in alert["attributes"].values())
+    # Kept, not dropped: the first 64 by key, each value cut to 1024 characters.
+    kept = sorted(noisy)[:64]
+    assert alert["attributes"] == {key: noisy[key][:1024] for key in kept}, "the message's attributes are kept"
+    assert {key: attributes[key] for key in attributes if key in kept} != {}, "the message's own attributes"
+    few = {**attributes, "nul": "a\x00b"}
+    alert = lighten_alert(decode_alert(data, attributes=few), attributes=few)
+    assert alert["attributes"] == {**attributes, "nul": "a\ufffdb"}, "every attribute of a message kept, NUL replaced"
 
 
 def test_old_calls_without_attributes_still_work():

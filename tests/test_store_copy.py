@@ -88,3 +88,28 @@ def test_a_row_the_database_refuses_in_a_copied_batch_is_rejected_and_the_others
     assert list(saved.rejected) == [0] and "value too long" in saved.rejected[0]
     assert saved.new == len(alerts) - 1
     assert Alert.objects.count() == len(alerts) - 1
+
+
+@pytest.mark.parametrize("path", ["COPY", "portable"])
+def test_a_new_alert_twice_in_one_batch_with_different_content_stores_the_first_and_records_the_second(path):
+    alerts, messages = alerts_and_messages()
+    store = DjangoAlertStore()
+    store.use_copy = path == "COPY"
+    first, other = alerts[0], alerts[1]
+    second = dict(first, mag=(first["mag"] or 0) + 1.0)  # same id, never stored before, different content
+    batch_messages = [messages[0], messages[1], RawMessage("second", PACKETS[0], {"copy": "2"})]
+    with CaptureQueriesContext(connection) as queries:
+        saved = store.save_messages([first, other, second], batch_messages, subscription="s")
+    assert copy_used(queries.captured_queries) == (path == "COPY")
+    assert list(saved.rejected) == [2], (
+        f"{path}: the second copy of a new alert in one batch, with different content, was not recorded as a "
+        f"conflict (rejected: {saved.rejected})"
+    )
+    assert saved.rejected[2].startswith(f"conflicts with the stored alert {first['survey']} {first['source_id']}")
+    assert "different mag" in saved.rejected[2]
+    assert saved.new == 2, f"{path}: the new alert's first copy and the other alert are new"
+    recorded = RejectedMessage.objects.get()
+    assert (recorded.message_id, bytes(recorded.data), recorded.attributes) == ("second", PACKETS[0], {"copy": "2"})
+    row = Alert.objects.get(survey=first["survey"], source_id=first["source_id"])
+    assert row.alert["mag"] == first["mag"] and row.message_id == "m0", "the first copy in the batch is kept"
+    assert Alert.objects.count() == 2

@@ -30,10 +30,14 @@ from tom_pittgoogle.routes.stream_python import ConsumerStreamPython
 
 from .conftest import USER_PROJECT
 from .helpers import alerts_table_locked, wait_until
+from .processes import finish
+from .unacknowledged import assert_nothing_left_unacknowledged
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(__file__).resolve().parents[1]
+#: How long a process may take to exit on a second signal ("at once": no storing, no waiting on the database).
+SECOND_SIGNAL_EXIT = 20
 
 
 def candid_of(packet: bytes) -> str:
@@ -78,11 +82,9 @@ def subscribe(name: str) -> None:
     ConsumerStreamPython(name)
 
 
-def subscription_is_empty(name: str, wait: float = 12.0) -> bool:
-    """True if nothing comes from the subscription for ``wait`` s: more than a lease, so no message was left."""
-    out = run_command("--subscription", name, "--timeout", str(wait))
-    return re.search(r"done in .*: received 0,", out) is not None
-
+#: A progress line of pittgoogle_stream: the counts so far, the rate since the last one and the backlog.
+PROGRESS_LINE = re.compile(r"received \d+, stored \d+, duplicates \d+, filtered out \d+, rejected \d+, "
+                           r"\d+\.\d alerts/s, backlog \d+")
 
 MALFORMED = [
     (b"Obj\x01" + b"\x00" * 40, "truncated Avro"),
@@ -108,9 +110,10 @@ def test_a_mixed_stream_stores_each_alert_once_and_records_every_malformed_messa
     assert f"received {2 * len(packets) + len(MALFORMED)}," in summary
     assert f"stored {len(packets)}, duplicates {len(packets)}," in summary
     assert f"rejected {len(MALFORMED)}," in summary
-    assert "alerts/s" in out and "backlog" in out  # progress lines
-    # Everything was acknowledged: nothing comes back after the lease.
-    assert subscription_is_empty(topic_name)
+    progress = [line for line in out.splitlines()[:-1] if PROGRESS_LINE.fullmatch(line)]
+    assert progress, f"no progress line (counts, alerts/s, backlog) before the summary:\n{out}"
+    # Everything was acknowledged: after the ack deadline only a marker published then comes.
+    assert_nothing_left_unacknowledged(topic_name)
 
 
 def test_the_filter_options_store_only_alerts_that_pass(topic_name, publish, packets):
@@ -208,9 +211,8 @@ class Ingester:
     def send(self, signum: int) -> None:
         self.process.send_signal(signum)
 
-    def finish(self, timeout: float = 90) -> tuple[int, str, str]:
-        out, err = self.process.communicate(timeout=timeout)
-        return self.process.returncode, out, err
+    def finish(self, timeout: float = 90, expectation: str = "the ingester should have ended") -> tuple[int, str, str]:
+        return finish(self.process, timeout, expectation)
 
 
 def summary_counts(output: str) -> dict[str, int]:
@@ -270,8 +272,8 @@ def test_sigterm_stores_every_alert_in_flight_and_acknowledges_it(topic_name, pu
     counts = summary_counts(out)
     assert counts["stored"] == n and counts["handed back"] == 0, out.splitlines()[-1]
     assert sorted(stored_source_ids(topic_name)) == sorted(map(candid_of, in_flight_packets))
-    # Acknowledged once stored: nothing comes back after the lease.
-    assert subscription_is_empty(topic_name)
+    # Acknowledged once stored: nothing comes back after the ack deadline.
+    assert_nothing_left_unacknowledged(topic_name)
 
 
 def test_kill_9_mid_stream_then_restart_stores_every_alert_exactly_once(topic_name, publish, many_packets):
@@ -307,7 +309,7 @@ def test_a_second_signal_exits_at_once_with_143_and_the_next_ingester_gets_every
         ingester.send(signal.SIGTERM)
         ingester.wait_for_line("storing what is in flight", stream="stderr")  # the first signal was handled
         ingester.send(signal.SIGTERM)
-        code, _, err = ingester.finish()
+        code, _, err = ingester.finish(SECOND_SIGNAL_EXIT, "a second SIGTERM should make the ingester exit at once")
     assert code == 128 + signal.SIGTERM, err
     assert "SIGTERM again: exiting without storing what is in flight" in err
     assert Alert.objects.count() == 0  # its transaction never committed

@@ -113,6 +113,15 @@ DEFAULTS: dict[str, Any] = {
     "PITTGOOGLE_DECODE_MAX_STRING_BYTES": 4 * 1024 * 1024,
     # The deepest nesting of JSON objects and arrays (a real alert nests 4 deep).
     "PITTGOOGLE_DECODE_MAX_DEPTH": 32,
+    # The most memory a packet may take once read, proven from its size (and Avro writer schema) before it is read:
+    # a bigger bound is refused. Real ZTF and Rubin packets are bounded at 10-20 MiB.
+    "PITTGOOGLE_DECODE_MAX_DECODED_BYTES": 256 * 1024 * 1024,
+    # --- Message attributes kept with a stored alert or a rejected message (Pub/Sub's own limits by default) ---
+    # At most this many (by key order; a last entry "\u2026" counts those not kept); longer keys and values are cut
+    # and end with "\u2026".
+    "PITTGOOGLE_ATTRIBUTES_MAX_COUNT": 100,
+    "PITTGOOGLE_ATTRIBUTES_MAX_KEY_CHARS": 256,
+    "PITTGOOGLE_ATTRIBUTES_MAX_VALUE_CHARS": 1024,
 }
 
 # Google's client libraries read the emulator hosts from the environment, so the environment wins for those

@@ -19,6 +19,7 @@ from django.utils.html import escape, format_html
 
 from tom_pittgoogle import conf
 from tom_pittgoogle.core.alerts import SURVEY_CHOICES
+from tom_pittgoogle.core.alerts.validate import is_decimal_id
 from tom_pittgoogle.core.filters import CLASSTAR_COMPARISONS, CONE_KEYS, LESS_THAN, AlertFilter, utc_datetime
 from tom_pittgoogle.core.pubsub import validate_resource_id
 from tom_pittgoogle.exceptions import PittGoogleError
@@ -152,7 +153,7 @@ def clean_search(form: forms.Form, cleaned_data: dict) -> dict:
     if cleaned_data.get("objectId") and cleaned_data.get("candid") is not None:
         raise forms.ValidationError("Search by objectId or by candid, not both.")
     object_id = (cleaned_data.get("objectId") or "").strip()
-    if cleaned_data.get("survey") == "lsst" and object_id and not object_id.isdigit():
+    if cleaned_data.get("survey") == "lsst" and object_id and not is_decimal_id(object_id):
         form.add_error("objectId", "A Rubin/LSST object id (diaObjectId or ssObjectId) is a number.")
     if cleaned_data.get("predicted_class"):
         form.add_error("predicted_class", "Pitt-Google's alerts tables hold no classifier results: filter on a "

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from tom_pittgoogle import conf
-from tom_pittgoogle.core.database import guard_database, json_safe_text
+from tom_pittgoogle.core.alerts.validate import AttributeLimits
+from tom_pittgoogle.core.alerts.validate import attributes as bounded_attributes
+from tom_pittgoogle.core.database import guard_database
 from tom_pittgoogle.core.pubsub import safe_text
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ def record_rejected(messages: Sequence[tuple[RawMessage, str]], *, subscription:
     if not messages:
         return
     max_bytes = rejected_max_bytes()
+    attribute_limits = AttributeLimits.from_settings()
     with guard_database(), transaction.atomic():
         RejectedMessage.objects.bulk_create(
             RejectedMessage(
@@ -48,7 +51,7 @@ def record_rejected(messages: Sequence[tuple[RawMessage, str]], *, subscription:
                 data=bytes(message.data[:max_bytes]),
                 size=len(message.data),
                 sha256=hashlib.sha256(message.data).hexdigest(),
-                attributes=json_safe_text(dict(message.attributes or {})),
+                attributes=bounded_attributes(message.attributes or {}, attribute_limits),
                 reason=safe_text(reason, MAX_REASON),
             )
             for message, reason in messages

@@ -35,11 +35,12 @@ from django.db import (
     transaction,
 )
 
+from tom_pittgoogle.core.alerts.validate import AttributeLimits
+from tom_pittgoogle.core.alerts.validate import attributes as bounded_attributes
 from tom_pittgoogle.core.database import (
     DatabaseUnavailableError,
     database_is_down,
     guard_database,
-    json_safe_text,
     storable,
 )
 from tom_pittgoogle.core.prune import prune_rejected
@@ -140,6 +141,7 @@ class DjangoAlertStore:
         saved = SavedBatch()
         if not alerts:
             return saved
+        attribute_limits = AttributeLimits.from_settings()
         rows: dict[int, Any] = {}
         for index, (alert, message) in enumerate(zip(alerts, messages, strict=True)):
             try:
@@ -155,7 +157,7 @@ class DjangoAlertStore:
                     mag_err=alert.get("mag_err"),
                     subscription=subscription,
                     message_id=(message.message_id if keep_message_ids else "") or "",
-                    attributes=json_safe_text(dict(message.attributes or {})),
+                    attributes=bounded_attributes(message.attributes or {}, attribute_limits),
                     alert=dict(alert),
                     **indexed_columns(alert),
                 )

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from tom_pittgoogle.core.alerts import SURVEYS, lighten_alert
+from tom_pittgoogle.core.alerts import SURVEYS, lighten_alert, validate
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ def survey_and_object_id(target) -> tuple[str, str] | None:
     name = str(target.name)
     survey = target.targetextra_set.filter(key="survey").values_list("value", flat=True).first()
     for prefix in ("LSST-SS-", "LSST-"):
-        if name.startswith(prefix) and name[len(prefix):].isdigit():
+        if name.startswith(prefix) and validate.is_decimal_id(name[len(prefix):]):
             return "lsst", name[len(prefix):]
     if survey == "ztf" or (survey is None and name.startswith("ZTF")):
         return "ztf", name

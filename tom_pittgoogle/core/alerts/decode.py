@@ -18,11 +18,13 @@ both on every real and sample packet of every ZTF and LSST version) where it acc
 the ZTF schemas need (their ``null`` defaults of non-null types: ``allow_invalid_default_values``; records as
 dicts); fastavro's ``schemaless_reader`` for a schema cavro refuses, or when cavro is not installed.
 
-**Limits** (against memory bombs). Every packet is read within bounds that are settings
-(``PITTGOOGLE_DECODE_*``, see :class:`DecodeLimits`): the packet's size; the Avro codecs accepted (null and
-deflate by default); the size a compressed block may inflate to (decompression is streamed and stopped at the
-cap, so a 1 MB deflate bomb never becomes 2 GiB); the writer schema, checked before use (an array or map of items
-that take no bytes, such as nulls, could declare 10^9 items in a few bytes and is refused); and, on the decoded
+**Limits.** Every packet is read within bounds that are settings (``PITTGOOGLE_DECODE_*``, see
+:class:`DecodeLimits`): the packet's size; the Avro codecs accepted (null and deflate by default); the size a
+compressed block may inflate to (decompression is streamed and stopped at the cap, so a 1 MB deflate bomb never
+becomes 2 GiB); the writer schema, checked before any reader sees it (:mod:`.schema_bounds`: a recursive schema,
+an array of items that take no bytes, a schema nested past the depth limit are refused); the memory the record can
+take once read, proven from the schema and the packet's size before it is read (so a small packet cannot become
+gigabytes of Python objects, nor take long to read: decoding time grows with what is built); and, on the decoded
 record, the longest array, the longest string or bytes value and the deepest nesting. JSON nested deeper than
 Python can parse is a DecodeError too. Whatever goes wrong inside a packet is a :class:`DecodeError` that says
 why; nothing else leaves :func:`decode_alert`.
@@ -55,6 +57,7 @@ except ImportError:  # pragma: no cover - a dependency; fastavro reads every sch
     cavro = None
 
 from tom_pittgoogle import conf
+from tom_pittgoogle.core.alerts.schema_bounds import SchemaBounds, schema_bounds
 from tom_pittgoogle.exceptions import DecodeError
 
 logger = logging.getLogger(__name__)
@@ -75,6 +78,7 @@ class DecodeLimits:
     max_array_items: int = 100_000
     max_string_bytes: int = 4 * 1024 * 1024
     max_depth: int = 32
+    max_decoded_bytes: int = 256 * 1024 * 1024
 
     @classmethod
     def from_settings(cls) -> DecodeLimits:
@@ -94,6 +98,7 @@ class DecodeLimits:
             max_array_items=positive("PITTGOOGLE_DECODE_MAX_ARRAY_ITEMS"),
             max_string_bytes=positive("PITTGOOGLE_DECODE_MAX_STRING_BYTES"),
             max_depth=positive("PITTGOOGLE_DECODE_MAX_DEPTH"),
+            max_decoded_bytes=positive("PITTGOOGLE_DECODE_MAX_DECODED_BYTES"),
         )
 
 
@@ -123,8 +128,9 @@ _STREAMING_CODECS = {
 }
 
 
-def _decompress(block: bytes, codec: str, limits: DecodeLimits) -> bytes:
-    """``block`` decompressed with ``codec``, streamed and stopped past ``max_decompressed_bytes``."""
+def _decompress(block: bytes, codec: str, limits: DecodeLimits, readable: int | None = None) -> bytes:
+    """``block`` decompressed with ``codec``, streamed and stopped past ``max_decompressed_bytes`` or past
+    ``readable``, the most bytes of its writer schema that stay within ``max_decoded_bytes`` once read."""
     if codec == "null":
         return block
     if codec not in limits.codecs:
@@ -136,9 +142,15 @@ def _decompress(block: bytes, codec: str, limits: DecodeLimits) -> bytes:
     cap = limits.max_decompressed_bytes
     decompressor = _STREAMING_CODECS[codec]()
     try:
-        out = decompressor.decompress(block, cap + 1)
+        out = decompressor.decompress(block, min(cap, readable if readable is not None else cap) + 1)
     except (zlib.error, OSError, EOFError, ValueError, lzma.LZMAError) as error:
         raise DecodeError(f"Avro block does not decompress with codec {codec!r}: {error}") from None
+    if readable is not None and readable < cap and len(out) > readable:
+        raise DecodeError(
+            f"Avro block ({codec}, {len(block)} bytes) decompresses to more than {readable} bytes, the most a record "
+            f"of its writer schema may be to take at most PITTGOOGLE_DECODE_MAX_DECODED_BYTES "
+            f"({limits.max_decoded_bytes / 2**20:.0f} MiB) once read: refused"
+        )
     if len(out) > cap:
         raise DecodeError(
             f"Avro block ({codec}, {len(block)} bytes) decompresses to more than "
@@ -147,120 +159,78 @@ def _decompress(block: bytes, codec: str, limits: DecodeLimits) -> bytes:
     return out
 
 
-def _zero_size_types(schema: Any) -> list[str]:
-    """Names of the array/map item types in ``schema`` whose values take no bytes in Avro's binary encoding.
-
-    Such an array can declare a billion items in a few bytes (each read costs memory, none costs input), so a
-    writer schema that has one is refused before any record is read.
-    """
-    named: dict[str, Any] = {}
-    found: list[str] = []
-    budget = [100_000]  # schema nodes visited: a schema of 10 MB is still walked in bounded time
-
-    def zero(node: Any, stack: frozenset) -> bool:
-        budget[0] -= 1
-        if budget[0] < 0:
-            raise DecodeError("Avro writer schema is too large to check")
-        if isinstance(node, str):
-            if node == "null":
-                return True
-            if node in named and node not in stack:
-                return zero(named[node], stack | {node})
-            return False
-        if isinstance(node, list):  # a union: the branch index takes at least one byte
-            for branch in node:
-                walk(branch, stack)
-            return False
-        if not isinstance(node, Mapping):
-            raise DecodeError(f"Avro writer schema holds a {type(node).__name__} where a type belongs")
-        kind = node.get("type")
-        name = node.get("name")
-        if isinstance(name, str) and kind in ("record", "error", "enum", "fixed"):
-            named.setdefault(name, node)
-            if isinstance(node.get("namespace"), str):
-                named.setdefault(f"{node['namespace']}.{name}", node)
-        if kind in ("record", "error"):
-            fields = node.get("fields")
-            if not isinstance(fields, list):
-                raise DecodeError("Avro writer schema has a record without a list of fields")
-            sizes = [zero(f.get("type") if isinstance(f, Mapping) else None, stack | {name}) for f in fields]
-            return all(sizes)
-        if kind == "fixed":
-            return node.get("size") == 0
-        if kind in ("array", "map"):
-            items = node.get("items") if kind == "array" else node.get("values")
-            if kind == "array" and zero(items, stack):
-                found.append(f"array of {items if isinstance(items, str) else items.get('type')}")
-            elif kind == "map":
-                zero(items, stack)  # every map entry has a key (at least one byte)
-            return False
-        if isinstance(kind, (str, list, Mapping)) and kind not in ("enum",):
-            return zero(kind, stack)
-        return False
-
-    def walk(node: Any, stack: frozenset) -> None:
-        zero(node, stack)
-
-    walk(schema, frozenset())
-    return found
-
-
 def check_limits(value: Any, limits: DecodeLimits, what: str = "packet", *, field_names: bool = True) -> None:
     """Raise :class:`DecodeError` if ``value`` (a decoded record) nests too deep or holds too long an array or
-    string. Iterative: a record nested deeper than Python's recursion limit is still checked. ``field_names``:
-    whether to check the length of field names too (an Avro record's come from its checked writer schema)."""
+    string. ``field_names``: whether to check the length of field names too (an Avro record's come from its checked
+    writer schema).
+
+    Depth-first with a stack of iterators, one per open container: the walk holds memory for the current path only
+    (at most ``max_depth`` entries), not for every container of the record, so it adds nothing to a packet's
+    proven memory bound; and it is iterative, so a record nested deeper than Python's recursion limit is checked.
+    """
     max_string, max_items, max_depth = limits.max_string_bytes, limits.max_array_items, limits.max_depth
     if not isinstance(value, (Mapping, list, tuple)):
         if isinstance(value, (str, bytes, bytearray)) and len(value) > max_string:
             raise DecodeError(f"{what} is {len(value)} long, more than PITTGOOGLE_DECODE_MAX_STRING_BYTES")
         return
-    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    if len(value) > max_items:
+        _too_many(what, [], len(value), max_items)
+    stack: list[Any] = [_entries(value)]
+    keys: list[Any] = []  # the key of each open container but the first: the path to report
     while stack:
-        node, depth, path = stack.pop()
-        if depth > max_depth:
-            raise DecodeError(f"{what}: nested more than PITTGOOGLE_DECODE_MAX_DEPTH ({max_depth}) deep at {path}")
-        if len(node) > max_items:
-            raise DecodeError(
-                f"{what}: {path or 'the packet'} holds {len(node)} items, more than "
-                f"PITTGOOGLE_DECODE_MAX_ARRAY_ITEMS ({max_items})"
-            )
-        # Exact type tests: JSON and fastavro give plain dicts, lists, str and bytes, and this loop visits every
-        # value of every packet (isinstance against the abstract Mapping costs three times as much).
-        if type(node) is dict or isinstance(node, Mapping):
-            for key, child in node.items():
-                kind = type(child)
-                if kind in _SCALARS:
-                    pass
-                elif kind is dict or kind is list:
-                    stack.append((child, depth + 1, _child_path(path, key)))
-                elif (kind is str or kind is bytes) and len(child) > max_string:
-                    _too_long(what, _child_path(path, key), len(child), max_string)
-                elif kind is not str and kind is not bytes and isinstance(child, (Mapping, list, tuple)):
-                    stack.append((child, depth + 1, _child_path(path, key)))
+        # Exact type tests: JSON and the readers give plain dicts, lists, str and bytes, and this loop visits every
+        # value of every packet that is walked (isinstance against the abstract Mapping costs three times as much).
+        for key, child in stack[-1]:
+            kind = type(child)
+            if kind in _SCALARS:
+                pass
+            elif kind is str or kind is bytes or kind is bytearray:
+                if len(child) > max_string:
+                    _too_long(what, _path([*keys, key]), len(child), max_string)
+            elif kind is dict or kind is list or isinstance(child, (Mapping, list, tuple)):
+                if len(stack) + 1 > max_depth:
+                    raise DecodeError(f"{what}: nested more than PITTGOOGLE_DECODE_MAX_DEPTH ({max_depth}) deep at "
+                                      f"{_path([*keys, key])}")
+                if len(child) > max_items:
+                    _too_many(what, [*keys, key], len(child), max_items)
                 if field_names and type(key) is str and len(key) > max_string:
-                    _too_long(what, f"a field name in {path or 'the packet'}", len(key), max_string)
+                    _too_long(what, f"a field name in {_path(keys) or 'the packet'}", len(key), max_string)
+                stack.append(_entries(child))
+                keys.append(key)
+                break
+            if field_names and type(key) is str and len(key) > max_string:
+                _too_long(what, f"a field name in {_path(keys) or 'the packet'}", len(key), max_string)
         else:
-            for index, child in enumerate(node):
-                kind = type(child)
-                if kind in _SCALARS:
-                    continue
-                if kind is dict or kind is list or (kind is not str and isinstance(child, (Mapping, list, tuple))):
-                    stack.append((child, depth + 1, _child_path(path, index)))
-                elif (kind is str or kind is bytes or kind is bytearray) and len(child) > max_string:
-                    _too_long(what, _child_path(path, index), len(child), max_string)
+            stack.pop()
+            if keys:
+                keys.pop()
 
 
 _SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _entries(node: Any) -> Any:
+    """An iterator of ``(key, child)`` over a dict's items or a list's items with their indexes."""
+    return iter(node.items()) if type(node) is dict or isinstance(node, Mapping) else enumerate(node)
 
 
 def _too_long(what: str, where: str, size: int, limit: int) -> None:
     raise DecodeError(f"{what}: {where} is {size} long, more than PITTGOOGLE_DECODE_MAX_STRING_BYTES ({limit})")
 
 
-def _child_path(path: str, key: Any) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"[:200]
-    return (f"{path}.{key}" if path else str(key))[:200]
+def _too_many(what: str, keys: list, size: int, limit: int) -> None:
+    raise DecodeError(f"{what}: {_path(keys) or 'the packet'} holds {size} items, more than "
+                      f"PITTGOOGLE_DECODE_MAX_ARRAY_ITEMS ({limit})")
+
+
+def _path(keys: list) -> str:
+    """``a.b[3].c`` from the keys ``["a", "b", 3, "c"]`` (cut to 200 characters)."""
+    path = ""
+    for key in keys:
+        path = f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else str(key))
+        if len(path) > 200:
+            return path[:200]
+    return path
 
 
 #: cavro's options for the alert schemas: ZTF's declare ``"default": null`` on non-null fields (invalid Avro that
@@ -276,92 +246,62 @@ _READ_ERRORS = (EOFError, KeyError, ValueError, StopIteration, zlib.error, Index
 
 @dataclass(frozen=True)
 class RecordReader:
-    """How the records of one writer schema are read, chosen once for the schema.
-
-    ``depth`` and ``widest`` bound any record of the schema (its deepest nesting of records, arrays and maps,
-    counted as :func:`check_limits` does, and its record with the most fields), or are None for a recursive
-    schema; with them the limits can be proven without walking the record (:meth:`within_limits`).
-    """
+    """How the records of one writer schema are read, chosen once for the schema, with the schema's proven
+    :class:`~tom_pittgoogle.core.alerts.schema_bounds.SchemaBounds` (its records' deepest nesting, widest record and
+    the memory a record of a given size can take once read)."""
 
     read: Any  # bytes -> record
     codec: str  # "cavro" or "fastavro"
-    depth: int | None
-    widest: int
+    bounds: SchemaBounds
+
+    def check_cost(self, encoded_bytes: int, limits: DecodeLimits) -> None:
+        """Raise :class:`DecodeError`, before anything is read, if a record of ``encoded_bytes`` bytes of this schema
+        could nest deeper than ``limits`` allow or take more memory once read (decoding time grows with it too)."""
+        if self.bounds.depth > limits.max_depth:
+            raise DecodeError(
+                f"Avro writer schema nests {self.bounds.depth} deep, more than PITTGOOGLE_DECODE_MAX_DEPTH "
+                f"({limits.max_depth})"
+            )
+        _check_decoded_bytes(self.bounds.decoded_bytes(encoded_bytes), encoded_bytes, "Avro", limits)
 
     def within_limits(self, block_size: int, limits: DecodeLimits) -> bool:
-        """Whether every record of ``block_size`` bytes of this schema is surely within ``limits``."""
+        """Whether every record of ``block_size`` bytes of this schema is surely within ``limits`` (its depth is
+        checked before it is read), so the decoded record need not be walked."""
         return (
-            self.depth is not None
-            and self.depth <= limits.max_depth
-            and self.widest <= limits.max_array_items
+            self.bounds.widest <= limits.max_array_items
             and block_size <= limits.max_array_items
             and block_size <= limits.max_string_bytes
         )
 
 
-def record_reader(definition: Any, parsed: Any) -> RecordReader:
-    """The fastest reader of ``definition`` (fastavro's ``parsed`` form given): cavro if it takes the schema."""
-    depth, widest = _schema_bounds(definition)
+#: Bytes of Python objects a byte of JSON can become at most (``[{},{},...]``: a dict and a list slot per 3 bytes,
+#: with the list's growth), so that a JSON packet's memory is bounded before it is parsed.
+JSON_DECODED_PER_BYTE = 32
+
+
+def _check_decoded_bytes(bound: float, encoded_bytes: int, what: str, limits: DecodeLimits) -> None:
+    if bound > limits.max_decoded_bytes:
+        raise DecodeError(
+            f"{what} packet of {encoded_bytes} bytes could take up to {bound / 2**20:.0f} MiB once read, more "
+            f"than PITTGOOGLE_DECODE_MAX_DECODED_BYTES ({limits.max_decoded_bytes / 2**20:.0f} MiB): refused "
+            "before reading"
+        )
+
+
+def record_reader(definition: Any, parsed: Any, bounds: SchemaBounds | None = None) -> RecordReader:
+    """The fastest reader of ``definition`` (fastavro's ``parsed`` form given): cavro if it takes the schema.
+
+    ``bounds``: the schema's, if already proven (:func:`schema_bounds` raises DecodeError for a schema that is
+    never read, such as a recursive one)."""
+    bounds = bounds or schema_bounds(definition)
     if _CAVRO_OPTIONS is not None:
         try:
             schema = cavro.Schema(definition, options=_CAVRO_OPTIONS)
         except Exception as error:  # noqa: BLE001 - any refusal: fastavro reads it
             logger.info("cavro refuses a writer schema (%s); reading it with fastavro", str(error)[:200])
         else:
-            return RecordReader(schema.binary_decode, "cavro", depth, widest)
-    return RecordReader(lambda block: fastavro.schemaless_reader(io.BytesIO(block), parsed), "fastavro", depth,
-                        widest)
-
-
-def _schema_bounds(definition: Any) -> tuple[int | None, int]:
-    """(deepest nesting, most fields of a record) of any value of ``definition``; depth None if recursive or
-    not understood (then the decoded record is walked)."""
-    named: dict[str, Any] = {}
-    widest = [0]
-    budget = [100_000]
-
-    def full_name(node: Mapping, namespace: str) -> str:
-        name = str(node.get("name"))
-        if "." in name:
-            return name
-        space = node.get("namespace", namespace)
-        return f"{space}.{name}" if space else name
-
-    def depth(node: Any, namespace: str, stack: frozenset) -> int | None:
-        budget[0] -= 1
-        if budget[0] < 0:
-            return None
-        if isinstance(node, str):
-            key = node if node in named else f"{namespace}.{node}" if f"{namespace}.{node}" in named else None
-            if key is None:
-                return 0  # a primitive (an unknown name makes the schema invalid, refused before this)
-            if key in stack:
-                return None
-            return depth(named[key], namespace, stack | {key})
-        if isinstance(node, list):
-            branches = [depth(branch, namespace, stack) for branch in node]
-            return None if None in branches else max(branches, default=0)
-        if not isinstance(node, Mapping):
-            return None
-        kind = node.get("type")
-        if kind in ("record", "error"):
-            name = full_name(node, namespace)
-            named[name] = node
-            space = name.rpartition(".")[0]
-            fields = node.get("fields") or []
-            widest[0] = max(widest[0], len(fields))
-            inner = [depth(f.get("type"), space, stack | {name}) for f in fields]
-            return None if None in inner else 1 + max(inner, default=0)
-        if kind in ("enum", "fixed"):
-            named[full_name(node, namespace)] = node
-            return 0
-        if kind in ("array", "map"):
-            inner = depth(node.get("items" if kind == "array" else "values"), namespace, stack)
-            return None if inner is None else 1 + inner
-        return depth(kind, namespace, stack)  # {"type": "long"}, {"type": {...}}
-
-    found = depth(definition, "", frozenset())
-    return found, widest[0]
+            return RecordReader(schema.binary_decode, "cavro", bounds)
+    return RecordReader(lambda block: fastavro.schemaless_reader(io.BytesIO(block), parsed), "fastavro", bounds)
 
 
 class AlertDecoder:
@@ -423,6 +363,7 @@ class AlertDecoder:
         if data[:1] == CONFLUENT_MAGIC and len(data) > 5:
             return self._decode_wire_format(data, where, limits)
         if data.lstrip()[:1] == b"{":
+            _check_decoded_bytes(JSON_DECODED_PER_BYTE * len(data), len(data), "JSON", limits)
             return _decode_json(data, limits), False
         raise DecodeError(
             f"not an alert packet{where}: unrecognised leading bytes {data[:8]!r} ({len(data)} bytes), neither "
@@ -446,6 +387,7 @@ class AlertDecoder:
     def _decode_wire_format(self, data: bytes, where: str, limits: DecodeLimits) -> tuple[dict, bool]:
         schema_id = int.from_bytes(data[1:5], "big")
         reader = self.lsst_reader(schema_id)[0]
+        reader.check_cost(len(data) - 5, limits)
         try:
             return reader.read(data[5:]), reader.within_limits(len(data) - 5, limits)
         except _READ_ERRORS as error:
@@ -463,17 +405,12 @@ class AlertDecoder:
         # A schema is held to the depth and string limits; its size is bounded by the packet's.
         schema_limits = dataclasses.replace(limits, max_array_items=limits.max_packet_bytes)
         definition = _loads_bounded(schema_bytes, schema_limits, "Avro writer schema")
-        zero_size = _zero_size_types(definition)
-        if zero_size:
-            raise DecodeError(
-                f"Avro writer schema has an {zero_size[0]}: items that take no bytes could declare any "
-                "number of them, so the packet is refused"
-            )
+        bounds = schema_bounds(definition)  # before any reader sees it: a refused schema is never parsed
         try:
             parsed = fastavro.parse_schema(definition)
         except Exception as error:
             raise DecodeError(f"Avro header holds an invalid writer schema: {str(error)[:200]}") from None
-        reader = record_reader(definition, parsed)
+        reader = record_reader(definition, parsed, bounds)
         with self._lock:
             if len(self._schemas) >= self._max:
                 self._schemas.pop(next(iter(self._schemas)))
@@ -500,7 +437,8 @@ class AlertDecoder:
             block = data[position:position + size]
             if len(block) != size:
                 raise DecodeError(f"truncated Avro packet: block of {size} bytes, {len(block)} present")
-            block = _decompress(block, codec, limits)
+            block = _decompress(block, codec, limits, reader.bounds.readable_bytes(limits.max_decoded_bytes))
+            reader.check_cost(len(block), limits)
             return reader.read(block), reader.within_limits(len(block), limits)
         except DecodeError:
             raise

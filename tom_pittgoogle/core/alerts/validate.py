@@ -31,6 +31,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from tom_pittgoogle.exceptions import DecodeError
@@ -51,8 +52,11 @@ MAX_BAND = 16
 #: Longest kept string value (ssnamenr, band names, class labels...).
 MAX_TEXT = 256
 
-ZTF_OBJECT_ID = re.compile(r"ZTF\d{2}[a-z]{7}")
-_DIGITS = re.compile(r"[1-9]\d{0,18}")
+# ASCII digits only: ``\d`` and ``str.isdigit`` take any Unicode digit (Arabic-Indic, fullwidth...), and ``int()``
+# reads them, so one id could be written many ways and pass the database's unique keys.
+ZTF_OBJECT_ID = re.compile(r"ZTF[0-9]{2}[a-z]{7}")
+_DIGITS = re.compile(r"[1-9][0-9]{0,18}")
+DECIMAL_ID = re.compile(r"[0-9]{1,19}")
 SURVEY_BANDS = {"ztf": ("g", "r", "i"), "lsst": ("u", "g", "r", "i", "z", "y")}
 
 
@@ -95,6 +99,11 @@ def positive_int64(value: Any, field: str) -> str:
     if not _DIGITS.fullmatch(text) or int(text) > INT64_MAX:
         raise DecodeError(f"{field} is {text[:40]!r}, not a positive 64-bit integer")
     return text
+
+
+def is_decimal_id(text: str) -> bool:
+    """Whether ``text`` is an id written in ASCII decimal digits (at most 19: a 64-bit integer's)."""
+    return DECIMAL_ID.fullmatch(text) is not None
 
 
 def object_id(survey: str, value: Any) -> str:
@@ -200,12 +209,43 @@ def _drop(field: str, why: str, warnings: list[str]) -> None:
     return None
 
 
-def attributes(value: Any, *, max_items: int = 64, max_key: int = 128, max_value: int = 1024) -> dict[str, str]:
+@dataclass(frozen=True)
+class AttributeLimits:
+    """How much of a message's attributes is kept (``PITTGOOGLE_ATTRIBUTES_*`` settings; the defaults are Pub/Sub's
+    own limits: 100 attributes, keys of 256 bytes, values of 1024 bytes)."""
+
+    max_count: int = 100
+    max_key: int = 256
+    max_value: int = 1024
+
+    @classmethod
+    def from_settings(cls) -> AttributeLimits:
+        from tom_pittgoogle import conf
+        from tom_pittgoogle.exceptions import ConfigurationError
+
+        values = []
+        for name in ("PITTGOOGLE_ATTRIBUTES_MAX_COUNT", "PITTGOOGLE_ATTRIBUTES_MAX_KEY_CHARS",
+                     "PITTGOOGLE_ATTRIBUTES_MAX_VALUE_CHARS"):
+            value = conf.get(name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"{name} must be a positive whole number, not {value!r}")
+            values.append(value)
+        return cls(*values)
+
+
+#: Ends a key or value that was cut short, and names the entry that counts the attributes not kept.
+TRUNCATED = "\u2026"
+
+
+def attributes(value: Any, limits: AttributeLimits = AttributeLimits()) -> dict[str, str]:  # noqa: B008 - frozen
     """Message attributes as a bounded ``{str: str}`` (Pub/Sub's are strings; anything else is made one).
 
-    At most ``max_items`` entries (sorted by key), keys of at most ``max_key`` characters and values truncated to
-    ``max_value``; NULs and lone surrogates are replaced. Pub/Sub itself allows 100 attributes of 256-byte keys and
-    1024-byte values.
+    Attributes are kept, cut to ``limits``, rather than the message refused: they are metadata beside the alert
+    (Pub/Sub itself never delivers more than its own limits, which are the defaults), so a message that exceeds them
+    comes from elsewhere and is still recorded, as an alert or a rejected message, with what fits. At most
+    ``max_count`` entries are kept (by key order); if there were more, the last is ``{"\u2026": "N attributes not
+    kept"}``. A key over ``max_key`` characters or a value over ``max_value`` is cut and ends with ``\u2026``. NULs
+    and lone surrogates are replaced.
     """
     if not isinstance(value, Mapping):
         try:  # gRPC's message.attributes is a protobuf ScalarMapContainer
@@ -213,11 +253,19 @@ def attributes(value: Any, *, max_items: int = 64, max_key: int = 128, max_value
         except Exception:
             return {}
     out: dict[str, str] = {}
-    for key in sorted(value, key=str)[:max_items]:
-        text_key = _plain(str(key))[:max_key]
+    keys = sorted(value, key=str)
+    kept = keys if len(keys) <= limits.max_count else keys[:limits.max_count - 1]
+    for key in kept:
         item = value[key]
-        out[text_key] = _plain(item if isinstance(item, str) else str(item))[:max_value]
+        out[_cut(_plain(str(key)), limits.max_key)] = _cut(_plain(item if isinstance(item, str) else str(item)),
+                                                           limits.max_value)
+    if len(kept) < len(keys):
+        out[TRUNCATED] = f"{len(keys) - len(kept)} attributes not kept"
     return out
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:max(limit - 1, 0)] + TRUNCATED
 
 
 def _plain(text: str) -> str:
