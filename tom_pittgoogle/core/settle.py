@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import transaction
 
+from tom_pittgoogle.core.attach import attach_alerts
 from tom_pittgoogle.core.database import guard_database
 from tom_pittgoogle.core.pubsub import Unpacked
 from tom_pittgoogle.core.rejected import RawMessage
@@ -42,11 +43,15 @@ def settle(
     keep_message_ids: bool = True,
     with_stored: Callable[[SavedBatch], Any] | None = None,
     acknowledge: Callable[[], Any] | None = None,
+    target_list: str | None = None,
 ) -> SavedBatch:
     """Record ``rejected`` and store the lightened alerts of ``passed`` in one transaction, then ``acknowledge()``.
 
     ``with_stored(saved)`` runs inside the transaction, after the alerts are stored (the ingester makes their
     Targets there). The returned batch says which of ``passed`` the database refused (recorded as rejected).
+    The stored alerts that belong to a followed Target (all Targets, or those of ``target_list``, else of
+    ``PITTGOOGLE_FOLLOW_TARGET_LIST``) are attached to it in the same transaction
+    (:func:`tom_pittgoogle.core.attach.attach_alerts`), before ``with_stored``.
     Inside a caller's own transaction (the ingester's, over several subscriptions) ``acknowledge`` is left to
     the caller, after that transaction commits.
     """
@@ -62,6 +67,8 @@ def settle(
                 subscription=subscription,
                 keep_message_ids=keep_message_ids,
             )
+            attach_alerts(alerts_stored(passed, saved, lightened=True),
+                          route=subscription, target_list=target_list)
         if with_stored is not None:
             with_stored(saved)
     if acknowledge is not None:
@@ -69,6 +76,9 @@ def settle(
     return saved
 
 
-def alerts_stored(passed: Sequence[tuple[RawMessage, Unpacked]], saved: SavedBatch) -> list[dict]:
-    """What the caller asked for (lightened or the full record) of the alerts of ``passed`` that were stored."""
-    return [outcome.alert for index, (_, outcome) in enumerate(passed) if index not in saved.rejected]
+def alerts_stored(passed: Sequence[tuple[RawMessage, Unpacked]], saved: SavedBatch, *,
+                  lightened: bool = False) -> list[dict]:
+    """What the caller asked for (lightened or the full record), or with ``lightened`` the lightened alert, of the
+    alerts of ``passed`` that were stored."""
+    return [outcome.lightened if lightened else outcome.alert
+            for index, (_, outcome) in enumerate(passed) if index not in saved.rejected]

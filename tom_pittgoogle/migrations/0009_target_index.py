@@ -38,5 +38,20 @@ class Migration(migrations.Migration):
                 ('dec', models.FloatField()),
             ],
         ),
+        migrations.CreateModel(
+            name='AttachedAlert',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('survey', models.CharField(max_length=16)),
+                ('source_id', models.CharField(max_length=64)),
+                ('object_id', models.CharField(max_length=64)),
+                ('route', models.CharField(blank=True, help_text='The subscription or table it came from.', max_length=255)),
+                ('attached_at', models.DateTimeField(auto_now_add=True)),
+                ('target', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pittgoogle_alerts', to='tom_targets.basetarget')),
+            ],
+            options={
+                'constraints': [models.UniqueConstraint(fields=('target', 'survey', 'source_id'), name='tom_pittgoogle_attached_once')],
+            },
+        ),
         migrations.RunPython(index_existing_targets, migrations.RunPython.noop),
     ]
