@@ -46,22 +46,40 @@ def attach_alerts(alerts: Sequence[Mapping[str, Any]], *, route: str = "",
 
     Call inside the transaction that stores the alerts: the attachments commit with them, or not at all.
     """
-    from tom_targets.models import Target
-
-    from tom_pittgoogle.models import AttachedAlert
-
     try:
         matches = match_alerts(alerts, target_list=target_list)
     except ValueError as error:  # a followed TargetList that is not there: the alerts are stored all the same
         logger.warning("no alerts attached to Targets: %s", error)
         return 0
+    new, attached_objects = _attach_matches(alerts, matches, route)
+    # An alert matched by position gives its object id to the Target as an alias; a later alert of that object in
+    # the same batch that lies a little farther away belongs to the Target by that name, as it would in the next
+    # batch: the outcome does not depend on how the alerts were batched.
+    again = [i for i, (alert, ids) in enumerate(zip(alerts, matches, strict=True))
+             if not ids and str(alert.get("object_id")) in attached_objects]
+    if again:
+        more, _ = _attach_matches([alerts[i] for i in again],
+                                  match_alerts([alerts[i] for i in again], target_list=target_list), route)
+        new += more
+    if new:
+        logger.info("attached %d alerts to followed Targets from %s", new, route or "a query")
+    return new
+
+
+def _attach_matches(alerts: Sequence[Mapping[str, Any]], matches: Sequence[Sequence[int]],
+                    route: str) -> tuple[int, set[str]]:
+    """Attach each alert to its matched Targets; return how many attachments are new and the objects attached."""
+    from tom_targets.models import Target
+
+    from tom_pittgoogle.models import AttachedAlert
+
     wanted = {pk for ids in matches for pk in ids}
     if not wanted:
-        return 0
+        return 0, set()
     # Locked in one order: two ingesters attaching alerts of one Target take turns (and never deadlock on its
     # extras and aliases); the second sees the first's AttachedAlert rows once the first commits.
     targets = {target.pk: target for target in Target.objects.select_for_update().filter(pk__in=wanted).order_by("pk")}
-    new = 0
+    new, objects = 0, set()
     for alert, ids in zip(alerts, matches, strict=True):
         for pk in ids:
             target = targets.get(pk)
@@ -81,6 +99,7 @@ def attach_alerts(alerts: Sequence[Mapping[str, Any]], *, route: str = "",
                 # The alert stays stored (and the message is acknowledged); only this attachment is left out.
                 logger.exception("could not attach %s %s to %s", alert.get("survey"), alert.get("source_id"), target)
                 continue
+            objects.add(str(alert.get("object_id")))
             if not created:
                 continue
             new += 1
@@ -89,9 +108,7 @@ def attach_alerts(alerts: Sequence[Mapping[str, Any]], *, route: str = "",
                     sender=AttachedAlert, target=target, alert=alert, route=route),
                 robust=True,
             )
-    if new:
-        logger.info("attached %d alerts to followed Targets from %s", new, route or "a query")
-    return new
+    return new, objects
 
 
 def _attach(target, alert: Mapping[str, Any]) -> None:
