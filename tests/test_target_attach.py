@@ -177,3 +177,57 @@ def _subscribe(name: str, topic: str) -> None:
         )
     except AlreadyExists:
         pass
+
+
+def test_two_attachers_in_flight_at_once_attach_each_alert_once():
+    """Two transactions attach the same alerts of one Target, the second starting before the first commits (as
+    two ingesters on one stream do): one AttachedAlert, one alias and one set of points, one signal."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from tom_pittgoogle.core.alerts import lighten_alert
+    from tom_pittgoogle.core.attach import attach_alerts
+
+    target = Target.objects.create(name="SN 2026race", type="SIDEREAL", ra=RA, dec=DEC)
+    records = [r for r in ztf_night()[3]]
+    alerts = [lighten_alert(r) for r in records]
+    first_attached, second_done = threading.Event(), threading.Event()
+    errors, counts = [], {}
+
+    def first():
+        try:
+            with transaction.atomic():
+                counts["first"] = attach_alerts(alerts, route="first")
+                first_attached.set()
+                # Hold the transaction open while the second runs; it either waits for this commit (the lock) or
+                # finishes first; a bound, not a sleep: either way this commits within it.
+                second_done.wait(3)
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+        finally:
+            first_attached.set()
+            connection.close()
+
+    def second():
+        try:
+            assert first_attached.wait(60), "the first attacher never attached"
+            with transaction.atomic():
+                counts["second"] = attach_alerts(alerts, route="second")
+        except Exception as error:  # noqa: BLE001
+            errors.append(error)
+        finally:
+            second_done.set()
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+        assert not thread.is_alive(), "an attacher hangs"
+    assert not errors, errors
+    assert counts == {"first": len(alerts), "second": 0}
+    assert AttachedAlert.objects.filter(target=target).count() == len(alerts)
+    assert list(TargetName.objects.filter(target=target).values_list("name", flat=True)) == [records[0]["objectId"]]
+    assert PhotometryReducedDatum.objects.filter(target=target).count() == near_points(records)
