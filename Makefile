@@ -66,3 +66,4 @@ clean:
 BENCH_ARGS ?=
 bench: setup
 	$(VENV)/bin/python bench/stream_ingest.py $(BENCH_ARGS)
+	$(VENV)/bin/python bench/target_matching.py
