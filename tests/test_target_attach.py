@@ -231,3 +231,20 @@ def test_two_attachers_in_flight_at_once_attach_each_alert_once():
     assert AttachedAlert.objects.filter(target=target).count() == len(alerts)
     assert list(TargetName.objects.filter(target=target).values_list("name", flat=True)) == [records[0]["objectId"]]
     assert PhotometryReducedDatum.objects.filter(target=target).count() == near_points(records)
+
+
+def test_follow_list_attaches_only_to_its_targets(topic_name, publish):
+    from django.core.management import CommandError
+    from tom_targets.models import TargetList
+
+    followed = Target.objects.create(name="followed", type="SIDEREAL", ra=RA, dec=DEC)
+    other = Target.objects.create(name="other", type="SIDEREAL", ra=RA, dec=DEC)
+    TargetList.objects.create(name="Tonight").targets.add(followed)
+    with pytest.raises(CommandError, match="no TargetList named 'Nope'"):
+        run_command("--subscription", topic_name, "--follow-list", "Nope", "--timeout", "1")
+    packets, near, _, _ = ztf_night()
+    ConsumerStreamPython(topic_name)
+    publish(topic_name, packets)
+    ingest(topic_name, len(packets), "--follow-list", "Tonight")
+    assert AttachedAlert.objects.filter(target=followed).count() == Alert.objects.filter(object_id=near).count() > 1
+    assert not AttachedAlert.objects.filter(target=other).exists()

@@ -80,6 +80,8 @@ class Stream:
     save_metadata: bool = True
     project: str | None = None
     survey: str | None = None  # which Pitt-Google project a new subscription's topic is in (ZTF's by default)
+    #: The TargetList whose Targets this stream's alerts are attached to; None: PITTGOOGLE_FOLLOW_TARGET_LIST.
+    follow_list: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.subscription, Subscription):
@@ -91,7 +93,8 @@ class Stream:
         return self.subscription.name if isinstance(self.subscription, Subscription) else self.subscription
 
     #: Keys a stream declared in ``settings.PITTGOOGLE_STREAMS`` may have.
-    SETTING_KEYS = frozenset({"subscription", "survey", "filter", "create_targets", "save_metadata", "project"})
+    SETTING_KEYS = frozenset({"subscription", "survey", "filter", "create_targets", "save_metadata", "project",
+                              "follow_list"})
 
     @classmethod
     def from_setting(cls, entry: Mapping[str, Any]) -> Stream:
@@ -117,6 +120,7 @@ class Stream:
             save_metadata=bool(entry.get("save_metadata", True)),
             project=entry.get("project"),
             survey=entry.get("survey"),
+            follow_list=entry.get("follow_list"),
         )
 
 
@@ -448,6 +452,7 @@ class StreamIngester:
         return settle(
             self.store, passed, [(_raw(message), reason) for message, reason in rejected],
             subscription=subscribed.path, keep_message_ids=subscribed.stream.save_metadata, with_stored=make_targets,
+            target_list=subscribed.stream.follow_list,
         )
 
     def _make_target(self, alert: Mapping[str, Any]) -> None:
