@@ -74,3 +74,4 @@ bench: setup
 	$(VENV)/bin/python bench/stream_ingest.py $(BENCH_ARGS)
 	$(VENV)/bin/python bench/server_filter.py
 	$(VENV)/bin/python bench/visit_bursts.py $(VISIT_ARGS)
+	$(VENV)/bin/python bench/target_matching.py

@@ -19,6 +19,13 @@ class TomPittGoogleConfig(AppConfig):
         request_started.connect(conf.request_started, dispatch_uid="tom_pittgoogle.conf.request_started")
         request_finished.connect(conf.request_finished, dispatch_uid="tom_pittgoogle.conf.request_finished")
 
+        # The positional index of the TOM's Targets follows every save and delete of a Target.
+        from tom_targets.base_models import BaseTarget
+
+        from tom_pittgoogle.core.matching import connect_index
+
+        connect_index(BaseTarget)
+
     def data_services(self) -> list[dict[str, str]]:
         """TOM Toolkit 3's integration point: the DataService that ``tom_dataservices`` offers on its pages."""
         return [{"class": f"{self.name}.adapters.dataservices.PittGoogleDataService"}]

@@ -68,6 +68,12 @@ DEFAULTS: dict[str, Any] = {
     "PITTGOOGLE_STREAMS": [],
     # Form default: the survey a new query reads (each form lets the user pick).
     "PITTGOOGLE_DEFAULT_SURVEY": "ztf",
+    # --- Alerts that follow the TOM's Targets (tom_pittgoogle.core.matching) ---
+    # An alert within this many arcseconds of a followed Target (or whose object id is its name or an alias)
+    # belongs to that Target.
+    "PITTGOOGLE_MATCH_RADIUS_ARCSEC": 1.5,
+    # The name of the TargetList whose Targets are followed; None: every Target in the TOM.
+    "PITTGOOGLE_FOLLOW_TARGET_LIST": None,
     "PUBSUB_EMULATOR_HOST": None,
     "BIGQUERY_EMULATOR_HOST": None,
     # --- The night's alerts in the TOM: status page, pittgoogle_status, pittgoogle_prune ---

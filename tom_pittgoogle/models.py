@@ -85,6 +85,47 @@ class Alert(models.Model):
         return f"{self.survey} {self.object_id} {self.source_id}"
 
 
+class TargetPosition(models.Model):
+    """Where a TOM Target is on the sky, as a HEALPix pixel: the index that finds a Target near an alert.
+
+    One row per Target with coordinates, kept current by receivers of the Target's ``post_save`` and
+    ``post_delete`` (:mod:`tom_pittgoogle.core.matching`), so that matching an alert asks for a few pixels instead
+    of reading every Target.
+    """
+
+    target = models.OneToOneField("tom_targets.BaseTarget", on_delete=models.CASCADE, primary_key=True,
+                                  related_name="pittgoogle_position")
+    pixel = models.BigIntegerField(db_index=True, help_text="Nested HEALPix pixel of the Target's position.")
+    ra = models.FloatField()
+    dec = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.target_id} at pixel {self.pixel}"
+
+
+class AttachedAlert(models.Model):
+    """An alert attached to a followed Target (:mod:`tom_pittgoogle.core.attach`): once, however often it comes.
+
+    Unique on (Target, survey, source id), so that a redelivered alert, or one two ingesters attach at the same
+    moment, is attached once: one set of points, one alias, one ``alert_attached`` signal.
+    """
+
+    target = models.ForeignKey("tom_targets.BaseTarget", on_delete=models.CASCADE,
+                               related_name="pittgoogle_alerts")
+    survey = models.CharField(max_length=16)
+    source_id = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    route = models.CharField(max_length=255, blank=True, help_text="The subscription or table it came from.")
+    attached_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["target", "survey", "source_id"],
+                                               name="tom_pittgoogle_attached_once")]
+
+    def __str__(self) -> str:
+        return f"{self.survey} {self.object_id} {self.source_id} on {self.target_id}"
+
+
 class RejectedMessage(models.Model):
     """A message that could not be stored as an alert: kept for the operator, then acknowledged.
 

@@ -85,6 +85,8 @@ class Stream:
     survey: str | None = None  # which Pitt-Google project a new subscription's topic is in (ZTF's by default)
     server_filter: AttributeFilter | None = None
     topic: str | None = None
+    #: The TargetList whose Targets this stream's alerts are attached to; None: PITTGOOGLE_FOLLOW_TARGET_LIST.
+    follow_list: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.subscription, Subscription):
@@ -97,7 +99,8 @@ class Stream:
 
     #: Keys a stream declared in ``settings.PITTGOOGLE_STREAMS`` may have.
     SETTING_KEYS = frozenset({"subscription", "topic", "survey", "filter", "create_targets", "save_metadata",
-                              "project"})
+                              "project",
+                              "follow_list"})
 
     @classmethod
     def from_setting(cls, entry: Mapping[str, Any]) -> Stream:
@@ -131,6 +134,7 @@ class Stream:
             survey=entry.get("survey"),
             server_filter=stream_server_filter(parameters),
             topic=entry.get("topic"),
+            follow_list=entry.get("follow_list"),
         )
 
 
@@ -502,6 +506,7 @@ class StreamIngester:
             self.store, passed, [(_raw(message), reason) for message, reason in rejected],
             subscription=subscribed.path, keep_message_ids=subscribed.stream.save_metadata, with_stored=make_targets,
             stamp_commit=False,
+            target_list=subscribed.stream.follow_list,
         )
         return saved, stored_keys(passed, saved)
 

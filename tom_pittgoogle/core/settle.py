@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import transaction
 
+from tom_pittgoogle.core.attach import attach_alerts
 from tom_pittgoogle.core.database import guard_database
 from tom_pittgoogle.core.latency import stamp_committed
 from tom_pittgoogle.core.pubsub import Unpacked
@@ -45,11 +46,15 @@ def settle(
     with_stored: Callable[[SavedBatch], Any] | None = None,
     acknowledge: Callable[[], Any] | None = None,
     stamp_commit: bool = True,
+    target_list: str | None = None,
 ) -> SavedBatch:
     """Record ``rejected`` and store the lightened alerts of ``passed`` in one transaction, then ``acknowledge()``.
 
     ``with_stored(saved)`` runs inside the transaction, after the alerts are stored (the ingester makes their
     Targets there). The returned batch says which of ``passed`` the database refused (recorded as rejected).
+    The stored alerts that belong to a followed Target (all Targets, or those of ``target_list``, else of
+    ``PITTGOOGLE_FOLLOW_TARGET_LIST``) are attached to it in the same transaction
+    (:func:`tom_pittgoogle.core.attach.attach_alerts`), before ``with_stored``.
     Inside a caller's own transaction (the ingester's, over several subscriptions) ``acknowledge`` is left to
     the caller, after that transaction commits. Once committed, the stored alerts get their commit time and
     last latency leg (:func:`~tom_pittgoogle.core.latency.stamp_committed`); a caller with its own transaction passes
@@ -67,6 +72,8 @@ def settle(
                 subscription=subscription,
                 keep_message_ids=keep_message_ids,
             )
+            attach_alerts(alerts_stored(passed, saved, lightened=True),
+                          route=subscription, target_list=target_list)
         if with_stored is not None:
             with_stored(saved)
     committed_at = datetime.now(UTC)  # the commit just returned: this is when the TOM has the alerts
@@ -87,6 +94,9 @@ def stored_keys(passed: Sequence[tuple[RawMessage, Unpacked]], saved: SavedBatch
     return keys
 
 
-def alerts_stored(passed: Sequence[tuple[RawMessage, Unpacked]], saved: SavedBatch) -> list[dict]:
-    """What the caller asked for (lightened or the full record) of the alerts of ``passed`` that were stored."""
-    return [outcome.alert for index, (_, outcome) in enumerate(passed) if index not in saved.rejected]
+def alerts_stored(passed: Sequence[tuple[RawMessage, Unpacked]], saved: SavedBatch, *,
+                  lightened: bool = False) -> list[dict]:
+    """What the caller asked for (lightened or the full record), or with ``lightened`` the lightened alert, of the
+    alerts of ``passed`` that were stored."""
+    return [outcome.lightened if lightened else outcome.alert
+            for index, (_, outcome) in enumerate(passed) if index not in saved.rejected]

@@ -43,10 +43,15 @@ def target_name(alert: Mapping[str, Any]) -> str:
     """ZTF: the objectId (``ZTF18abfkwnk``). Rubin/LSST: ``LSST-<diaObjectId>``, or ``LSST-SS-<ssObjectId>``
     for a solar-system object; a bare 19-digit number would be a poor name to read in a list of targets."""
     alert = lighten_alert(alert)
-    if alert["survey"] == "lsst":
-        prefix = "LSST-SS-" if alert.get("object_kind") == "ssObject" else "LSST-"
-        return f"{prefix}{alert['object_id']}"
-    return str(alert["object_id"])
+    return name_of_object(alert["survey"], alert["object_id"], alert.get("object_kind"))
+
+
+def name_of_object(survey: str, object_id: Any, object_kind: str | None = None) -> str:
+    """The Target name of a survey's object (see :func:`target_name`), from its survey, id and kind."""
+    if survey == "lsst":
+        prefix = "LSST-SS-" if object_kind == "ssObject" else "LSST-"
+        return f"{prefix}{object_id}"
+    return str(object_id)
 
 
 def target_aliases(alert: Mapping[str, Any]) -> list[str]:

@@ -145,6 +145,9 @@ class Command(BaseCommand):
         parser.add_argument("--targets-for", metavar="USERNAME",
                             help="With --create-targets: give this TOM user access to the Targets.")
         parser.add_argument("--no-metadata", action="store_true", help="Do not store the message ids.")
+        parser.add_argument("--follow-list", metavar="TARGETLIST",
+                            help="Attach alerts only to the Targets of this TargetList (default: "
+                                 "PITTGOOGLE_FOLLOW_TARGET_LIST, else every Target).")
         parser.add_argument("--progress-interval", type=_seconds(MAX_PROGRESS_INTERVAL), default=10.0,
                             metavar="SECONDS",
                             help=f"Seconds between progress lines and heartbeats (default 10, at most "
@@ -153,6 +156,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             streams = self._streams(options)
+            self._check_follow_lists(streams)
             runner = IngesterRunner(
                 streams,
                 kind="pittgoogle_stream",
@@ -223,7 +227,8 @@ class Command(BaseCommand):
         return [
             Stream(name, callback=callback, create_targets=options["create_targets"],
                    save_metadata=not options["no_metadata"], survey=options["survey"],
-                   server_filter=server_filter, topic=options["topic"])
+                   server_filter=server_filter, topic=options["topic"],
+                   follow_list=options["follow_list"])
             for name in names
         ]
 
@@ -236,6 +241,19 @@ class Command(BaseCommand):
     def _say(self, line: str) -> None:
         self.stderr.write(line)
         self.stderr.flush()
+
+    @staticmethod
+    def _check_follow_lists(streams: list[Stream]) -> None:
+        """Refuse to start with a followed TargetList that is not there (the alerts would reach no Target)."""
+        from tom_targets.models import TargetList
+
+        from tom_pittgoogle.core.matching import followed_list
+
+        for stream in streams:
+            name = followed_list(stream.follow_list)
+            if name and not TargetList.objects.filter(name=name).exists():
+                raise CommandError(f"There is no TargetList named {name!r} to follow (--follow-list or "
+                                   "PITTGOOGLE_FOLLOW_TARGET_LIST).")
 
     @staticmethod
     def _targets_user(username: str | None) -> Any:
