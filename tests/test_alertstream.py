@@ -93,17 +93,17 @@ def test_sigterm_stores_every_alert_in_flight_then_acknowledges_it(topic_name, p
     """As readstreams runs it: the stream made in the main thread (which installs the SIGTERM handler), listening
     in a thread of its own. The alerts table is locked so that every alert is received and none stored when
     SIGTERM lands: all must be stored, none handed back."""
-    from tom_pittgoogle.adapters import alertstream
+    from tom_pittgoogle.adapters import readstreams_process
 
     n = len(in_flight_packets)
     subscribe(topic_name)
     publish(topic_name, in_flight_packets)
     previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    monkeypatch.setattr(alertstream, "_hooks_installed", False)
+    monkeypatch.setattr(readstreams_process, "_hooks_installed", False)
     try:
         with alerts_table_locked() as lock:
             stream = PittGoogleAlertStream(STREAMS=[{"subscription": topic_name}], BATCH_SIZE=1)
-            assert signal.getsignal(signal.SIGTERM) is alertstream._on_signal
+            assert signal.getsignal(signal.SIGTERM) is readstreams_process._on_signal
             listener = threading.Thread(target=lambda: (stream.listen(), connection.close()))
             listener.start()
             # The first batch (one alert) waits on the lock; every other alert is queued behind it.

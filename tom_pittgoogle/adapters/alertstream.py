@@ -37,11 +37,7 @@ so that a supervisor sees the failure.
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import threading
-import time
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -55,6 +51,7 @@ except ImportError as error:  # the app works without tom-alertstreams; only thi
     ) from error
 
 from tom_pittgoogle import conf
+from tom_pittgoogle.adapters.readstreams_process import FAILURES, LIVE, install_process_hooks
 from tom_pittgoogle.core.engine import (
     DEFAULT_MAX_BACKLOG,
     MAX_BATCH,
@@ -63,75 +60,10 @@ from tom_pittgoogle.core.engine import (
     StreamIngester,
     streams_from_settings,
 )
-from tom_pittgoogle.core.runner import IngesterRunner, find_user, install_signal_handler, stop_on_signal
+from tom_pittgoogle.core.runner import IngesterRunner, find_user
 from tom_pittgoogle.exceptions import PittGoogleError
 
 logger = logging.getLogger(__name__)
-
-#: The Pitt-Google streams made in this process, which a SIGINT/SIGTERM stops.
-_LIVE: weakref.WeakSet[PittGoogleAlertStream] = weakref.WeakSet()
-_hooks_installed = False
-#: One line per Pitt-Google stream of this process that stopped on an error: the exit status is then 1.
-_FAILURES: list[str] = []
-
-
-def _say(line: str) -> None:
-    logger.warning("%s", line)
-
-
-#: SIGINT/SIGTERM: stop every Pitt-Google stream of this process; a second one exits at once.
-_on_signal = stop_on_signal(lambda: list(_LIVE), _say)
-
-
-def _wait_for_streams() -> None:
-    """At interpreter exit, before concurrent.futures refuses new work: wait for the streams that listen.
-
-    readstreams returns from its main thread as soon as it has started the streams' threads. Python then begins
-    its shutdown, and the first thing that does is make every ThreadPoolExecutor refuse new work, which the Pub/Sub
-    client needs for each message; the streams would go deaf. Hooks registered with ``threading._register_atexit``
-    run in reverse order, so this one (registered after concurrent.futures') runs first and keeps the process
-    whole until the streams finish. Signals still arrive here (the main thread), and stop them.
-    """
-    grace_until = time.monotonic() + 2.0  # a thread just started may not have entered listen() yet
-    while True:
-        waiting = [s for s in list(_LIVE) if s.listening or (not s.finished and time.monotonic() < grace_until)]
-        if not waiting:
-            break
-        waiting[0]._finished.wait(timeout=0.5)
-    if _FAILURES and sys.argv[1:2] == ["readstreams"]:
-        # readstreams' main thread returned long ago: only the interpreter's exit is left, and it would exit 0.
-        # (Only for the command: a test run or a script that runs streams keeps its own exit status.)
-        logger.error("exiting with status 1: %s", "; ".join(_FAILURES))
-        logging.shutdown()
-        os._exit(1)
-
-
-def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
-    """A stream's error was logged in one line where it happened: no thread traceback for it."""
-    if getattr(args.exc_value, "_pittgoogle_logged", False):
-        return
-    _previous_excepthook(args)
-
-
-_previous_excepthook = threading.excepthook
-
-
-def _install_process_hooks() -> None:
-    global _hooks_installed
-    # Only the main thread may set signal handlers; readstreams makes the streams there and runs them in threads.
-    if _hooks_installed or threading.current_thread() is not threading.main_thread():
-        return
-    install_signal_handler(_on_signal)
-    threading.excepthook = _thread_excepthook
-    import concurrent.futures.thread  # noqa: F401  (its exit hook is registered first, so it runs after ours)
-
-    register = getattr(threading, "_register_atexit", None)
-    if register is not None:
-        register(_wait_for_streams)
-    else:  # a Python without the hook: streams run until the interpreter stops them
-        logger.warning("this Python cannot keep readstreams' streams alive after its main thread returns")
-    _hooks_installed = True
-
 
 class PittGoogleAlertStream(AlertStream):
     """Listen to Pitt-Google Pub/Sub subscriptions and store every alert that passes its stream's filter."""
@@ -174,8 +106,8 @@ class PittGoogleAlertStream(AlertStream):
         self._finished = threading.Event()
         self._ingester: StreamIngester | None = None
         self.stats: IngestStats | None = None
-        _LIVE.add(self)
-        _install_process_hooks()
+        LIVE.add(self)
+        install_process_hooks()
 
     def _streams(self) -> list[Stream]:
         """OPTIONS' STREAMS, else settings.PITTGOOGLE_STREAMS, else the default subscription; a subscription
@@ -262,7 +194,7 @@ class PittGoogleAlertStream(AlertStream):
             self.stats = runner.run(max_results=self.max_results, timeout=self.timeout)
         except PittGoogleError as failure:
             logger.error("Pitt-Google stream %s stopped: %s", names, failure)
-            _FAILURES.append(f"Pitt-Google stream {names} stopped: {failure}")
+            FAILURES.append(f"Pitt-Google stream {names} stopped: {failure}")
             failure._pittgoogle_logged = True
             raise
         logger.info("Pitt-Google stream %s done in %.1f s: %s", names, self.stats.elapsed, self.stats.line())

@@ -22,20 +22,19 @@ from tom_alerts.alerts import GenericAlert, GenericBroker, GenericQueryForm
 
 from tom_pittgoogle import conf
 from tom_pittgoogle.adapters.attribute_fields import with_attribute_fields
-from tom_pittgoogle.adapters.query_fields import (  # noqa: F401  (survey_field, subscription_and_survey: the brokers' names for them)
+from tom_pittgoogle.adapters.query_fields import (  # noqa: F401  (survey_field: the brokers' name for it)
     GoogleAccountFormMixin,
-    UserFacingError,
     classtar_gt_lt_field,
     classtar_threshold_field,
     reliability_threshold_field,
-    report_failure,
     revalidate_parameters,
-    subscription_and_survey,
     subscription_field,
     survey_field,
     validate_subscription_name,
     with_selection_fields,
 )
+from tom_pittgoogle.adapters.query_messages import UserFacingError, report_failure
+from tom_pittgoogle.adapters.query_subscriptions import subscription_and_survey  # noqa: F401  (the brokers' name)
 from tom_pittgoogle.adapters.route_table import PUBSUB, Route, RunReport
 from tom_pittgoogle.core import targets
 from tom_pittgoogle.core.acting import current_actor, refuse_anonymous
@@ -52,7 +51,7 @@ class BrokerQueryError(UserFacingError, requests.HTTPError, CommandError):
     ``RunQueryView`` shows an ``HTTPError``'s message on the results page instead of a server error, and
     ``runbrokerquery`` (a management command) prints a ``CommandError``'s message and exits 1 instead of a
     traceback; one exception does both. The page gets the message as HTML (escaped, its URL a link), the
-    command line as plain text (:class:`~tom_pittgoogle.adapters.query_fields.UserFacingError`).
+    command line as plain text (:class:`~tom_pittgoogle.adapters.query_messages.UserFacingError`).
     """
 
     returncode = 1

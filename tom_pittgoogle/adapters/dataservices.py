@@ -29,22 +29,21 @@ from tom_pittgoogle.adapters import route_table as routes
 from tom_pittgoogle.adapters.attribute_fields import with_attribute_fields
 from tom_pittgoogle.adapters.query_fields import (
     GoogleAccountFormMixin,
-    UserFacingError,
     candid_field,
     classtar_gt_lt_field,
     classtar_threshold_field,
     object_id_field,
     reliability_threshold_field,
-    report_failure,
     rest_pull_timeout_field,
     revalidate_parameters,
-    subscription_and_survey,
     subscription_field,
     survey_field,
     table_name_field,
     with_selection_fields,
     with_stored_route_fields,
 )
+from tom_pittgoogle.adapters.query_messages import UserFacingError, report_failure
+from tom_pittgoogle.adapters.query_subscriptions import subscription_and_survey
 from tom_pittgoogle.core import targets
 from tom_pittgoogle.core.acting import current_actor, refuse_anonymous
 from tom_pittgoogle.core.alerts import lighten_alert

@@ -15,7 +15,7 @@ from django import forms
 from django.core.validators import RegexValidator
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.html import escape, format_html
+from django.utils.html import format_html
 
 from tom_pittgoogle import conf
 from tom_pittgoogle.core.alerts import SURVEY_CHOICES
@@ -191,133 +191,6 @@ def clean_search(form: forms.Form, cleaned_data: dict) -> dict:
         form.add_error("predicted_class", "Pitt-Google's alerts tables hold no classifier results: filter on a "
                                           "predicted class on a classifier stream.")
     return clean_selection(form, cleaned_data)
-
-
-def subscription_and_survey(parameters: Mapping[str, Any]) -> tuple[str, str]:
-    """The subscription a stream query reads and its survey (saved queries from before the survey field: ZTF)."""
-    survey = parameters.get("survey") or "ztf"
-    return parameters.get("subscription_name") or conf.survey_default_subscription(survey), survey
-
-
-def own_subscription_name(name: str, user: Any = None) -> str:
-    """The subscription a query reads instead of ``name`` when an ingester reads ``name``: one per TOM user
-    (``ztf-loop-page-u7``; ``ztf-loop-page`` for a command that runs as nobody), on the same topic."""
-    pk = getattr(user, "pk", None) if getattr(user, "is_authenticated", False) else None
-    return f"{name[:230]}-page" + (f"-u{pk}" if pk is not None else "")
-
-
-def open_query_consumer(consumer_class: type, parameters: Mapping[str, Any], user: Any = None, **options: Any):
-    """The consumer (``ConsumerStreamRest`` or ``ConsumerStreamPython``) a query pulls through, and a notice for
-    the user (or None). ``options`` (the topic, the server-side filter) go to the consumer.
-
-    A query never pulls from a subscription one of this TOM's ingesters reads (the heartbeat table and
-    ``PITTGOOGLE_STREAMS`` say which): every message a query pulls is acknowledged, so the alerts its filter
-    drops would be lost to the ingester. It reads a subscription of its own on the same topic instead
-    (:func:`own_subscription_name`), which gets its own copy of every alert published from its creation on.
-    """
-    from tom_pittgoogle.core.heartbeat import subscriptions_ingesters_use
-    from tom_pittgoogle.core.subscription import Subscription
-
-    name, survey = subscription_and_survey(parameters)
-    used_by = subscriptions_ingesters_use().get(name)
-    if used_by is None:
-        return consumer_class(name, survey=survey, **options), None
-    own = own_subscription_name(name, user)
-    # The ingester's subscription names the topic (it may be attached to another than the one of its name).
-    shared = Subscription(name, survey=survey, transport="rest", topic=options.get("topic"))
-    shared.touch()
-    consumer = consumer_class(own, survey=survey, touch=False, **options)
-    consumer.subscription.topic_path = shared.topic_path
-    consumer.touch_subscription()
-    notice = (
-        f"Subscription {name} is read by this TOM's ingester ({used_by}): this query read {own}, a subscription of "
-        f"its own on the same topic, so that the ingester loses none of its alerts. A new subscription receives "
-        "the alerts published after it was created; the stored route shows what the ingester stored."
-    )
-    logger.info("%s", notice)
-    return consumer, notice
-
-
-#: The two kinds of query, for :func:`nothing_matched`.
-SEARCH, PULL = "search", "pull"
-
-
-def nothing_matched(parameters: Mapping[str, Any], kind: str) -> str:
-    """What an empty result means: what was searched, and why a pull may come back empty."""
-    survey = parameters.get("survey") or "ztf"
-    survey_label = dict(SURVEY_CHOICES).get(survey, survey)
-    if kind == SEARCH:
-        object_id = (parameters.get("objectId") or "").strip()
-        candid = parameters.get("candid")
-        if object_id:
-            what = f"alerts of object {object_id}"
-        elif candid not in (None, ""):
-            what = f"the alert with source id (candid) {candid}"
-        else:
-            what = "the newest alerts"
-        return f"Nothing matched: {_tables_text(parameters, survey)} ({survey_label}) has no {what}."
-    subscription, _ = subscription_and_survey(parameters)
-    timeout = parameters.get("timeout")
-    waited = f"; the query stops after {float(timeout):g} s without a new message" if timeout not in (None, "") else ""
-    deadline = conf.web_query_deadline()
-    if deadline is not None:
-        waited += f". On a page a query also stops after {deadline:g} s in all, whatever the stream delivers"
-    return (
-        f"Nothing matched: no alert{_filter_text(parameters, survey)} came from subscription {subscription} "
-        f"({survey_label}){waited}. A subscription receives only the alerts published after it was created, and "
-        "each alert goes to one pull: a new subscription, or one that another query has just read, stays empty "
-        "until new alerts are published. Run the query again later."
-    )
-
-
-def _tables_text(parameters: Mapping[str, Any], survey: str) -> str:
-    """Which BigQuery tables a search read: the one named, the ones listed in settings, or every alerts table."""
-    named = parameters.get("table_name") or conf.survey_table(survey)
-    if named:
-        return f"BigQuery table {named if '.' in named else conf.survey_dataset(survey) + '.' + named}"
-    listed = conf.survey_tables(survey)
-    if listed:
-        return f"BigQuery tables {', '.join(listed)}"
-    return f"every alerts table of BigQuery dataset {conf.survey_dataset(survey)}"
-
-
-def _filter_text(parameters: Mapping[str, Any], survey: str) -> str:
-    if survey == "ztf" and parameters.get("classtar_threshold") not in (None, ""):
-        comparison = dict(CLASSTAR_COMPARISONS).get(parameters.get("classtar_gt_lt") or LESS_THAN)
-        return f" with classtar {comparison} {parameters['classtar_threshold']}"
-    if survey == "lsst" and parameters.get("reliability_threshold") not in (None, ""):
-        return f" with reliability of at least {parameters['reliability_threshold']}"
-    return ""
-
-
-class UserFacingError(Exception):
-    """Base of an error that TOM Toolkit shows: plain text on the command line, HTML on a page.
-
-    TOM Toolkit's results pages render the text of the error as HTML, and its commands print the same text;
-    the text is made when it is shown (``str()``), so each place gets its own form: on a page the message is
-    escaped and the URL it quotes (``link``) becomes a link.
-    """
-
-    def __init__(self, message: str, link: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.link = link
-
-    def __str__(self) -> str:
-        return error_html(self.message, self.link) if conf.in_web_request() else self.message
-
-
-def report_failure(log: logging.Logger, source: str, error: Exception) -> None:
-    """Log a failed query for the server's log; a command shows the error once, itself, so it is not logged there."""
-    log.log(logging.WARNING if conf.in_web_request() else logging.DEBUG, "%s query failed: %s", source, error)
-
-
-def error_html(message: str, link: str | None = None) -> str:
-    """A failure's message for a TOM page that renders it as HTML: escaped, the URL it quotes made a link."""
-    text = str(escape(message))
-    if link:
-        text = text.replace(str(escape(link)), str(format_html('<a href="{}">{}</a>', link, link)))
-    return text
 
 
 class InvalidQueryParametersError(PittGoogleError):

@@ -16,14 +16,12 @@ from django import forms
 
 from tom_pittgoogle.adapters.attribute_fields import ATTRIBUTE_FORM_KEYS, clean_attribute_filters, stream_options
 from tom_pittgoogle.adapters.query_fields import (
-    PULL,
-    SEARCH,
     clean_search,
     clean_stored,
     clean_stream_filter,
-    nothing_matched,
-    open_query_consumer,
 )
+from tom_pittgoogle.adapters.query_messages import PULL, SEARCH, nothing_matched
+from tom_pittgoogle.adapters.query_subscriptions import open_query_consumer
 from tom_pittgoogle.core.filters import SELECTION_KEYS, AlertFilter
 from tom_pittgoogle.routes.stored_alerts import STORED_FIELDS
 
