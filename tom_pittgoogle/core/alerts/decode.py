@@ -72,13 +72,14 @@ LSST_MIN_SCHEMA_ID = 700
 class DecodeLimits:
     """The bounds a packet must keep (each a ``PITTGOOGLE_DECODE_*`` setting; see :mod:`tom_pittgoogle.conf`)."""
 
-    max_packet_bytes: int = 10 * 1024 * 1024
-    max_decompressed_bytes: int = 32 * 1024 * 1024
-    codecs: tuple[str, ...] = ("null", "deflate")
-    max_array_items: int = 100_000
-    max_string_bytes: int = 4 * 1024 * 1024
-    max_depth: int = 32
-    max_decoded_bytes: int = 256 * 1024 * 1024
+    # The defaults are the settings' defaults, decided in one place (conf.DEFAULTS).
+    max_packet_bytes: int = conf.DEFAULTS["PITTGOOGLE_DECODE_MAX_PACKET_BYTES"]
+    max_decompressed_bytes: int = conf.DEFAULTS["PITTGOOGLE_DECODE_MAX_DECOMPRESSED_BYTES"]
+    codecs: tuple[str, ...] = tuple(conf.DEFAULTS["PITTGOOGLE_DECODE_CODECS"])
+    max_array_items: int = conf.DEFAULTS["PITTGOOGLE_DECODE_MAX_ARRAY_ITEMS"]
+    max_string_bytes: int = conf.DEFAULTS["PITTGOOGLE_DECODE_MAX_STRING_BYTES"]
+    max_depth: int = conf.DEFAULTS["PITTGOOGLE_DECODE_MAX_DEPTH"]
+    max_decoded_bytes: int = conf.DEFAULTS["PITTGOOGLE_DECODE_MAX_DECODED_BYTES"]
 
     @classmethod
     def from_settings(cls) -> DecodeLimits:
