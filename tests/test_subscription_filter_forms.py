@@ -107,6 +107,26 @@ def test_a_dataservice_pull_with_an_attribute_field_shows_what_its_subscription_
                                  pg_variable="likely", max_results=len(sent), timeout=2)
     expected = {source_id(a) for _, a in sent if a["pg_variable"] == "likely"}
     assert {row["source_id"] for row in page.context["results"]} == expected
+    assert f"<code>{escape(LIKELY)}</code>" in page.content.decode(), "the results page shows the subscription's filter"
+
+
+@pytest.mark.parametrize(("survey", "field", "value", "carried_by"), [
+    ("lsst", "is_pure", "1", "ZTF"), ("lsst", "fid", "2", "ZTF"),
+    ("ztf", "pg_variable", "likely", "Rubin/LSST"), ("ztf", "n_previous_detections", 0, "Rubin/LSST"),
+])
+def test_an_attribute_field_of_the_other_survey_is_a_field_error(astronomer, survey, field, value, carried_by):
+    """A filter on an attribute the chosen survey's messages never carry would keep nothing: refused, on the
+    DataService's pull and on the brokers' forms alike."""
+    response = astronomer.post(reverse("dataservices:create"),
+                               form_fields(route="pubsub", survey=survey, **{field: value}))
+    assert response.status_code == 200
+    assert response.context["form"].errors[field] == [
+        f"Only {carried_by} messages carry {field}: a {'ZTF' if survey == 'ztf' else 'Rubin/LSST'} stream's "
+        "messages never have it, so this filter would keep nothing."]
+    response = astronomer.post(reverse("alerts:create"), {
+        "query_name": "other survey", "broker": BrokerStreamRest.name, "subscription_name": "some-stream",
+        "survey": survey, "max_results": 5, "timeout": 2, "classtar_gt_lt": "lt", field: value})
+    assert f"Only {carried_by} messages carry {field}" in response.content.decode()
 
 
 def test_the_dataservice_form_keeps_attribute_fields_to_the_pubsub_pull(astronomer):

@@ -76,8 +76,26 @@ def with_attribute_fields(form_class: type[forms.Form]) -> type[forms.Form]:
     return form_class
 
 
+#: The attribute fields only one survey's messages carry: on the other survey's stream they would keep nothing.
+SURVEY_ATTRIBUTES = {
+    "ztf": ("is_pure", "is_extragalactic_transient", "fid"),
+    "lsst": ("pg_variable", "pg_upsilon_band", "pg_upsilon_label", "pg_upsilon_flag", "pg_has_min_detections",
+             "n_previous_detections"),
+}
+
+
 def clean_attribute_filters(form: forms.Form, cleaned_data: dict) -> dict:
-    """The server-side filter the fields make must be one Pub/Sub accepts (its message says what and where)."""
+    """A field of the other survey's attributes is a field error; the server-side filter the fields make must be
+    one Pub/Sub accepts (its message says what and where)."""
+    survey = cleaned_data.get("survey") or "ztf"
+    labels = {"ztf": "ZTF", "lsst": "Rubin/LSST"}
+    for other, keys in SURVEY_ATTRIBUTES.items():
+        if other == survey:
+            continue
+        for key in keys:
+            if cleaned_data.get(key) not in (None, "") and key not in form.errors:
+                form.add_error(key, f"Only {labels[other]} messages carry {key}: a {labels.get(survey, survey)} "
+                                    "stream's messages never have it, so this filter would keep nothing.")
     try:
         server_filter(cleaned_data)
     except FilterSyntaxError as error:

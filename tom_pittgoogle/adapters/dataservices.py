@@ -215,7 +215,7 @@ class PittGoogleDataService(DataService):
             route = routes.dataservice_routes().get(query_parameters.get("route"), routes.BIGQUERY)
             report = routes.RunReport()
             result = route.query(query_parameters, None, user=getattr(self, "user", None), report=report)
-            self.notice = report.notice
+            self.notice, self.subscription_filter = report.notice, report.subscription_filter
             if route.paged:
                 self.stored_page = result
                 alerts = result.alerts
@@ -319,7 +319,8 @@ class PittGoogleDataService(DataService):
 
     def get_additional_context_data(self) -> dict:
         """The stored route's page (position, previous and next) for the results table's pager."""
-        return {"stored_page": getattr(self, "stored_page", None), "pittgoogle_notice": getattr(self, "notice", None)}
+        return {"stored_page": getattr(self, "stored_page", None), "pittgoogle_notice": getattr(self, "notice", None),
+                "pittgoogle_subscription_filter": getattr(self, "subscription_filter", "")}
 
     def get_success_message(self, **kwargs: Any) -> str:
         return f"{self.name}: query completed."
