@@ -94,8 +94,9 @@ class Heartbeat:
         try:
             return [stream.as_dict() for stream in latency_by_stream(now - timedelta(hours=1), now)
                     if _is_one_of(stream.subscription, self.streams)]
-        except Exception:  # noqa: BLE001 - the heartbeat's figures never stop the ingester
-            logger.exception("could not compute the streams' latency for the heartbeat")
+        except Exception as error:  # noqa: BLE001 - the heartbeat's figures never stop the ingester
+            # One line: an ingester that stops on a database error says so itself, once.
+            logger.warning("could not compute the streams' latency for the heartbeat: %s", error)
             return self.row.latency
 
     def reporter(self, also: Callable[[Any, str], None] | None = None) -> Callable[[Any, str], None]:
