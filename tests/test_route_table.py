@@ -5,7 +5,9 @@ route's pager: a route added to the table appears in all of them, with nothing e
 from __future__ import annotations
 
 import dataclasses
+import io
 
+import fastavro
 import pytest
 from django.conf import settings
 from django.urls import reverse
@@ -136,7 +138,11 @@ def test_a_pull_builds_its_filter_once_whatever_the_number_of_alerts(topic_name,
     assert len(list(BrokerStreamRest().fetch_alerts(query))) == 1
     for_one = len(built)
     publish(topic_name, packets[1:4])
-    assert len(list(BrokerStreamRest().fetch_alerts(query))) == 3
+    # classtar < 1.0 keeps those that are not point sources (a generated sample alert may have classtar 1.0).
+    kept = sum(next(iter(fastavro.reader(io.BytesIO(packet))))["candidate"]["classtar"] < 1.0
+               for packet in packets[1:4])
+    assert kept >= 2
+    assert len(list(BrokerStreamRest().fetch_alerts(query))) == kept
     assert len(built) - for_one == for_one, "the filter was built again for each alert"
 
 
