@@ -126,20 +126,20 @@ def test_the_backlog_is_sampled_when_it_changes_or_each_minute_and_plotted_over_
     ingester = SimpleNamespace(backlog=0)
     heartbeat = Heartbeat(["lsst-alerts"], progress_interval=10, clock=lambda: clock.now)
     heartbeat.start(ingester)
-    for seconds, backlog in ((10, 5), (20, 5), (30, 7), (89, 7), (95, 7), (150, 2), (160, 2)):
+    for seconds, backlog in ((10, 5), (20, 5), (30, 7), (40, 3), (99, 3), (100, 3), (150, 2), (160, 2)):
         clock.now = start + timedelta(seconds=seconds)
         heartbeat.progress(stats(ingester, backlog))
     row = IngesterHeartbeat.objects.get()
-    # Unchanged within a minute (20 s, 89 s, 160 s): no sample.
+    # Unchanged within a minute of the last sample (20 s, 99 s, 160 s): no sample.
     assert [(int((at - start).total_seconds()), backlog) for at, backlog in
             BacklogSample.objects.filter(heartbeat=row).values_list("at", "backlog")] == [
-        (10, 5), (30, 7), (95, 7), (150, 2)]
+        (10, 5), (30, 7), (40, 3), (100, 3), (150, 2)]
     (history,) = backlog_history(latency.night().since)
     assert history.label == f"{row.host} pid {row.pid}"
-    assert history.minutes == [start + timedelta(minutes=m) for m in range(3)] and history.backlog == [7, 7, 2]
+    assert history.minutes == [start + timedelta(minutes=m) for m in range(3)] and history.backlog == [7, 3, 2]  # each minute's most
     page = admin_client.get(reverse("tom_pittgoogle:status")).content.decode()
     plot = page.split('id="pittgoogle-plot-backlog"')[1].split("</script>")[0]
-    assert f'"name":"{history.label}"' in plot and '"y":[7,7,2]' in plot
+    assert f'"name":"{history.label}"' in plot and '"y":[7,3,2]' in plot
     # A night that began after these samples plots none of them.
     settings.PITTGOOGLE_NIGHT_STARTS_AT = night_started(hours_ago=1)
     assert backlog_history(latency.night().since) == []
