@@ -128,15 +128,18 @@ class Night:
 def night_starts_at() -> time:
     """``PITTGOOGLE_NIGHT_STARTS_AT`` as a time of day (``"HH:MM"``, ``"HH:MM:SS"`` or a ``datetime.time``)."""
     value = conf.get("PITTGOOGLE_NIGHT_STARTS_AT")
+    starts_at = None
     if isinstance(value, time):
-        return value.replace(tzinfo=None)
-    if isinstance(value, str):
+        starts_at = value
+    elif isinstance(value, str):
         try:
-            return time.fromisoformat(value.strip())
+            starts_at = time.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise ConfigurationError(f"PITTGOOGLE_NIGHT_STARTS_AT is {value!r}: give the time of day a night starts, "
-                             'as "HH:MM" (for example "12:00")')
+    if starts_at is None or starts_at.tzinfo is not None:
+        raise ConfigurationError(f"PITTGOOGLE_NIGHT_STARTS_AT is {value!r}: give the time of day a night starts, "
+                                 'as "HH:MM" (for example "12:00"), and its time zone in PITTGOOGLE_NIGHT_TIME_ZONE')
+    return starts_at
 
 
 def night_time_zone() -> tzinfo:
@@ -166,7 +169,7 @@ def night(now: datetime | None = None) -> Night:
     if start > local_now:
         start = datetime.combine(local_now.date() - timedelta(days=1), night_starts_at(), tzinfo=zone)
     zone_name = getattr(zone, "key", None) or start.tzname() or str(zone)
-    return Night(start.astimezone(UTC), f"the night (since {start:%Y-%m-%d %H:%M} {zone_name})")
+    return Night(start.astimezone(UTC), f"the night since {start:%Y-%m-%d %H:%M} {zone_name}")
 
 
 def falling_behind_seconds() -> float:
