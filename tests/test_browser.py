@@ -4,7 +4,8 @@ light curve. A screenshot of each step goes to ``$PITTGOOGLE_SCREENSHOTS`` (``ma
 shown in the README), else to the test's temporary folder.
 
 The TOM's pages load Bootstrap and Alpine.js from CDNs, which this machine cannot reach: they render unstyled, and
-every tab pane shows at once. The light-curve plot's plotly.js is inlined by TOM Toolkit, so the plot draws.
+every tab pane shows at once. The light-curve plot's plotly.js is inlined by TOM Toolkit, so the plot draws; the
+status page loads it once from this TOM (``tom_pittgoogle:plotly-js``).
 """
 
 from __future__ import annotations
@@ -143,10 +144,14 @@ def test_the_nights_stored_alerts_become_targets_and_the_status_page_shows_a_dea
     from django.urls import reverse
 
     from tom_pittgoogle.core.heartbeat import ingester_status
+    from tom_pittgoogle.models import IngesterHeartbeat
+    from tom_pittgoogle.views import plotly_js_version
 
+    from .test_latency_status import night_started
     from .test_stream_ingester import MALFORMED, Ingester, subscribe, wait_until
 
     settings.PITTGOOGLE_HEARTBEAT_LATE_SECONDS = 3
+    settings.PITTGOOGLE_NIGHT_STARTS_AT = night_started(hours_ago=1)  # whatever the time of day the test runs
     page = browser_page
     django_user_model.objects.create_user("astronomer", password="stars-at-night")
     shot = screenshotter(page, screenshots)
@@ -189,7 +194,10 @@ def test_the_nights_stored_alerts_become_targets_and_the_status_page_shows_a_dea
     ingesters = page.locator("#pittgoogle-ingesters").inner_text()
     assert "LATE" in ingesters and "stopped" in ingesters and topic_name in ingesters
     assert page.locator("#pittgoogle-rejected tbody tr").count() == len(MALFORMED)
-    # The plots are drawn (plotly's SVG in each), and the alerts-per-minute plot adds up to the night's alerts.
+    # plotly.js came from this TOM, once; the plots are drawn (plotly's SVG in each), and the alerts-per-minute plot
+    # adds up to the night's alerts.
+    scripts = page.evaluate("() => [...document.scripts].map(script => script.src).filter(src => /plotly/.test(src))")
+    assert scripts == [f"{live_server.url}{reverse('tom_pittgoogle:plotly-js', args=[plotly_js_version()])}"]
     for plot in ("pittgoogle-plot-alerts", "pittgoogle-plot-tom-p95", "pittgoogle-plot-backlog"):
         page.wait_for_selector(f"#{plot} .main-svg", state="attached")
     drawn = page.evaluate("id => document.getElementById(id).data.map(trace => trace.y.reduce((a, b) => a + b, 0))",
@@ -197,6 +205,12 @@ def test_the_nights_stored_alerts_become_targets_and_the_status_page_shows_a_dea
     assert sum(drawn) == len(packets)
     p95 = page.evaluate("id => document.getElementById(id).data.flatMap(trace => trace.y)", "pittgoogle-plot-tom-p95")
     assert p95 and all(value > 0 for value in p95)
+    # The backlog over the night: a line for the run that finished (its last heartbeat wrote a sample).
+    finished = IngesterHeartbeat.objects.exclude(pid=dead.process.pid).get()
+    backlog = dict(page.evaluate("id => document.getElementById(id).data.map(trace => [trace.name, trace.y])",
+                                 "pittgoogle-plot-backlog"))
+    drawn = backlog[f"{finished.host} pid {finished.pid} (stopped)"]
+    assert drawn and drawn[-1] == 0  # it stopped with nothing left to store
     latency = page.locator(".pittgoogle-latency").first.inner_text()
     assert topic_name in latency
     shot("09-status")

@@ -92,12 +92,26 @@ def test_a_stream_whose_tom_leg_grows_is_said_to_fall_behind(admin_client):
     assert "Falling behind:" in page and f"the ingester of {STREAM} is falling behind" in page
 
 
-def test_the_heartbeat_carries_its_streams_latency_over_the_last_hour():
+def test_the_heartbeat_carries_its_streams_latency_over_the_last_hour_and_the_night(settings):
+    settings.PITTGOOGLE_NIGHT_STARTS_AT = night_started(hours_ago=3)
     add_alerts(STREAM, TOM_LEGS, minutes_ago=50, spread=45)
+    add_alerts(STREAM, [100.0] * 10, minutes_ago=150, spread=5, offset=200)  # in the night, not the last hour
     add_alerts("projects/my-tom/subscriptions/another", [3.0], minutes_ago=10, spread=1, offset=500)
     heartbeat = Heartbeat(["lsst-alerts"], progress_interval=60)
     heartbeat.start()
     heartbeat.progress(SimpleNamespace(rate=1.0, received=40, stored=40, duplicates=0, filtered_out=0, rejected=0))
-    (stream,) = IngesterHeartbeat.objects.get().latency
-    assert stream["subscription"] == STREAM and stream["alerts"] == 40
-    assert stream["legs"]["broker_to_tom"] == pytest.approx(expected(TOM_LEGS))
+    latency_ = IngesterHeartbeat.objects.get().latency
+    (hour,) = latency_["last_hour"]["streams"]
+    assert hour["subscription"] == STREAM and hour["alerts"] == 40
+    assert hour["legs"]["broker_to_tom"] == pytest.approx(expected(TOM_LEGS))
+    (night,) = latency_["night"]["streams"]
+    assert night["subscription"] == STREAM and night["alerts"] == 50
+    assert night["legs"]["broker_to_tom"] == pytest.approx(expected(TOM_LEGS + [100.0] * 10))
+    assert latency_["night"]["since"] == latency.night().since.isoformat()
+
+
+def night_started(hours_ago: float, zone: str = "UTC") -> str:
+    """``PITTGOOGLE_NIGHT_STARTS_AT`` for a night that began about ``hours_ago`` (to the minute before) in ``zone``."""
+    from zoneinfo import ZoneInfo
+
+    return (datetime.now(UTC) - timedelta(hours=hours_ago)).astimezone(ZoneInfo(zone)).strftime("%H:%M")

@@ -34,3 +34,12 @@ def check_as_user_not_in_settings(app_configs: Any = None, **kwargs: Any) -> lis
             id="tom_pittgoogle.W001",
         )]
     return []
+
+
+@register("tom_pittgoogle")
+def check_status_settings(app_configs: Any = None, **kwargs: Any) -> list:
+    """The night's start and time zone, and the falling-behind threshold, would fail only when the status is read."""
+    from tom_pittgoogle.core.latency import check_settings
+
+    return [Error(problem, hint="Fix the setting, then restart the TOM.", id="tom_pittgoogle.E002")
+            for problem in check_settings()]

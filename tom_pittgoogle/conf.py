@@ -80,6 +80,14 @@ DEFAULTS: dict[str, Any] = {
     # An ingester that has not stopped and wrote no heartbeat for this long is late (seconds); None: three of its
     # progress intervals, at least 120 s.
     "PITTGOOGLE_HEARTBEAT_LATE_SECONDS": None,
+    # "The night" of the status page, `pittgoogle_status` and the heartbeat: from the latest time of day
+    # PITTGOOGLE_NIGHT_STARTS_AT ("HH:MM") in PITTGOOGLE_NIGHT_TIME_ZONE (an IANA name; None: the TOM's TIME_ZONE)
+    # until now. Noon splits no night anywhere; "12:00" in UTC is Rubin's day boundary (dayObs).
+    "PITTGOOGLE_NIGHT_STARTS_AT": "12:00",
+    "PITTGOOGLE_NIGHT_TIME_ZONE": None,
+    # A stream falls behind when its alerts' p95 from Pitt-Google's publication to the commit here, over the last
+    # five minutes, is above this many seconds and above that of the five minutes before (growing, not just slow).
+    "PITTGOOGLE_FALLING_BEHIND_SECONDS": 60,
     # `pittgoogle_prune` with no arguments: stored alerts stored more than this many days ago are deleted
     # (except those of a Target's object), and rejected messages received more than this many days ago.
     "PITTGOOGLE_ALERT_RETENTION_DAYS": 30,

@@ -186,7 +186,8 @@ class IngesterHeartbeat(models.Model):
     last_error = models.TextField(blank=True)
     latency = models.JSONField(
         default=list, blank=True,
-        help_text="Per stream over the last hour: alerts, alerts per minute, p50/p95/p99 of each latency leg.",
+        help_text="Per stream over the last hour and over the night: alerts, alerts per minute, p50/p95/p99 of "
+                  "each latency leg.",
     )
 
     class Meta:
@@ -194,6 +195,30 @@ class IngesterHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} pid {self.pid} on {self.host}"
+
+
+class BacklogSample(models.Model):
+    """An ingester's backlog at one heartbeat, for the status page's plot over the night.
+
+    A heartbeat writes one when the backlog changed or the last is a minute old; samples older than two days go
+    (the ingester trims its own, ``pittgoogle_prune`` every ingester's), and with their heartbeat row.
+    """
+
+    # Indexed by (heartbeat, at) below, which serves the foreign key's lookups too.
+    heartbeat = models.ForeignKey(IngesterHeartbeat, on_delete=models.CASCADE, related_name="backlog_samples",
+                                  db_index=False)
+    at = models.DateTimeField()
+    backlog = models.IntegerField(help_text="Alerts received and waiting to be stored.")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["at"], name="tom_pittgoogle_backlog_at"),
+            models.Index(fields=["heartbeat", "at"], name="tom_pittgoogle_backlog_run_at"),
+        ]
+        ordering = ["heartbeat", "at"]
+
+    def __str__(self) -> str:
+        return f"{self.heartbeat_id} {self.at:%Y-%m-%d %H:%M:%S}: {self.backlog}"
 
 
 class GoogleConnection(models.Model):

@@ -10,6 +10,7 @@ app_name = "tom_pittgoogle"
 urlpatterns = [
     path("oauth/", include("tom_pittgoogle.oauth.urls")),
     path("status/", views.status, name="status"),
+    path("plotly/<str:version>/plotly.min.js", views.plotly_js, name="plotly-js"),
     path("stored/page/<int:page>/", views.stored_page, name="stored-page"),
 ]
 

@@ -5,6 +5,12 @@ start, one update per progress report, and a last one at the end with the last e
 reads the rows back for the status page and ``manage.py pittgoogle_status``: an ingester that has not stopped
 and has not written a heartbeat within ``PITTGOOGLE_HEARTBEAT_LATE_SECONDS`` (default: three progress intervals,
 at least 120 s) is late: killed, hung, or its host is down.
+
+Each beat also carries its streams' latency over the last hour and over the night (:func:`~.latency.night`; the
+night's figures, over up to a night of alerts, at most every :data:`NIGHT_LATENCY_EVERY`), and writes a
+:class:`~tom_pittgoogle.models.BacklogSample` when the backlog changed or the last one is
+:data:`BACKLOG_SAMPLE_SECONDS` old, in the same transaction as the row: the status page plots the backlog over the
+night from them.
 """
 
 from __future__ import annotations
@@ -18,10 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from tom_pittgoogle import conf
-from tom_pittgoogle.core.latency import NIGHT_HOURS, latency_by_stream, latency_lines, streams_behind
+from tom_pittgoogle.core.latency import Night, latency_by_stream, latency_lines, night, streams_behind
 
 logger = logging.getLogger(__name__)
 
@@ -29,26 +36,45 @@ logger = logging.getLogger(__name__)
 MIN_LATE_SECONDS = 120.0
 #: How many rejected messages the status page and command list.
 REJECTED_SHOWN = 20
+#: How often a running ingester's heartbeat recomputes its streams' latency over the night (the last hour's is
+#: recomputed at each beat): the night may hold millions of alerts.
+NIGHT_LATENCY_EVERY = timedelta(minutes=5)
+#: A heartbeat writes a backlog sample when the backlog changed, or when the last sample is this old (seconds).
+BACKLOG_SAMPLE_SECONDS = 60.0
+#: How long backlog samples are kept: a night is at most a day, so two days cover it whenever the page is read.
+BACKLOG_HISTORY = timedelta(days=2)
+#: How often a running ingester deletes its own samples older than :data:`BACKLOG_HISTORY`.
+BACKLOG_TRIM_EVERY = timedelta(hours=1)
 
 
 class Heartbeat:
-    """The heartbeat row of one ingester run. Writing it never stops the ingester: a failure is logged."""
+    """The heartbeat row of one ingester run. Writing it never stops the ingester: a failure is logged.
 
-    def __init__(self, streams: Sequence[str], *, progress_interval: float, kind: str = "pittgoogle_stream") -> None:
+    ``clock`` gives the time of each beat (``django.utils.timezone.now``; a test gives its own).
+    """
+
+    def __init__(self, streams: Sequence[str], *, progress_interval: float, kind: str = "pittgoogle_stream",
+                 clock: Callable[[], datetime] = timezone.now) -> None:
         self.streams = list(streams)
+        self.clock = clock
         self.progress_interval = float(progress_interval)
         self.kind = kind
         self.row = None
         self._ingester = None
         self._last_received = 0
         self._last_stored = 0
+        self._night_latency: dict[str, Any] | None = None
+        self._night_latency_at: datetime | None = None
+        self._last_sample: tuple[datetime, int] | None = None
+        self._trimmed_at: datetime | None = None
 
     def start(self, ingester: Any = None) -> None:
         """Write the row of a starting run; ``ingester`` (a ``StreamIngester``) is read for its backlog."""
         from tom_pittgoogle.models import IngesterHeartbeat
 
         self._ingester = ingester
-        now = timezone.now()
+        now = self.clock()
+        self._trimmed_at = now
         self._write(lambda: self._create(IngesterHeartbeat, now))
 
     def _create(self, model, now: datetime) -> None:
@@ -73,7 +99,7 @@ class Heartbeat:
         """The ingester's progress hook: record its counts, rate, backlog and activity times."""
         if self.row is None:
             return
-        now = timezone.now()
+        now = self.clock()
         row = self.row
         row.rate = stats.rate
         if stats.received > self._last_received:
@@ -87,17 +113,44 @@ class Heartbeat:
         row.filtered_out_server = getattr(stats, "filtered_out_server", 0)
         row.last_heartbeat = now
         row.latency = self._latency(now)
-        self._write(row.save)
+        self._write(lambda: self._save(row, now))
 
-    def _latency(self, now: datetime) -> list[dict]:
-        """Its streams' latency over the last hour (the previous figures if the query fails)."""
+    def _save(self, row, now: datetime) -> None:
+        """The row, and a backlog sample if one is due, in one transaction; the run's old samples once an hour."""
+        from tom_pittgoogle.models import BacklogSample
+
+        last = self._last_sample
+        sample = last is None or last[1] != row.backlog or (now - last[0]).total_seconds() >= BACKLOG_SAMPLE_SECONDS
+        with transaction.atomic():
+            row.save()
+            if sample:
+                BacklogSample.objects.create(heartbeat=row, at=now, backlog=row.backlog)
+        if sample:
+            self._last_sample = (now, row.backlog)
+        if self._trimmed_at is None or now - self._trimmed_at >= BACKLOG_TRIM_EVERY:
+            self._trimmed_at = now
+            BacklogSample.objects.filter(heartbeat=row, at__lt=now - BACKLOG_HISTORY).delete()
+
+    def _latency(self, now: datetime) -> dict[str, Any] | list:
+        """Its streams' latency over the last hour and over the night, each ``{"since", "until", "streams"}``
+        (the previous figures if a query fails)."""
         try:
-            return [stream.as_dict() for stream in latency_by_stream(now - timedelta(hours=1), now)
-                    if _is_one_of(stream.subscription, self.streams)]
+            the_night = night(now)
+            night_latency = self._night_latency
+            if (night_latency is None or night_latency["since"] != the_night.since.isoformat()
+                    or now - self._night_latency_at >= NIGHT_LATENCY_EVERY):
+                night_latency = self._night_latency = self._window(the_night.since, now)
+                self._night_latency_at = now
+            return {"last_hour": self._window(now - timedelta(hours=1), now), "night": night_latency}
         except Exception as error:  # noqa: BLE001 - the heartbeat's figures never stop the ingester
             # One line: an ingester that stops on a database error says so itself, once.
             logger.warning("could not compute the streams' latency for the heartbeat: %s", error)
             return self.row.latency
+
+    def _window(self, since: datetime, until: datetime) -> dict[str, Any]:
+        return {"since": since.isoformat(), "until": until.isoformat(),
+                "streams": [stream.as_dict() for stream in latency_by_stream(since, until)
+                            if _is_one_of(stream.subscription, self.streams)]}
 
     def reporter(self, also: Callable[[Any, str], None] | None = None) -> Callable[[Any, str], None]:
         """A progress hook that records the heartbeat, then calls ``also`` (the command's own report)."""
@@ -113,7 +166,7 @@ class Heartbeat:
         """Write the run's end, with its last error if it stopped on one."""
         if self.row is None:
             return
-        self.row.stopped_at = self.row.last_heartbeat = timezone.now()
+        self.row.stopped_at = self.row.last_heartbeat = self.clock()
         if error:
             self.row.last_error = str(error)[:2000] or type(error).__name__
         self._write(self.row.save)
@@ -266,6 +319,8 @@ class Status:
     latency: dict[str, list] = field(default_factory=dict)
     #: The streams whose TOM leg grows, each with a sentence that says so.
     behind: dict[str, str] = field(default_factory=dict)
+    #: The night the figures cover (``PITTGOOGLE_NIGHT_STARTS_AT`` / ``PITTGOOGLE_NIGHT_TIME_ZONE``).
+    night: Night | None = None
 
     @property
     def late(self) -> list[IngesterStatus]:
@@ -280,14 +335,47 @@ def ingester_status(*, limit: int = 50, rejected: int = REJECTED_SHOWN) -> Statu
     rows = list(IngesterHeartbeat.objects.filter(stopped_at__isnull=True)[:limit])
     rows += list(IngesterHeartbeat.objects.filter(stopped_at__isnull=False)[: max(0, limit - len(rows))])
     messages = RejectedMessage.objects.defer("data").order_by("-received_at", "-id")
+    the_night = night(now)
     return Status(
         ingesters=[IngesterStatus(row, is_late(row, now)) for row in rows],
         rejected=list(messages[:rejected]),
         rejected_total=RejectedMessage.objects.count(),
         latency={"the last hour": latency_by_stream(now - timedelta(hours=1), now),
-                 f"the night (last {NIGHT_HOURS} h)": latency_by_stream(now - timedelta(hours=NIGHT_HOURS), now)},
+                 the_night.label: latency_by_stream(the_night.since, now)},
         behind=streams_behind(now),
+        night=the_night,
     )
+
+
+@dataclass
+class BacklogHistory:
+    """One ingester run's backlog over the night: the largest sample of each minute."""
+
+    label: str
+    minutes: list[datetime]
+    backlog: list[int]
+
+
+def backlog_history(since: datetime, now: datetime | None = None) -> list[BacklogHistory]:
+    """The backlog, per minute, of each ingester run with samples since ``since`` (running ones and those that
+    stopped during the night), oldest run first."""
+    from tom_pittgoogle.models import BacklogSample
+
+    now = now or timezone.now()
+    runs: dict[int, BacklogHistory] = {}
+    samples = BacklogSample.objects.filter(at__gte=since, at__lt=now).order_by("heartbeat_id", "at").values_list(
+        "heartbeat_id", "heartbeat__host", "heartbeat__pid", "heartbeat__stopped_at", "at", "backlog")
+    for run, host, pid, stopped_at, at, backlog in samples.iterator():
+        history = runs.get(run)
+        if history is None:
+            history = runs[run] = BacklogHistory(f"{host} pid {pid}" + (" (stopped)" if stopped_at else ""), [], [])
+        minute = at.replace(second=0, microsecond=0)
+        if history.minutes and history.minutes[-1] == minute:
+            history.backlog[-1] = max(history.backlog[-1], backlog)
+        else:
+            history.minutes.append(minute)
+            history.backlog.append(backlog)
+    return list(runs.values())
 
 
 def _when(value: datetime | None) -> str:

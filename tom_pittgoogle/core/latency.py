@@ -16,12 +16,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import connection, models
 
+from tom_pittgoogle import conf
 from tom_pittgoogle.core.database import database_is_down
+from tom_pittgoogle.exceptions import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
@@ -107,12 +110,86 @@ def stamp_committed(keys: Iterable[tuple[str, str]], committed_at: datetime | No
 LEGS = {"exposure_to_survey": "exposure → survey", "survey_to_broker": "survey → Pitt-Google",
         "broker_to_tom": "Pitt-Google → TOM"}
 PERCENTILES = (0.5, 0.95, 0.99)
-#: "The night": this many hours back from now.
-NIGHT_HOURS = 12
-#: An ingester falls behind when the TOM leg's p95 over the last RECENT_MINUTES is over BEHIND_SECONDS and
-#: larger than over the RECENT_MINUTES before (growing, not just slow).
+#: An ingester falls behind when the TOM leg's p95 over the last RECENT_MINUTES is over
+#: ``PITTGOOGLE_FALLING_BEHIND_SECONDS`` and larger than over the RECENT_MINUTES before (growing, not just slow).
 RECENT_MINUTES = 5
-BEHIND_SECONDS = 60.0
+
+
+# --- the night ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Night:
+    """The night the status shows: from ``since`` (aware) until now; ``label`` says so in words."""
+
+    since: datetime
+    label: str
+
+
+def night_starts_at() -> time:
+    """``PITTGOOGLE_NIGHT_STARTS_AT`` as a time of day (``"HH:MM"``, ``"HH:MM:SS"`` or a ``datetime.time``)."""
+    value = conf.get("PITTGOOGLE_NIGHT_STARTS_AT")
+    starts_at = None
+    if isinstance(value, time):
+        starts_at = value
+    elif isinstance(value, str):
+        try:
+            starts_at = time.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    if starts_at is None or starts_at.tzinfo is not None:
+        raise ConfigurationError(f"PITTGOOGLE_NIGHT_STARTS_AT is {value!r}: give the time of day a night starts, "
+                                 'as "HH:MM" (for example "12:00"), and its time zone in PITTGOOGLE_NIGHT_TIME_ZONE')
+    return starts_at
+
+
+def night_time_zone() -> tzinfo:
+    """``PITTGOOGLE_NIGHT_TIME_ZONE`` (an IANA name such as ``"America/Santiago"``), else the TOM's ``TIME_ZONE``."""
+    from django.utils import timezone
+
+    value = conf.get("PITTGOOGLE_NIGHT_TIME_ZONE")
+    if value is None:
+        return timezone.get_default_timezone()
+    if isinstance(value, tzinfo):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            return ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    raise ConfigurationError(f"PITTGOOGLE_NIGHT_TIME_ZONE is {value!r}: give a time zone name of the IANA "
+                             'database, such as "America/Santiago", or None for the TOM\'s TIME_ZONE')
+
+
+def night(now: datetime | None = None) -> Night:
+    """The night at ``now``: it began at the latest ``PITTGOOGLE_NIGHT_STARTS_AT`` in the night's time zone."""
+    now = now or datetime.now(UTC)
+    zone = night_time_zone()
+    local_now = now.astimezone(zone)
+    start = datetime.combine(local_now.date(), night_starts_at(), tzinfo=zone)
+    if start > local_now:
+        start = datetime.combine(local_now.date() - timedelta(days=1), night_starts_at(), tzinfo=zone)
+    zone_name = getattr(zone, "key", None) or start.tzname() or str(zone)
+    return Night(start.astimezone(UTC), f"the night since {start:%Y-%m-%d %H:%M} {zone_name}")
+
+
+def falling_behind_seconds() -> float:
+    """``PITTGOOGLE_FALLING_BEHIND_SECONDS``: the TOM leg's p95 above which a growing stream falls behind."""
+    value = conf.get("PITTGOOGLE_FALLING_BEHIND_SECONDS")
+    if not isinstance(value, bool) and isinstance(value, int | float) and 0 <= value < float("inf"):
+        return float(value)
+    raise ConfigurationError(f"PITTGOOGLE_FALLING_BEHIND_SECONDS is {value!r}: give a number of seconds (60 by "
+                             "default)")
+
+
+def check_settings() -> list[str]:
+    """What is wrong with the night's and the falling-behind settings, in words (empty: nothing)."""
+    problems = []
+    for read in (night_starts_at, night_time_zone, falling_behind_seconds):
+        try:
+            read()
+        except ConfigurationError as error:
+            problems.append(str(error))
+    return problems
 
 
 @dataclass
@@ -198,12 +275,11 @@ class NightTimeline:
     tom_p95: dict[str, list[float | None]]
 
 
-def night_timeline(now: datetime | None = None) -> NightTimeline:
-    """Each stream's alerts per minute and the TOM leg's p95 per minute over the night."""
+def night_timeline(since: datetime, now: datetime | None = None) -> NightTimeline:
+    """Each stream's alerts per minute and the TOM leg's p95 per minute from ``since`` (the night's start)."""
     from tom_pittgoogle.models import Alert
 
     now = now or datetime.now(UTC)
-    since = now - timedelta(hours=NIGHT_HOURS)
     timeline = NightTimeline({}, {}, {})
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(Alert._meta.db_table)
@@ -230,9 +306,10 @@ def night_timeline(now: datetime | None = None) -> NightTimeline:
 
 
 def streams_behind(now: datetime | None = None, subscriptions: Sequence[str] | None = None) -> dict[str, str]:
-    """The streams whose TOM leg grows: its p95 over the last minutes is over :data:`BEHIND_SECONDS` and above the
-    p95 of the minutes before. Maps each to a sentence that says so."""
+    """The streams whose TOM leg grows: its p95 over the last minutes is over ``PITTGOOGLE_FALLING_BEHIND_SECONDS``
+    and above the p95 of the minutes before. Maps each to a sentence that says so, naming the setting."""
     now = now or datetime.now(UTC)
+    threshold = falling_behind_seconds()
     recent_start = now - timedelta(minutes=RECENT_MINUTES)
     recent = {s.subscription: s.legs["broker_to_tom"][1]
               for s in latency_by_stream(recent_start, now, subscriptions)}
@@ -241,11 +318,12 @@ def streams_behind(now: datetime | None = None, subscriptions: Sequence[str] | N
     behind = {}
     for subscription, p95 in recent.items():
         earlier = before.get(subscription)
-        if p95 is not None and p95 > BEHIND_SECONDS and (earlier is None or p95 > earlier):
+        if p95 is not None and p95 > threshold and (earlier is None or p95 > earlier):
             behind[subscription] = (
-                f"the ingester of {subscription} is falling behind: alerts reach the TOM {p95:.0f} s after Pitt-Google "
-                f"published them (p95 over the last {RECENT_MINUTES} minutes"
-                + (f", up from {earlier:.0f} s" if earlier is not None else "") + ")"
+                f"the ingester of {subscription} is falling behind: TOM leg p95 {p95:.0f} s over the last "
+                f"{RECENT_MINUTES} minutes" + (f" (up from {earlier:.0f} s)" if earlier is not None else "")
+                + f", above PITTGOOGLE_FALLING_BEHIND_SECONDS={threshold:g} s (the TOM leg: from Pitt-Google's "
+                "publication to the commit in this TOM)"
             )
     return behind
 

@@ -5,6 +5,9 @@ is how long the TOM keeps its copy, and an old alert replayed today is kept as l
 a Target's object (its name or an alias; an LSST Target ``LSST-<id>`` or ``LSST-SS-<id>`` by that id) is kept
 unless ``include_targets``: the Target's page, its observations and a later *Create Targets* may still read it.
 
+Ingesters' backlog samples older than :data:`~tom_pittgoogle.core.heartbeat.BACKLOG_HISTORY` (two days: the
+status page plots the night's) go too, whatever their ingester; a stopped ingester's go with its heartbeat row.
+
 Each batch is one short transaction deleting at most ``batch_size`` rows by id, so a large prune never holds
 a long lock on a table the ingester is writing.
 """
@@ -20,6 +23,7 @@ from django.utils import timezone
 
 from tom_pittgoogle import conf
 from tom_pittgoogle.core.database import guard_database
+from tom_pittgoogle.core.heartbeat import BACKLOG_HISTORY
 from tom_pittgoogle.core.words import count
 
 logger = logging.getLogger(__name__)
@@ -38,11 +42,13 @@ class PruneReport:
     kept_for_targets: int = 0
     rejected: int = 0
     heartbeats: int = 0
+    backlog_samples: int = 0
 
     def line(self) -> str:
         return (f"deleted {count(self.alerts, 'stored alert')} ({count(self.kept_for_targets, 'older one')} kept "
                 f"for Targets), {count(self.rejected, 'rejected message')}, "
-                f"{count(self.heartbeats, 'heartbeat')} of stopped ingesters")
+                f"{count(self.heartbeats, 'heartbeat')} of stopped ingesters, "
+                f"{count(self.backlog_samples, 'backlog sample')} older than {BACKLOG_HISTORY.days} days")
 
 
 def target_object_ids() -> set[str]:
@@ -66,7 +72,8 @@ def _delete_in_batches(rows, batch_size: int) -> int:
         if not ids:
             return deleted
         with transaction.atomic():
-            deleted += model.objects.filter(pk__in=ids).delete()[0]
+            # This model's rows only: a heartbeat's backlog samples go with it, and are not heartbeats.
+            deleted += model.objects.filter(pk__in=ids).delete()[1].get(model._meta.label, 0)
 
 
 def _cutoff(days: float):
@@ -120,6 +127,14 @@ def prune_heartbeats(older_than_days: float, *, batch_size: int = BATCH_SIZE) ->
     return _delete_in_batches(IngesterHeartbeat.objects.filter(stopped_at__lt=_cutoff(older_than_days)), batch_size)
 
 
+def prune_backlog_samples(*, batch_size: int = BATCH_SIZE) -> int:
+    """Delete the ingesters' backlog samples older than :data:`~tom_pittgoogle.core.heartbeat.BACKLOG_HISTORY`
+    (a stopped ingester's samples go with its heartbeat row, a running one trims its own too)."""
+    from tom_pittgoogle.models import BacklogSample
+
+    return _delete_in_batches(BacklogSample.objects.filter(at__lt=timezone.now() - BACKLOG_HISTORY), batch_size)
+
+
 def prune(older_than_days: float | None = None, *, rejected_older_than_days: float | None = None,
           include_targets: bool = False, batch_size: int = BATCH_SIZE) -> PruneReport:
     """Everything ``manage.py pittgoogle_prune`` deletes, with the settings' retentions as defaults."""
@@ -131,4 +146,5 @@ def prune(older_than_days: float | None = None, *, rejected_older_than_days: flo
     days = conf.get("PITTGOOGLE_REJECTED_RETENTION_DAYS") if rejected_older_than_days is None \
         else rejected_older_than_days
     report.heartbeats = prune_heartbeats(days, batch_size=batch_size)
+    report.backlog_samples = prune_backlog_samples(batch_size=batch_size)
     return report
