@@ -296,3 +296,17 @@ def test_the_database_python_brokers_results_are_attached_too(astronomer, tables
     assert len(alerts) == 3  # the far one too: the search's cone is wider than the match radius
     assert set(AttachedAlert.objects.filter(target=target).values_list("survey", "source_id", "route")) == {
         (s, i, LSST_TABLE) for s, i in source_ids(tables["lsst"]["near"])}
+
+
+def test_a_target_outside_the_followed_list_still_gets_the_history_it_asks_for(
+        astronomer, tables, settings, django_capture_on_commit_callbacks):
+    from tom_targets.models import TargetList
+
+    TargetList.objects.create(name="Following")
+    settings.PITTGOOGLE_FOLLOW_TARGET_LIST = "Following"  # the ingester and searches follow only this (empty) list
+    target = tns_target(astronomer.user)
+
+    update_reduced_data(astronomer, target, django_capture_on_commit_callbacks)
+
+    assert set(AttachedAlert.objects.filter(target=target).values_list("survey", "source_id")) == source_ids(
+        tables["ztf"]["near"] + tables["lsst"]["near"])

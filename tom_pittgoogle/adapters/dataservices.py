@@ -8,8 +8,17 @@ aliases, extras and light curves come from :mod:`tom_pittgoogle.core.targets`. R
 TOM Toolkit's flow: the query form's cleaned data goes to :meth:`PittGoogleDataService.build_query_parameters`,
 then :meth:`~PittGoogleDataService.query_targets` returns one row per alert (cached by the view); *Create Targets*
 calls ``to_target`` (our ``create_target_from_query``, ``create_target_extras_from_query`` and the row's
-``aliases``) and ``to_reduced_datums`` (the row's alert, stored as ``PhotometryReducedDatum``). The Target page's
-*Update Reduced Data* calls ``query_reduced_data``: a BigQuery search for the Target's object.
+``aliases``) and ``to_reduced_datums`` (the row's alert, stored as ``PhotometryReducedDatum``). A BigQuery search's
+alerts are attached to the followed Targets they belong to (the BigQuery route of
+:mod:`~tom_pittgoogle.adapters.route_table`, which the DatabasePython broker takes too).
+
+The Target page's *Update Reduced Data* calls ``query_reduced_data(target)`` then ``to_reduced_datums(target,
+data)``; that pair is the one way to fetch a Target's history (the Target page's Pitt-Google button takes it
+too). It works for any Target: :meth:`~PittGoogleDataService.build_query_parameters_from_target` gives a cone of
+``PITTGOOGLE_MATCH_RADIUS_ARCSEC`` around it and its names that are survey object ids, and
+:meth:`~PittGoogleDataService.query_photometry` runs :func:`tom_pittgoogle.routes.target_history.fetch_history`:
+both surveys' BigQuery tables under one cost guard, and the alerts this TOM stored, attached to the Target as they
+are found. ``to_reduced_datums`` then tells the user what each survey gave and what was new (:func:`update_message`).
 """
 
 from __future__ import annotations
