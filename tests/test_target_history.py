@@ -235,8 +235,9 @@ def test_a_survey_that_would_cost_too_much_is_refused_plainly_and_the_other_stil
 
     page = update_reduced_data(astronomer, target, django_capture_on_commit_callbacks)
 
-    assert ("Rubin/LSST BigQuery tables not searched: the search would scan 40.0 GB, more than the 9.0 GB left of "
-            "the 10.0 GB this TOM allows a search (PITTGOOGLE_BIGQUERY_MAX_BYTES).") in page, page[-3000:]
+    assert ("Rubin/LSST BigQuery search within 1.5 arcsec of the Target not run: it would scan 40.0 GB, more than "
+            "the 9.0 GB left of the 10.0 GB this TOM allows a search (PITTGOOGLE_BIGQUERY_MAX_BYTES).") in page, (
+        page[-3000:])
     assert "Rubin/LSST: 0 alerts found" in page and "ZTF: 2 alerts found" in page
     assert set(AttachedAlert.objects.filter(target=target).values_list("survey", flat=True)) == {"ztf"}
 
@@ -250,8 +251,8 @@ def test_rubins_newest_partitions_are_searched_when_its_whole_tables_would_cost_
 
     page = update_reduced_data(astronomer, target, django_capture_on_commit_callbacks)
 
-    assert ("Rubin/LSST BigQuery tables searched over the last 365 days only: the whole tables would scan 40.0 GB"
-            in page)
+    assert ("Rubin/LSST BigQuery search within 1.5 arcsec of the Target read the last 365 days only: its whole "
+            "tables would scan 40.0 GB") in page
     assert set(AttachedAlert.objects.filter(target=target).values_list("survey", "source_id")) == source_ids(
         tables["ztf"]["near"] + tables["lsst"]["near"])
 
@@ -308,5 +309,24 @@ def test_a_target_outside_the_followed_list_still_gets_the_history_it_asks_for(
 
     update_reduced_data(astronomer, target, django_capture_on_commit_callbacks)
 
+    assert set(AttachedAlert.objects.filter(target=target).values_list("survey", "source_id")) == source_ids(
+        tables["ztf"]["near"] + tables["lsst"]["near"])
+
+
+def test_the_cheaper_searches_run_when_all_of_them_would_cost_too_much(
+        astronomer, tables, settings, monkeypatch, django_capture_on_commit_callbacks):
+    settings.PITTGOOGLE_BIGQUERY_MAX_BYTES = 10 * 10**9
+
+    def dry_run_bytes(self, sql, job_config):  # a search by object id reads whole tables; a cone, a few clusters
+        return 40 * 10**9 if "@objectId" in sql else 10**9
+
+    monkeypatch.setattr(ConsumerDatabasePython, "dry_run_bytes", dry_run_bytes)
+    target = Target.objects.create(name=ZTF_NEAR, type="SIDEREAL", ra=HERE[0], dec=HERE[1])
+    target.give_user_access(astronomer.user)
+
+    page = update_reduced_data(astronomer, target, django_capture_on_commit_callbacks)
+
+    assert ("ZTF BigQuery search of object ZTF25aahisto not run: it would scan 40.0 GB, more than the 8.0 GB left "
+            "of the 10.0 GB this TOM allows a search") in page, page[-3000:]
     assert set(AttachedAlert.objects.filter(target=target).values_list("survey", "source_id")) == source_ids(
         tables["ztf"]["near"] + tables["lsst"]["near"])

@@ -10,10 +10,10 @@ A Target need not be named after a survey's object: a TNS name typed in with coo
 - the alerts this TOM's ingester stored within the cone or of those objects, and those already attached to it.
 
 The BigQuery searches of both surveys together stay under the cost guard (``PITTGOOGLE_BIGQUERY_MAX_BYTES``):
-each is dry-run first; when together they would scan more, the cheaper survey's searches run and the other
-survey's do not, except that Rubin's tables, partitioned by publication day, are searched over their newest
-partitions only (the last year, 90, 30 or 7 days: the longest that fits); the history says which and why. A
-survey whose tables cannot be searched (no Google credentials, no access, a missing table) is said so too; its
+each is dry-run first; when together they would scan more, the cheapest run first, as many as fit, and the
+others do not run, except that a Rubin search, whose tables are partitioned by publication day, reads their
+newest partitions only (the last 365, 90, 30 or 7 days: the longest that fits); the history says which and why.
+A survey whose tables cannot be searched (no Google credentials, no access, a missing table) is said so too; the
 stored alerts are still read.
 
 What is found is attached to the Target (:func:`tom_pittgoogle.core.attach.attach_found`): its light curve, each
@@ -223,7 +223,9 @@ def _recent(searches: list[dict], days: int) -> list[dict]:
 
 
 def _search_bigquery(parameters: Mapping[str, Any], history: TargetHistory) -> dict[str, list[tuple[str, dict]]]:
-    """Each survey's BigQuery alerts of the history, with the table each came from, under the cost guard."""
+    """Each survey's BigQuery alerts of the history, with the table each came from, under one cost guard: the
+    searches run cheapest first while together they fit ``PITTGOOGLE_BIGQUERY_MAX_BYTES``; a Rubin search that
+    does not fit reads its tables' newest partitions, if some fit; the others do not run, and the history says so."""
     max_bytes = int(conf.get("PITTGOOGLE_BIGQUERY_MAX_BYTES"))
     planned: dict[str, _Planned] = {}
     for survey in SURVEYS:
@@ -233,50 +235,63 @@ def _search_bigquery(parameters: Mapping[str, Any], history: TargetHistory) -> d
         try:
             planned[survey] = _plan(survey, searches)
         except PittGoogleError as error:
-            history.surveys[survey].note = _not_searched(survey, error)
-    running, refused = cost.fit_budget({survey: plan.total for survey, plan in planned.items()}, max_bytes)
-    for survey in refused:
-        whole = planned.pop(survey)
-        left = max_bytes - sum(planned[name].total for name in running)
-        narrowed = _newest_partitions(survey, whole, left) if survey == "lsst" else None
+            _note(history, survey, _not_searched(survey, error))
+    estimates = {(survey, index): estimate for survey, plan in planned.items()
+                 for index, estimate in enumerate(plan.estimates)}
+    running, refused = cost.fit_budget(estimates, max_bytes)
+    spent = sum(estimates[part] for part in running)
+    # (survey, the plan that runs it, its index there)
+    runs = [(survey, planned[survey], index) for survey, index in running]
+    for survey, index in sorted(refused):
+        search, label = planned[survey].searches[index], SURVEYS[survey].label
+        narrowed = _newest_partitions(survey, search, max_bytes - spent) if survey == "lsst" else None
+        whole = cost.format_bytes(estimates[survey, index])
         if narrowed is None:
-            history.surveys[survey].note = (
-                f"{SURVEYS[survey].label} BigQuery tables not searched: the search would scan "
-                f"{cost.format_bytes(whole.total)}, more than the {cost.format_bytes(max(left, 0))} left of the "
-                f"{cost.format_bytes(max_bytes)} this TOM allows a search (PITTGOOGLE_BIGQUERY_MAX_BYTES)."
-            )
+            _note(history, survey, (
+                f"{label} BigQuery search {_described(search)} not run: it would scan {whole}, more than the "
+                f"{cost.format_bytes(max(max_bytes - spent, 0))} left of the {cost.format_bytes(max_bytes)} this TOM "
+                "allows a search (PITTGOOGLE_BIGQUERY_MAX_BYTES)."))
             continue
-        days, planned[survey] = narrowed
-        history.surveys[survey].note = (
-            f"{SURVEYS[survey].label} BigQuery tables searched over the last {days} days only: the whole tables "
-            f"would scan {cost.format_bytes(whole.total)}, more than this TOM allows a search "
-            f"({cost.format_bytes(max_bytes)}, PITTGOOGLE_BIGQUERY_MAX_BYTES)."
-        )
+        days, plan = narrowed
+        spent += plan.total
+        runs.append((survey, plan, 0))
+        _note(history, survey, (
+            f"{label} BigQuery search {_described(search)} read the last {days} days only: its whole tables would "
+            f"scan {whole}, more than this TOM allows a search ({cost.format_bytes(max_bytes)}, "
+            "PITTGOOGLE_BIGQUERY_MAX_BYTES)."))
 
-    found: dict[str, list[tuple[str, dict]]] = {}
-    every = [(survey, index) for survey, plan in planned.items() for index in range(len(plan.searches))]
-    needs = [max(planned[s].estimates[i], planned[s].tables[i] * cost.MIN_BILLED_BYTES) for s, i in every]
-    for (survey, index), share in zip(every, cost.share_budget(max_bytes, needs), strict=True):
-        plan = planned[survey]
+    found: dict[str, dict[tuple[str, str], tuple[str, dict]]] = {}
+    needs = [max(plan.estimates[index], plan.tables[index] * cost.MIN_BILLED_BYTES) for _, plan, index in runs]
+    for (survey, plan, index), share in zip(runs, cost.share_budget(max_bytes, needs), strict=True):
         plan.consumer.max_bytes = share
         try:
             alerts = plan.consumer.query_alerts(plan.searches[index])
         except PittGoogleError as error:
-            history.surveys[survey].note = _not_searched(survey, error)
+            _note(history, survey, _not_searched(survey, error))
             continue
-        found.setdefault(survey, []).extend(
-            (plan.consumer.found_in.get(rows.alert_key(alert), ""), alert) for alert in alerts)
-    for survey, pairs in found.items():  # one survey's searches may find an alert twice (by cone and by name)
-        unique = {rows.alert_key(alert): (route, alert) for route, alert in pairs}
-        found[survey] = list(unique.values())
-    return found
+        for alert in alerts:  # one survey's searches may find an alert twice (by cone and by name)
+            found.setdefault(survey, {})[rows.alert_key(alert)] = (
+                plan.consumer.found_in.get(rows.alert_key(alert), ""), alert)
+    return {survey: list(unique.values()) for survey, unique in found.items()}
 
 
-def _newest_partitions(survey: str, whole: _Planned, budget: int) -> tuple[int, _Planned] | None:
-    """The longest recent window of Rubin's day partitions whose searches fit ``budget``, or None."""
+def _described(search: Mapping[str, Any]) -> str:
+    if search.get("objectId"):
+        return f"of object {search['objectId']}"
+    return f"within {search.get('cone_radius_arcsec'):g} arcsec of the Target"
+
+
+def _note(history: TargetHistory, survey: str, note: str) -> None:
+    report = history.surveys[survey]
+    if note not in report.note:
+        report.note = f"{report.note} {note}".strip()
+
+
+def _newest_partitions(survey: str, search: Mapping[str, Any], budget: int) -> tuple[int, _Planned] | None:
+    """The longest recent window of Rubin's day partitions in which ``search`` fits ``budget``, or None."""
     for days in LSST_RECENT_DAYS:
         try:
-            narrowed = _plan(survey, _recent(whole.searches, days))
+            narrowed = _plan(survey, _recent([dict(search)], days))
         except PittGoogleError:
             return None
         if narrowed.total <= budget:
