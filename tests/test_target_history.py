@@ -330,3 +330,11 @@ def test_the_cheaper_searches_run_when_all_of_them_would_cost_too_much(
             "of the 10.0 GB this TOM allows a search") in page, page[-3000:]
     assert set(AttachedAlert.objects.filter(target=target).values_list("survey", "source_id")) == source_ids(
         tables["ztf"]["near"] + tables["lsst"]["near"])
+
+
+def test_a_user_who_may_not_change_the_target_cannot_fetch_its_history(astronomer, tables, django_user_model):
+    target = tns_target(django_user_model.objects.create_user("owner", password="not-used"))
+    response = astronomer.post(reverse("dataservices:update-data"), {"target": target.pk, "data_service": SERVICE})
+    said = " ".join(str(message) for message in get_messages(response.wsgi_request))
+    assert "you may not change 2025abc, so its history was not fetched" in said
+    assert not AttachedAlert.objects.exists() and not PhotometryReducedDatum.objects.exists()

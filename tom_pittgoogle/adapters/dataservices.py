@@ -301,8 +301,15 @@ class PittGoogleDataService(DataService):
         from tom_targets.models import Target
 
         try:
-            refuse_anonymous(f"a {self.name} history search", getattr(self, "user", None))
+            user = getattr(self, "user", None)
+            refuse_anonymous(f"a {self.name} history search", user)
             target = Target.objects.get(pk=query_parameters["history_of"])
+            # TOM Toolkit's view lets any logged-in user update any Target's data; its history adds points,
+            # aliases and extras, so it is for those who may change the Target (as TOM Toolkit's own edit page).
+            if getattr(user, "is_authenticated", False) and not user.has_perm(
+                    f"{target._meta.app_label}.change_target", target):
+                raise PittGoogleQueryServiceError(
+                    f"{self.name}: you may not change {target.name}, so its history was not fetched.")
             self._history = target_history.fetch_history(target, query_parameters)
         except PittGoogleError as error:
             report_failure(logger, self.name, error)
