@@ -75,6 +75,7 @@ class ConsumerDatabasePython:
 
     With ``attach=True`` (the brokers' and the DataService's BigQuery route) the alerts a search finds are attached
     to the TOM's followed Targets they belong to, as the stream routes attach what they store.
+
     Constructing the consumer checks that the table (or the survey's dataset) exists; pass ``check_table=False``
     to skip that. ``max_bytes`` overrides ``PITTGOOGLE_BIGQUERY_MAX_BYTES``; ``estimate_bytes(sql, job_config)``
     replaces the dry run that estimates what a query scans (a test double, or a stricter estimate).
