@@ -34,7 +34,11 @@ from tom_pittgoogle.demo.sample_lsst import lsst_alert_schema, make_lsst_alert
 from tom_pittgoogle.models import Alert, AttachedAlert
 from tom_pittgoogle.routes.database_python import ConsumerDatabasePython, clear_caches
 
+from . import test_dataservice
+
 pytestmark = pytest.mark.django_db
+#: A logged-in user's client (the DataService tests' fixture).
+astronomer = test_dataservice.astronomer
 
 SERVICE = PittGoogleDataService.name
 # The emulator keeps datasets by name whatever their project: this module's have names of their own.
@@ -113,14 +117,6 @@ def _datasets(settings):
     clear_caches()
     yield
     clear_caches()
-
-
-@pytest.fixture
-def astronomer(client, django_user_model):
-    user = django_user_model.objects.create_user("astronomer", password="not-used")
-    client.force_login(user)
-    client.user = user
-    return client
 
 
 @pytest.fixture
@@ -257,21 +253,31 @@ def test_rubins_newest_partitions_are_searched_when_its_whole_tables_would_cost_
         tables["ztf"]["near"] + tables["lsst"]["near"])
 
 
-def test_an_anonymous_visitor_cannot_fetch_a_targets_history(client, tables, django_user_model):
-    target = tns_target(django_user_model.objects.create_user("owner", password="not-used"))
+def messages_of_update(client, target) -> str:
+    """What *Update Reduced Data* tells (read from the request, without showing the Target's page)."""
     response = client.post(reverse("dataservices:update-data"), {"target": target.pk, "data_service": SERVICE})
-    said = " ".join(str(message) for message in get_messages(response.wsgi_request))
-    assert "Log in to run a Pitt-Google history search" in said
+    return " ".join(str(message) for message in get_messages(response.wsgi_request))
+
+
+@pytest.mark.parametrize(("who", "refusal"), [
+    ("a visitor who is not logged in", "Log in to run a Pitt-Google history search"),
+    ("a user who may not change the Target", "you may not change 2025abc, so its history was not fetched"),
+])
+def test_only_those_who_may_change_a_target_fetch_its_history(client, astronomer, tables, django_user_model, who,
+                                                               refusal):
+    target = tns_target(django_user_model.objects.create_user("owner", password="not-used"))
+    if who == "a visitor who is not logged in":
+        client.logout()
+    assert refusal in messages_of_update(client, target)
     assert not AttachedAlert.objects.exists() and not PhotometryReducedDatum.objects.exists()
 
 
 def test_a_target_with_neither_coordinates_nor_a_survey_name_is_a_message(astronomer):
     target = Target.objects.create(name="M31-by-name", type="SIDEREAL", ra=None, dec=None)
     target.give_user_access(astronomer.user)
-    # (TOM Toolkit's Target page itself cannot show a Target without coordinates: the message is read unshown.)
-    response = astronomer.post(reverse("dataservices:update-data"), {"target": target.pk, "data_service": SERVICE})
-    said = " ".join(str(message) for message in get_messages(response.wsgi_request))
-    assert "has no coordinates and none of its names is a ZTF or Rubin/LSST object id" in said
+    # (TOM Toolkit's Target page itself cannot show a Target without coordinates.)
+    assert ("has no coordinates and none of its names is a ZTF or Rubin/LSST object id"
+            in messages_of_update(astronomer, target))
 
 
 def test_a_dataservice_bigquery_search_attaches_its_alerts_to_the_target_they_belong_to(
@@ -330,11 +336,3 @@ def test_the_cheaper_searches_run_when_all_of_them_would_cost_too_much(
             "of the 10.0 GB this TOM allows a search") in page, page[-3000:]
     assert set(AttachedAlert.objects.filter(target=target).values_list("survey", "source_id")) == source_ids(
         tables["ztf"]["near"] + tables["lsst"]["near"])
-
-
-def test_a_user_who_may_not_change_the_target_cannot_fetch_its_history(astronomer, tables, django_user_model):
-    target = tns_target(django_user_model.objects.create_user("owner", password="not-used"))
-    response = astronomer.post(reverse("dataservices:update-data"), {"target": target.pk, "data_service": SERVICE})
-    said = " ".join(str(message) for message in get_messages(response.wsgi_request))
-    assert "you may not change 2025abc, so its history was not fetched" in said
-    assert not AttachedAlert.objects.exists() and not PhotometryReducedDatum.objects.exists()
