@@ -180,7 +180,8 @@ def test_each_table_is_read_with_only_the_columns_it_has(ztf_tables):
     assert sorted(source_ids(alerts)) == sorted(source_ids(expected))
 
 
-def test_a_named_table_is_the_only_one_read(ztf_tables, settings):
+def test_a_named_table_is_the_only_one_read(ztf_tables, settings, db):
+    # db: the broker attaches what it finds to the Targets it belongs to.
     expected = [a for a in lightened({"alerts_v3_3": ztf_tables["alerts_v3_3"]}) if a["object_id"] == OBJECT]
 
     by_argument = ConsumerDatabasePython("alerts_v3_3").query_alerts({"objectId": OBJECT, "max_results": 10})

@@ -132,12 +132,14 @@ def test_update_reduced_data_fetches_a_targets_light_curve_from_bigquery(astrono
     assert PhotometryReducedDatum.objects.filter(target=target).count() == before
 
 
-def test_update_of_a_target_pittgoogle_does_not_know_is_a_message(astronomer, ztf_table):
+def test_update_of_a_target_without_alerts_says_nothing_was_found(astronomer, ztf_table):
+    # Any Target is searched, by a cone around it: where no alert lies, the page says so.
     target = Target.objects.create(name="M31", type="SIDEREAL", ra=10.68, dec=41.27)
     target.give_user_access(astronomer.user)
     response = astronomer.post(reverse("dataservices:update-data"), {"target": target.pk, "data_service": SERVICE},
                                follow=True)
-    assert "not a ZTF or Rubin/LSST object" in response.content.decode()
+    assert ("Pitt-Google: no ZTF or Rubin/LSST alert of M31 (within 1.5 arcsec of it or named after it) in BigQuery "
+            "or among the alerts stored in this TOM; nothing to add.") in response.content.decode()
 
 
 def test_pubsub_pull_with_the_classtar_filter_stores_and_shows_what_passes(astronomer, topic_name, publish,

@@ -152,12 +152,13 @@ def test_update_reduced_data_says_what_it_did(astronomer, django_user_model, ztf
     target.give_user_access(django_user_model.objects.get(username="astronomer"))
     update = {"target": target.pk, "data_service": PittGoogleDataService.name}
     first = astronomer.post(reverse("dataservices:update-data"), update, follow=True).content.decode()
-    assert re.search(rf"Pitt-Google: \d+ alerts? of {record['objectId']} found in BigQuery; \d+ new light-curve "
-                     r"points? added\.", first), first[-3000:]
+    assert re.search(rf"Pitt-Google, history of {record['objectId']}: ZTF: \d+ alerts? found \(\d+ in BigQuery, 0 "
+                     r"stored in this TOM\), \d+ new; .*\d+ new light-curve points? added", first), first[-3000:]
     again = astronomer.post(reverse("dataservices:update-data"), update, follow=True).content.decode()
     assert "its light curve already had every point of them" in again
     unknown = Target.objects.create(name="ZTF99zzzzzzz", type="SIDEREAL", ra=1.0, dec=2.0)
     unknown.give_user_access(django_user_model.objects.get(username="astronomer"))
     none = astronomer.post(reverse("dataservices:update-data"), {**update, "target": unknown.pk},
                            follow=True).content.decode()
-    assert "Pitt-Google: no alerts of ZTF99zzzzzzz in the BigQuery alert tables; nothing to add." in none
+    assert ("Pitt-Google: no ZTF or Rubin/LSST alert of ZTF99zzzzzzz (within 1.5 arcsec of it or named after it) in "
+            "BigQuery or among the alerts stored in this TOM; nothing to add.") in none

@@ -8,8 +8,17 @@ aliases, extras and light curves come from :mod:`tom_pittgoogle.core.targets`. R
 TOM Toolkit's flow: the query form's cleaned data goes to :meth:`PittGoogleDataService.build_query_parameters`,
 then :meth:`~PittGoogleDataService.query_targets` returns one row per alert (cached by the view); *Create Targets*
 calls ``to_target`` (our ``create_target_from_query``, ``create_target_extras_from_query`` and the row's
-``aliases``) and ``to_reduced_datums`` (the row's alert, stored as ``PhotometryReducedDatum``). The Target page's
-*Update Reduced Data* calls ``query_reduced_data``: a BigQuery search for the Target's object.
+``aliases``) and ``to_reduced_datums`` (the row's alert, stored as ``PhotometryReducedDatum``). A BigQuery search's
+alerts are attached to the followed Targets they belong to (the BigQuery route of
+:mod:`~tom_pittgoogle.adapters.route_table`, which the DatabasePython broker takes too).
+
+The Target page's *Update Reduced Data* calls ``query_reduced_data(target)`` then ``to_reduced_datums(target,
+data)``; that pair is the one way to fetch a Target's history (the Target page's Pitt-Google button takes it
+too). It works for any Target: :meth:`~PittGoogleDataService.build_query_parameters_from_target` gives a cone of
+``PITTGOOGLE_MATCH_RADIUS_ARCSEC`` around it and its names that are survey object ids, and
+:meth:`~PittGoogleDataService.query_photometry` runs :func:`tom_pittgoogle.routes.target_history.fetch_history`:
+both surveys' BigQuery tables under one cost guard, and the alerts this TOM stored, attached to the Target as they
+are found. ``to_reduced_datums`` then tells the user what each survey gave and what was new (:func:`update_message`).
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ from tom_pittgoogle.core.acting import current_actor, refuse_anonymous
 from tom_pittgoogle.core.alerts import lighten_alert
 from tom_pittgoogle.core.words import count
 from tom_pittgoogle.exceptions import PittGoogleError
+from tom_pittgoogle.routes import target_history
 
 logger = logging.getLogger(__name__)
 
@@ -191,13 +201,13 @@ class PittGoogleDataService(DataService):
         return query
 
     def build_query_parameters_from_target(self, target, **kwargs: Any) -> dict:
-        """A BigQuery search for the Target's object (its survey from the ``survey`` extra or its name)."""
-        found = targets.survey_and_object_id(target)
-        if found is None:
-            raise QueryServiceError(f"{target.name} is not a ZTF or Rubin/LSST object that Pitt-Google knows.")
-        survey, object_id = found
-        return {"survey": survey, "route": routes.BIGQUERY.name, "objectId": object_id, "candid": None,
-                "max_results": UPDATE_MAX_RESULTS}
+        """The history search of any Target (a survey's object, a TNS name, coordinates typed in): a cone of
+        ``PITTGOOGLE_MATCH_RADIUS_ARCSEC`` around it and its names that are survey object ids, in both surveys
+        (:func:`tom_pittgoogle.routes.target_history.history_parameters`)."""
+        try:
+            return {**target_history.history_parameters(target, UPDATE_MAX_RESULTS), FOR_USER: self._user_pk()}
+        except PittGoogleError as error:
+            raise PittGoogleQueryServiceError(f"{self.name}: {error}") from error
 
     def _user_pk(self) -> Any:
         user = getattr(self, "user", None)
@@ -283,9 +293,28 @@ class PittGoogleDataService(DataService):
         return targets.target_extras(alert)
 
     def query_photometry(self, query_parameters: Mapping[str, Any], **kwargs: Any) -> list[dict]:
-        """The alerts of the object (BigQuery): each one's light curve is stored by
-        :meth:`create_reduced_datums_from_query`."""
-        return self.query_service({**query_parameters, "route": routes.BIGQUERY.name})
+        """The alerts of a Target's history (parameters of :meth:`build_query_parameters_from_target`: both
+        surveys' BigQuery tables and the stored alerts, attached to the Target as they are found), or of a BigQuery
+        search; each one's light curve is stored by :meth:`create_reduced_datums_from_query`."""
+        if "history_of" not in query_parameters:
+            return self.query_service({**query_parameters, "route": routes.BIGQUERY.name})
+        from tom_targets.models import Target
+
+        try:
+            user = getattr(self, "user", None)
+            refuse_anonymous(f"a {self.name} history search", user)
+            target = Target.objects.get(pk=query_parameters["history_of"])
+            # TOM Toolkit's view lets any logged-in user update any Target's data; its history adds points,
+            # aliases and extras, so it is for those who may change the Target (as TOM Toolkit's own edit page).
+            if getattr(user, "is_authenticated", False) and not user.has_perm(
+                    f"{target._meta.app_label}.change_target", target):
+                raise PittGoogleQueryServiceError(
+                    f"{self.name}: you may not change {target.name}, so its history was not fetched.")
+            self._history = target_history.fetch_history(target, query_parameters)
+        except PittGoogleError as error:
+            report_failure(logger, self.name, error)
+            raise PittGoogleQueryServiceError(f"{self.name}: {error}", getattr(error, "link", None)) from error
+        return self._history.alerts
 
     def create_reduced_datums_from_query(self, target, data=None, data_type: str | None = None, **kwargs: Any):
         """Store the light curve of each alert in ``data`` on ``target`` (idempotent: a known point is skipped)."""
@@ -298,23 +327,27 @@ class PittGoogleDataService(DataService):
         return list(PhotometryReducedDatum.objects.filter(target=target, source_name=targets.SOURCE_NAME))
 
     def query_reduced_data(self, target, **kwargs: Any) -> dict:
-        """TOM Toolkit's search for the Target's data (*Update Reduced Data*); remembers how many alerts it found
-        so that storing them can tell the user what came of it."""
+        """*Update Reduced Data* (and the Target page's Pitt-Google button): the Target's history, from both surveys'
+        BigQuery tables and the alerts this TOM stored, attached to it as it is found; remembers what it found so
+        that storing it can tell the user what came of it."""
+        from tom_dataproducts.models import PhotometryReducedDatum
+
+        points_before = PhotometryReducedDatum.objects.filter(target=target).count()
+        self._history = None
         data = super().query_reduced_data(target, **kwargs)
-        self._updating = (target.pk, len(data.get("photometry") or []))
+        self._updating = (target.pk, self._history, points_before)
         return data
 
     def to_reduced_datums(self, target, data_results=None, **kwargs: Any) -> list:
         """TOM Toolkit's storing of the data; after *Update Reduced Data*, a message on the Target's page says what
-        was found and what was new (TOM Toolkit's view says nothing when it worked)."""
+        each survey gave and what was new (TOM Toolkit's view says nothing when it worked)."""
         from tom_dataproducts.models import PhotometryReducedDatum
 
         updating, self._updating = getattr(self, "_updating", None), None
-        before = PhotometryReducedDatum.objects.filter(target=target).count()
         stored = super().to_reduced_datums(target, data_results, **kwargs)
-        if updating is not None and updating[0] == target.pk:
-            new = PhotometryReducedDatum.objects.filter(target=target).count() - before
-            _tell_user(update_message(target.name, updating[1], new))
+        if updating is not None and updating[0] == target.pk and updating[1] is not None:
+            new = PhotometryReducedDatum.objects.filter(target=target).count() - updating[2]
+            _tell_user(update_message(updating[1], new))
         return stored
 
     def get_additional_context_data(self) -> dict:
@@ -326,14 +359,25 @@ class PittGoogleDataService(DataService):
         return f"{self.name}: query completed."
 
 
-def update_message(target_name: str, alerts: int, new_points: int) -> str:
-    """What *Update Reduced Data* did, in plain words."""
-    if not alerts:
-        return f"Pitt-Google: no alerts of {target_name} in the BigQuery alert tables; nothing to add."
-    found = f"{count(alerts, 'alert')} of {target_name} found in BigQuery"
-    if not new_points:
-        return f"Pitt-Google: {found}; its light curve already had every point of them."
-    return f"Pitt-Google: {found}; {count(new_points, 'new light-curve point')} added."
+def update_message(history: target_history.TargetHistory, new_points: int) -> str:
+    """What *Update Reduced Data* found of each survey and what was new, in plain words."""
+    from tom_pittgoogle.core.alerts import SURVEYS
+
+    notes = list(dict.fromkeys(report.note for report in history.surveys.values() if report.note))
+    if not any(report.found for report in history.surveys.values()):
+        said = (f"Pitt-Google: no ZTF or Rubin/LSST alert of {history.target_name} (within "
+                f"{conf.get('PITTGOOGLE_MATCH_RADIUS_ARCSEC')} arcsec of it or named after it) in BigQuery or among "
+                "the alerts stored in this TOM; nothing to add.")
+        return " ".join([said, *notes])
+    parts = []
+    for survey, report in history.surveys.items():
+        parts.append(f"{SURVEYS[survey].label}: {count(report.found, 'alert')} found ({report.bigquery} in BigQuery, "
+                     f"{report.stored} stored in this TOM), {report.new} new")
+    points = (f"{count(new_points, 'new light-curve point')} added" if new_points
+              else "its light curve already had every point of them")
+    aliases = f"; new aliases: {', '.join(history.new_aliases)}" if history.new_aliases else ""
+    return " ".join([f"Pitt-Google, history of {history.target_name}: {'; '.join(parts)}; {points}{aliases}.",
+                     *notes])
 
 
 def _tell_user(message: str) -> None:

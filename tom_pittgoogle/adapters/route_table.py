@@ -95,11 +95,13 @@ def _form_filter(parameters: Mapping[str, Any], alert_filter: AlertFilterCallabl
 
 
 def _search(parameters: Mapping[str, Any], alert_filter: AlertFilterCallable | None = None) -> list[dict]:
-    # Every alerts table of the survey (or the one named), under the cost guard; the selection is in the SQL.
+    # Every alerts table of the survey (or the one named), under the cost guard; the selection is in the SQL. The
+    # brokers and the DataService both search here, so both attach what they find to the followed Targets it
+    # belongs to (the table as the route), as the stream routes attach what they store.
     from tom_pittgoogle.routes.database_python import ConsumerDatabasePython, user_table_name
 
     return ConsumerDatabasePython(
-        user_table_name(parameters.get("table_name")), survey=parameters.get("survey") or "ztf"
+        user_table_name(parameters.get("table_name")), survey=parameters.get("survey") or "ztf", attach=True
     ).query_alerts(parameters)
 
 

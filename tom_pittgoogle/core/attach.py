@@ -24,7 +24,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 
-from tom_pittgoogle.core.database import database_is_down
+from tom_pittgoogle.core.database import database_is_down, guard_database
 from tom_pittgoogle.core.matching import match_alerts
 
 logger = logging.getLogger(__name__)
@@ -41,13 +41,21 @@ EXTRAS_NOT_SET = frozenset({"survey"})
 
 
 def attach_alerts(alerts: Sequence[Mapping[str, Any]], *, route: str = "",
-                  target_list: str | None = None) -> int:
+                  target_list: str | None = None, only_target: Any = None) -> int:
     """Attach each lightened alert to the followed Targets it belongs to; return how many attachments are new.
 
     Call inside the transaction that stores the alerts: the attachments commit with them, or not at all.
+    ``only_target``: attach to this Target alone, whether a followed TargetList holds it or not (a user asked for
+    its history), each alert that belongs to it by position or by name.
     """
+
+    def matched(batch: Sequence[Mapping[str, Any]]) -> list[list[int]]:
+        if only_target is not None:
+            return belonging_to(batch, only_target)
+        return match_alerts(batch, target_list=target_list)
+
     try:
-        matches = match_alerts(alerts, target_list=target_list)
+        matches = matched(alerts)
     except ValueError as error:  # a followed TargetList that is not there: the alerts are stored all the same
         logger.warning("no alerts attached to Targets: %s", error)
         return 0
@@ -58,12 +66,44 @@ def attach_alerts(alerts: Sequence[Mapping[str, Any]], *, route: str = "",
     again = [i for i, (alert, ids) in enumerate(zip(alerts, matches, strict=True))
              if not ids and str(alert.get("object_id")) in attached_objects]
     if again:
-        more, _ = _attach_matches([alerts[i] for i in again],
-                                  match_alerts([alerts[i] for i in again], target_list=target_list), route)
+        more, _ = _attach_matches([alerts[i] for i in again], matched([alerts[i] for i in again]), route)
         new += more
     if new:
         logger.info("attached %d alerts to followed Targets from %s", new, route or "a query")
     return new
+
+
+def attach_found(alerts_by_route: Mapping[str, Sequence[Mapping[str, Any]]], *, only_target: Any = None) -> int:
+    """Attach what a search found (a route that stores no alert: a BigQuery search, a Target's history), in a
+    transaction of its own; ``alerts_by_route``: the lightened alerts of each table or subscription they came
+    from. Return how many attachments are new."""
+    new = 0
+    with guard_database(), transaction.atomic():
+        for route, alerts in alerts_by_route.items():
+            if alerts:
+                new += attach_alerts(alerts, route=route, only_target=only_target)
+    return new
+
+
+def belonging_to(alerts: Sequence[Mapping[str, Any]], target: Any) -> list[list[int]]:
+    """For each lightened alert, ``[target.pk]`` when it lies within ``PITTGOOGLE_MATCH_RADIUS_ARCSEC`` of the
+    Target or its object is the Target's name or an alias, else ``[]``: the rule of
+    :func:`~tom_pittgoogle.core.matching.match_alerts`, for one Target, without the index."""
+    from tom_pittgoogle import conf
+    from tom_pittgoogle.core.matching import object_names, separation_arcsec
+
+    radius = float(conf.get("PITTGOOGLE_MATCH_RADIUS_ARCSEC"))
+    names = {str(target.name), *target.aliases.values_list("name", flat=True)}
+    placed = target.ra is not None and target.dec is not None
+    found = []
+    for alert in alerts:
+        try:
+            near = placed and bool(
+                separation_arcsec(float(alert["ra"]), float(alert["dec"]), target.ra, target.dec) <= radius)
+        except (KeyError, TypeError, ValueError):  # an alert without a position belongs by name alone
+            near = False
+        found.append([target.pk] if near or object_names(alert) & names else [])
+    return found
 
 
 def _attach_matches(alerts: Sequence[Mapping[str, Any]], matches: Sequence[Sequence[int]],

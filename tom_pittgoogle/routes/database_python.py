@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tom_pittgoogle import conf
+from tom_pittgoogle.core.attach import attach_found
 from tom_pittgoogle.core.credentials import get_credentials
 from tom_pittgoogle.core.pubsub import AlertCallback
 from tom_pittgoogle.core.words import count
@@ -72,6 +73,9 @@ logger = logging.getLogger(__name__)
 class ConsumerDatabasePython:
     """Query Pitt-Google's BigQuery alert tables of one survey (or one table of them).
 
+    With ``attach=True`` (the brokers' and the DataService's BigQuery route) the alerts a search finds are attached
+    to the TOM's followed Targets they belong to, as the stream routes attach what they store.
+
     Constructing the consumer checks that the table (or the survey's dataset) exists; pass ``check_table=False``
     to skip that. ``max_bytes`` overrides ``PITTGOOGLE_BIGQUERY_MAX_BYTES``; ``estimate_bytes(sql, job_config)``
     replaces the dry run that estimates what a query scans (a test double, or a stricter estimate).
@@ -87,6 +91,7 @@ class ConsumerDatabasePython:
         survey: str | None = None,
         max_bytes: int | None = None,
         estimate_bytes: Callable[[str, Any], int] | None = None,
+        attach: bool = False,
     ) -> None:
         #: Which survey's tables: it decides the default tables and the shape of the SQL.
         self.survey = survey or "ztf"
@@ -106,6 +111,11 @@ class ConsumerDatabasePython:
         #: What the last query's dry runs estimated it would scan (bytes).
         self.estimated_bytes: int | None = None
         self._client = client
+        #: Whether :meth:`query_alerts` attaches the alerts it finds to the followed Targets they belong to
+        #: (:func:`~tom_pittgoogle.core.attach.attach_found`, the table as the route), as the stream routes do.
+        self.attach = attach
+        #: The table each alert of the last :meth:`query_alerts` came from, by (survey, source id).
+        self.found_in: dict[tuple[str, str], str] = {}
         if check_table:
             if self._tables is not None and len(self._tables) == 1:
                 self._get_table()
@@ -288,11 +298,25 @@ class ConsumerDatabasePython:
 
         self.skipped_rows = []
         alerts: list[dict] = []
+        self.found_in = {}
         for query in queries:
-            alerts += self._unpack(self._run(query), query.table, keep, True, {})
+            found = self._unpack(self._run(query), query.table, keep, True, {})
+            # Newest table first: an alert two tables hold is said to come from the newer one.
+            for alert in found:
+                self.found_in.setdefault(rows.alert_key(alert), query.table)
+            alerts += found
         alerts = rows.merge_newest_first(alerts, int(parameters.get("max_results") or 10))
         logger.info(
             "queried %s from %s%s", count(len(alerts), "alert"), ", ".join(q.table for q in queries),
             f" ({len(self.skipped_rows)} unreadable rows skipped)" if self.skipped_rows else "",
         )
+        if self.attach:
+            attach_found(self.by_table(alerts))
         return alerts
+
+    def by_table(self, alerts: list[dict]) -> dict[str, list[dict]]:
+        """The alerts of the last :meth:`query_alerts` grouped by the table each came from."""
+        grouped: dict[str, list[dict]] = {}
+        for alert in alerts:
+            grouped.setdefault(self.found_in.get(rows.alert_key(alert), self._where()), []).append(alert)
+        return grouped

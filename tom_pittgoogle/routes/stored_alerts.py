@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,3 +223,28 @@ def nothing_matched(parameters: Mapping[str, Any]) -> str:
 def query_parameters(parameters: Mapping[str, Any]) -> dict:
     """The stored route's parameters of a form's cleaned data (or of a saved query)."""
     return {key: parameters.get(key) for key in STORED_FIELDS}
+
+
+def of_target(
+    survey: str, *, cone: Mapping[str, Any] | None, object_ids: Iterable[str], source_ids: Any, limit: int
+) -> list[tuple[str, dict]]:
+    """The stored alerts of ``survey`` that a Target's history reads, each once, newest first: those within its
+    ``cone`` (the cone parameters), those of its ``object_ids``, and those of ``source_ids`` (the ones attached to
+    it already; a list or a query of ids); at most ``limit`` of each. Returns (subscription, alert) pairs."""
+    from tom_pittgoogle.models import Alert
+
+    newest = SORTS[DEFAULT_SORT][1]
+    chosen = []
+    if cone:
+        chosen.append(stored_alerts({"survey": survey, **cone}))
+    object_ids = [str(object_id) for object_id in object_ids]
+    if object_ids:
+        chosen.append(Alert.objects.filter(survey=survey, object_id__in=object_ids).order_by(*newest))
+    chosen.append(Alert.objects.filter(survey=survey, source_id__in=source_ids).order_by(*newest))
+    found: dict[int, tuple[str, dict]] = {}
+    for rows in chosen:
+        for pk, subscription, alert in rows.values_list("pk", "subscription", "alert")[:limit]:
+            readable = _readable(pk, alert)
+            if readable is not None:
+                found.setdefault(pk, (subscription, readable))
+    return sorted(found.values(), key=lambda pair: pair[1].get("jd") or 0.0, reverse=True)

@@ -9,7 +9,7 @@ one the estimate missed and the jobs of one search together are never billed mor
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from tom_pittgoogle.exceptions import QueryTooLargeError
@@ -49,6 +49,19 @@ def check_cost(queries: Sequence[Any], estimate_bytes: Callable[[str, Any], int]
     for query, cap in zip(queries, share_budget(max_bytes, estimates), strict=True):
         query.max_bytes_billed = cap
     return total
+
+
+def fit_budget(estimates: Mapping[Hashable, int], max_bytes: int) -> tuple[list, list]:
+    """Which parts of a search run when together they may scan at most ``max_bytes``: the cheapest first, as many
+    as fit (a part estimated over the whole budget never runs); returns the parts that run and those refused."""
+    run, refused, spent = [], [], 0
+    for part in sorted(estimates, key=lambda name: (estimates[name], str(name))):
+        if spent + estimates[part] <= max_bytes:
+            run.append(part)
+            spent += estimates[part]
+        else:
+            refused.append(part)
+    return run, refused
 
 
 #: What BigQuery bills at least for each table a query reads (10 MiB): a job capped below it fails.

@@ -55,10 +55,15 @@ def read_alerts(
     return alerts
 
 
+def alert_key(alert: Mapping[str, Any]) -> tuple[str, str]:
+    """What makes an alert one: its survey and source id."""
+    return str(alert.get("survey")), str(alert.get("source_id"))
+
+
 def merge_newest_first(alerts: Iterable[dict], max_results: int) -> list[dict]:
     """The alerts of every table, newest first, each (survey, source id) once, at most ``max_results``."""
     alerts = sorted(alerts, key=_newest_key, reverse=True)
-    unique = {(alert.get("survey"), str(alert.get("source_id"))): alert for alert in reversed(alerts)}
+    unique = {alert_key(alert): alert for alert in reversed(alerts)}
     return sorted(unique.values(), key=_newest_key, reverse=True)[:max_results]
 
 
