@@ -11,6 +11,7 @@ urlpatterns = [
     path("oauth/", include("tom_pittgoogle.oauth.urls")),
     path("status/", views.status, name="status"),
     path("stored/page/<int:page>/", views.stored_page, name="stored-page"),
+    path("targets/<int:pk>/history/", views.target_history, name="target-history"),
 ]
 
 if apps.is_installed("tom_alerts"):
