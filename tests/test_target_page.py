@@ -241,3 +241,31 @@ def test_a_failed_fetch_is_a_message_on_the_page(astronomer, ztf_table, settings
     assert "retired_table does not exist" in said[0]
     assert "retired_table does not exist" in response.content.decode()  # shown on the Target's page
     assert not PhotometryReducedDatum.objects.filter(target=target).exists()
+
+
+# --- the admin -------------------------------------------------------------------------------------------------
+
+
+def test_the_admin_lists_attached_alerts_and_the_target_index_read_only(client, django_user_model):
+    admin = django_user_model.objects.create_superuser("admin", password="not-used")
+    client.force_login(admin)
+    target = private_target("SN 2026admin")
+    near_records, lsst = night_on()
+    near = near_records[0]["objectId"]
+
+    url = reverse("admin:tom_pittgoogle_attachedalert_changelist")
+    rubin = client.get(url, {"survey__exact": "lsst"}).context["cl"].result_list
+    assert [(a.target_id, a.object_id) for a in rubin] == [(target.pk, str(lsst["diaObject"]["diaObjectId"]))]
+    page = client.get(url, {"q": near})
+    assert page.status_code == 200
+    shown = page.context["cl"].result_list
+    assert {(a.target_id, a.survey, a.object_id) for a in shown} == {(target.pk, "ztf", near)}
+    assert len(shown) == len(near_records) and ZTF_SUBSCRIPTION in page.content.decode()
+    assert reverse("admin:tom_pittgoogle_attachedalert_add") not in page.content.decode()
+    one = AttachedAlert.objects.filter(target=target).first()
+    detail = client.get(reverse("admin:tom_pittgoogle_attachedalert_change", args=[one.pk]))
+    assert detail.status_code == 200 and not detail.context["has_change_permission"]
+
+    positions = client.get(reverse("admin:tom_pittgoogle_targetposition_changelist"), {"q": "SN 2026admin"})
+    assert positions.status_code == 200
+    assert [p.target_id for p in positions.context["cl"].result_list] == [target.pk]
