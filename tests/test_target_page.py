@@ -78,7 +78,7 @@ def tab_of(client, target: Target, page: int | None = None) -> str:
     html = response.content.decode()
     assert f'id="{TAB_ID}-tab"' in html and ">Pitt-Google</a>" in html  # the tab's link among TOM Toolkit's
     start = html.index('<div id="pittgoogle-target-alerts">', html.index(f'<div class="tab-pane" id="{TAB_ID}">'))
-    return html[start:html.index("</div>", start)]  # the tab's own div holds no other div
+    return html[start:html.index("<!-- end of pittgoogle-target-alerts -->", start)]
 
 
 def table_rows(tab: str) -> list[str]:
