@@ -115,6 +115,12 @@ def test_the_tab_lists_the_targets_alerts_from_both_surveys_newest_first(astrono
     lsst_row = next(row for row, key in zip(rows, keys, strict=True) if key[0] == "lsst")
     assert f"{lsst['diaSource']['psfFlux']:.1f} ± {lsst['diaSource']['psfFluxErr']:.1f}" in lsst_row
 
+    # An alert pruned from the store keeps its row: what the attachment knows, last.
+    Alert.objects.filter(survey=keys[0][0], source_id=keys[0][1]).delete()
+    rows = table_rows(tab_of(astronomer, target))
+    assert len(rows) == attached.count() and f'data-source-id="{keys[0][1]}"' in rows[-1]
+    assert "not in this TOM's alert store" in rows[-1] and keys[0][1] in rows[-1]
+
 
 def test_the_tab_is_paged_when_a_target_has_many_alerts(astronomer, settings):
     target = private_target("SN 2026many", owner=astronomer.user)
