@@ -174,6 +174,18 @@ def test_another_users_private_target_shows_none_of_its_alerts(astronomer, djang
     Request.user = owner
     assert target_alerts_tab({"target": target, "request": Request()})["pittgoogle_alerts"]["total"] > 0
 
+    # An OPEN Target: anyone sees its alerts (TOM Toolkit's rule), only a logged-in user gets the button.
+    from django.contrib.auth.models import AnonymousUser
+
+    Target.objects.filter(pk=target.pk).update(permissions=Target.Permissions.OPEN)
+    target.refresh_from_db()
+    Request.user = AnonymousUser()
+    assert target_alerts_tab({"target": target, "request": Request()})["pittgoogle_alerts"]["total"] > 0
+    assert history_button({"target": target, "request": Request()}) == {"pittgoogle_history_url": ""}
+    Request.user = astronomer.user
+    assert history_button({"target": target, "request": Request()}) == {
+        "pittgoogle_history_url": history_url(target)}
+
 
 # --- the button ------------------------------------------------------------------------------------------------
 

@@ -129,8 +129,18 @@ def target_alerts_tab(context: Any) -> dict[str, Any]:
     """The tab's context: a page of the Target's attached alerts, for a user who may see the Target."""
     target = page_target(context)
     request = context.get("request")
-    user = getattr(request, "user", None)
-    if not user_may(user, target, "view_target"):
+    # TOM Toolkit asks for every tab's context twice per page (its links, then its panes): read the rows once.
+    made = getattr(request, "_pittgoogle_alerts_tab", None)
+    if made is not None and made[0] == getattr(target, "pk", None):
+        return made[1]
+    tab = _alerts_tab(target, request)
+    if request is not None:
+        request._pittgoogle_alerts_tab = (getattr(target, "pk", None), tab)
+    return tab
+
+
+def _alerts_tab(target: Any, request: Any) -> dict[str, Any]:
+    if not user_may(getattr(request, "user", None), target, "view_target"):
         return {"pittgoogle_alerts": {"allowed": False}}
     paginator = Paginator(attached_alerts(target), ALERTS_PER_PAGE)
     page = paginator.get_page(request.GET.get(PAGE_PARAMETER) if request is not None else None)
@@ -150,8 +160,9 @@ def history_button(context: Any) -> dict[str, Any]:
     """The button's context: where it posts, for a user who may change the Target (nothing for others, and
     nothing in a TOM that does not include this app's pages)."""
     target = page_target(context)
-    request = context.get("request")
-    if not user_may(getattr(request, "user", None), target, "change_target"):
+    user = getattr(context.get("request"), "user", None)
+    # TOM Toolkit lets anyone change an OPEN Target; a search uses credentials, so only for a logged-in user.
+    if not (getattr(user, "is_authenticated", False) and user_may(user, target, "change_target")):
         return {"pittgoogle_history_url": ""}
     try:
         url = reverse("tom_pittgoogle:target-history", kwargs={"pk": target.pk})
