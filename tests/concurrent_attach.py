@@ -39,6 +39,7 @@ def main(workdir: Path, name: str, other: str, barrier_key: int) -> None:
     from tom_pittgoogle.core.settle import settle, sort_outcomes
     from tom_pittgoogle.core.store import DjangoAlertStore
 
+    from .helpers import wait_until
     from .test_target_attach import ztf_night
 
     packets = ztf_night()[0]
@@ -61,17 +62,15 @@ def main(workdir: Path, name: str, other: str, barrier_key: int) -> None:
         """Inside the transaction: wait until the other process waits for this one's locks, or has finished."""
         report["inside_at"] = time.clock_gettime(time.CLOCK_MONOTONIC)
         other_pid = int((workdir / f"{other}.pid").read_text())
-        deadline = time.monotonic() + OVERLAP_BOUND
         with connection.cursor() as cursor:
-            while time.monotonic() < deadline:
+
+            def the_other_waits_or_is_done() -> bool:
                 cursor.execute("SELECT %s = ANY(pg_blocking_pids(%s))", [report["backend_pid"], other_pid])
-                if cursor.fetchone()[0]:
-                    report["blocked_the_other"] = True
-                    return
-                if (workdir / f"{other}.done").exists():
-                    report["other_done_first"] = True
-                    return
-                time.sleep(0.01)  # polling a condition, bounded by OVERLAP_BOUND
+                report["blocked_the_other"] = cursor.fetchone()[0]
+                report["other_done_first"] = (workdir / f"{other}.done").exists()
+                return report["blocked_the_other"] or report["other_done_first"]
+
+            wait_until(the_other_waits_or_is_done, timeout=OVERLAP_BOUND, interval=0.01)
 
     settle(DjangoAlertStore(), passed, rejected, subscription=f"night-{name}",
            with_stored=hold_until_the_other_queues)

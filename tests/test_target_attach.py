@@ -145,10 +145,10 @@ def test_two_processes_settling_one_night_at_the_same_moment_leave_the_same_rows
     import random
     import subprocess
     import sys
-    import time
 
     from django.db import connection
 
+    from .helpers import wait_until
     from .processes import finish
     from .test_stream_ingester import ROOT
 
@@ -165,16 +165,16 @@ def test_two_processes_settling_one_night_at_the_same_moment_leave_the_same_rows
                                          stderr=subprocess.PIPE, text=True)
                         for name, other in (("a", "b"), ("b", "a"))]
             # Both wait at the barrier before it opens: their backends queue for the advisory lock.
-            deadline = time.monotonic() + 120
             waiting: set[int] = set()
-            while time.monotonic() < deadline and len(waiting) < 2:
-                pids = {int(p.read_text()) for p in tmp_path.glob("*.pid") if p.read_text()}
+
+            def both_wait_or_one_ended() -> bool:
+                pids = [int(p.read_text()) for p in tmp_path.glob("*.pid") if p.read_text().strip()]
                 cursor.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-                               "AND pid = ANY(%s)", [list(pids)])
-                waiting = {row[0] for row in cursor.fetchall()}
-                if any(child.poll() is not None for child in children):
-                    break
-                time.sleep(0.05)  # polling a condition, bounded by the deadline
+                               "AND pid = ANY(%s)", [pids])
+                waiting.update(row[0] for row in cursor.fetchall())
+                return len(waiting) == 2 or any(child.poll() is not None for child in children)
+
+            wait_until(both_wait_or_one_ended, timeout=120, interval=0.05)
         finally:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
     outcomes = [finish(child, 120, "each process should settle the night and exit") for child in children]
@@ -224,12 +224,13 @@ def test_two_attachers_in_flight_at_once_attach_each_alert_once():
     two ingesters on one stream do): one AttachedAlert, one alias and one set of points, one signal. The first
     commits only once it sees the second wait for its locks (``pg_blocking_pids``)."""
     import threading
-    import time
 
     from django.db import connection, transaction
 
     from tom_pittgoogle.core.alerts import lighten_alert
     from tom_pittgoogle.core.attach import attach_alerts
+
+    from .helpers import wait_until
 
     target = Target.objects.create(name="SN 2026race", type="SIDEREAL", ra=RA, dec=DEC)
     records = [r for r in ztf_night()[3]]
@@ -249,16 +250,20 @@ def test_two_attachers_in_flight_at_once_attach_each_alert_once():
                 counts["first"] = attach_alerts(alerts, route="first")
                 first_attached.set()
                 # Hold the transaction open until the second waits for its locks (or ends: then the check fails).
-                deadline = time.monotonic() + 60
                 with connection.cursor() as cursor:
-                    while not second_done.is_set() and time.monotonic() < deadline:
-                        if "second" in backends:
-                            cursor.execute("SELECT %s = ANY(pg_blocking_pids(%s))",
-                                           [backends["first"], backends["second"]])
-                            if cursor.fetchone()[0]:
-                                seen["second blocked"] = True
-                                break
-                        time.sleep(0.01)  # polling a condition, bounded by the deadline
+
+                    def second_waits_or_ended() -> bool:
+                        if second_done.is_set():
+                            return True
+                        if "second" not in backends:
+                            return False
+                        cursor.execute("SELECT %s = ANY(pg_blocking_pids(%s))",
+                                       [backends["first"], backends["second"]])
+                        if cursor.fetchone()[0]:
+                            seen["second blocked"] = True
+                        return bool(seen)
+
+                    wait_until(second_waits_or_ended, timeout=60, interval=0.01)
         except Exception as error:  # noqa: BLE001 - reported by the assertion below
             errors.append(error)
         finally:
