@@ -6,6 +6,7 @@ every stream route takes."""
 from __future__ import annotations
 
 import copy
+import html
 import random
 import re
 
@@ -260,6 +261,25 @@ def test_a_failed_fetch_is_a_message_on_the_page(astronomer, ztf_table, settings
     assert "retired_table does not exist" in response.content.decode()  # shown on the Target's page
     assert not PhotometryReducedDatum.objects.filter(target=target).exists()
 
+
+
+def test_an_unexpected_failure_is_a_plain_message(astronomer, ztf_table, monkeypatch, caplog):
+    """A failure nobody foresaw (here the DataService's search raising an error of no known kind) is a message,
+    not a 500; its text (which may say what the user should not read) is left to the server's log."""
+    from tom_pittgoogle.adapters.dataservices import PittGoogleDataService
+
+    def broken(self, target, **kwargs):
+        raise RuntimeError("internal detail 42")
+
+    monkeypatch.setattr(PittGoogleDataService, "query_reduced_data", broken)
+    target = private_target(ztf_table[1]["objectId"], owner=astronomer.user)
+    response = astronomer.post(history_url(target), follow=True)
+    assert response.status_code == 200
+    said = [html.unescape(str(m)) for m in response.context["messages"]]
+    assert said == [f"Could not fetch the Pitt-Google history of {target.name}: an unexpected error (the server's "
+                    "log has the details)"], said
+    assert "internal detail" not in response.content.decode()
+    assert f"fetching the Pitt-Google history of Target {target.pk} failed" in caplog.text
 
 # --- the admin -------------------------------------------------------------------------------------------------
 
