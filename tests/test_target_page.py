@@ -24,11 +24,12 @@ from tom_pittgoogle.demo.sample_lsst import make_lsst_alert
 from tom_pittgoogle.models import Alert, AttachedAlert
 from tom_pittgoogle.templatetags.pittgoogle_targets import ALERTS_PER_PAGE, PAGE_PARAMETER, TAB_ID
 
-from . import test_dataservice
+from . import test_dataservice, test_oauth
 from .test_target_attach import ARCSEC, DEC, LSST_VERSION, RA, ztf_night
 
 pytestmark = pytest.mark.django_db
 astronomer = test_dataservice.astronomer  # the fixture: a client logged in as a user with no Google account
+no_site_credentials = test_oauth.no_site_credentials  # the fixture: no emulator, no key, no gcloud credentials
 
 ZTF_SUBSCRIPTION = "projects/my-tom/subscriptions/ztf-supernnova"
 LSST_SUBSCRIPTION = "projects/my-tom/subscriptions/lsst-supernnova"
@@ -262,6 +263,18 @@ def test_a_failed_fetch_is_a_message_on_the_page(astronomer, ztf_table, settings
     assert "retired_table does not exist" in response.content.decode()  # shown on the Target's page
     assert not PhotometryReducedDatum.objects.filter(target=target).exists()
 
+
+
+def test_without_google_credentials_the_button_says_so(astronomer, no_site_credentials):
+    target = private_target("ZTF18abfkwnk", owner=astronomer.user)
+    response = astronomer.post(history_url(target), follow=True)
+    assert response.status_code == 200
+    said = [html.unescape(str(m)) for m in response.context["messages"]]
+    assert len(said) == 1 and said[0].startswith("Could not fetch the Pitt-Google history of ZTF18abfkwnk:"), said
+    assert "No Google credentials" in said[0], said
+    connect = reverse("tom_pittgoogle:oauth-connection")
+    assert f'<a href="http://testserver{connect}">' in response.content.decode()  # where to connect, as a link
+    assert not PhotometryReducedDatum.objects.filter(target=target).exists()
 
 
 def test_an_unexpected_failure_is_a_plain_message(astronomer, ztf_table, monkeypatch, caplog):
