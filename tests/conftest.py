@@ -98,6 +98,18 @@ def _serve(make_emulator, variable: str):
             os.environ[variable] = previous
 
 
+@pytest.fixture
+def no_site_credentials(monkeypatch, tmp_path):
+    """No emulator; the TOM's server has no service-account key or gcloud credentials, and probes no metadata
+    server. (Clients of fixtures set up before this one still talk to the emulators.)"""
+    names = ("GOOGLE_APPLICATION_CREDENTIALS", "PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "PITTGOOGLE_AS_USER")
+    for name in names:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
+
+
 @pytest.fixture(scope="session")
 def pubsub_emulator(tmp_path_factory):
     from tom_pittgoogle.demo.emulators import PubSubEmulator

@@ -22,6 +22,12 @@ from tests.test_dataservice import (  # noqa: F401  (pytest collects the importe
     test_update_reduced_data_fetches_a_targets_light_curve_from_bigquery,
 )
 
+# The Target page's Pitt-Google tab and history button, here as in the TOM with tom_alerts.
+from tests.test_target_page import (  # noqa: F401
+    test_the_button_fetches_a_ztf_objects_history_from_bigquery,
+    test_the_tab_lists_the_targets_alerts_from_both_surveys_newest_first,
+)
+
 pytestmark = pytest.mark.django_db
 
 

@@ -268,3 +268,47 @@ def test_an_alert_named_like_a_script_never_runs_in_the_browser_and_is_recorded_
     assert list(Alert.objects.values_list("object_id", flat=True)) == [good["objectId"]]
     assert not Target.objects.filter(name__contains="script").exists()
     assert "object_id" in RejectedMessage.objects.get().reason
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_target_pages_pitt_google_tab_lists_its_alerts_and_its_button_fetches_the_history(
+    browser_page, live_server, ztf_table, packets, django_user_model, screenshots
+):
+    from django.urls import reverse
+
+    from tom_pittgoogle.models import AttachedAlert
+
+    from .test_target_attach import settle_night
+
+    page = browser_page
+    shot = screenshotter(page, screenshots)
+    record = ztf_table[1]
+    user = django_user_model.objects.create_user("astronomer", password="stars-at-night")
+    target = Target.objects.create(name=record["objectId"], type="SIDEREAL", ra=record["candidate"]["ra"],
+                                   dec=record["candidate"]["dec"], permissions=Target.Permissions.PRIVATE)
+    target.give_user_access(user)
+    settle_night(packets)  # the night's alerts, as a stream route stores them: the object's reach its Target
+    attached = AttachedAlert.objects.filter(target=target).count()
+    assert attached >= 1
+
+    # 11. The Target's Pitt-Google tab: its alerts, newest first, from the subscription they came from.
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}{reverse('tom_targets:detail', kwargs={'pk': target.pk})}?tab=pitt-google")
+    assert page.locator("#pitt-google-tab").inner_text().strip() == "Pitt-Google"
+    tab = page.locator("#pittgoogle-target-alerts")
+    rows = tab.locator("tr.pittgoogle-attached-alert")
+    assert rows.count() == attached
+    assert record["objectId"] in rows.first.inner_text() and "night-alone" in rows.first.inner_text()
+    assert f"{attached} alert" in tab.locator("#pittgoogle-target-alerts-count").inner_text()
+    tab.scroll_into_view_if_needed()
+    shot("11-target-pitt-google-tab", element=tab)
+
+    # 12. Fetch Pitt-Google history: BigQuery's alerts of the object; back on the tab, a message says what came.
+    page.get_by_role("button", name="Fetch Pitt-Google history").click()
+    page.wait_for_load_state()
+    assert page.url.endswith(f"/targets/{target.pk}/?tab=pitt-google")
+    said = page.locator("#messages").first.inner_text()
+    assert "Pitt-Google:" in said and f"of {record['objectId']} found" in said, said
+    assert PhotometryReducedDatum.objects.filter(target=target, source_name="Pitt-Google").count() > 1
+    page.locator("#messages").first.scroll_into_view_if_needed()
+    shot("12-fetched-history", full_page=False)

@@ -30,6 +30,7 @@ from tom_pittgoogle.exceptions import CredentialsError
 from tom_pittgoogle.models import GoogleConnection
 from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 
+from . import conftest
 from .oauth_server import Account, Clock, OAuthServer
 from .refusing_proxies import ForwardingHTTPProxy
 from .test_tom_pages import STREAM_FILTER, create_query, run_query
@@ -88,16 +89,7 @@ def advance_clock(monkeypatch):
     return advance
 
 
-@pytest.fixture
-def no_site_credentials(monkeypatch, tmp_path):
-    """No emulator; the TOM's server has no service-account key or gcloud credentials, and probes no metadata
-    server. (Clients of fixtures set up before this one still talk to the emulators.)"""
-    names = ("GOOGLE_APPLICATION_CREDENTIALS", "PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "PITTGOOGLE_AS_USER")
-    for name in names:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("NO_GCE_CHECK", "True")
+no_site_credentials = conftest.no_site_credentials  # the fixture, also imported by name from this module
 
 
 class RecordingProxy(ForwardingHTTPProxy):

@@ -21,7 +21,7 @@ from tom_pittgoogle.demo.sample_lsst import make_lsst_alert, serialize_wire_form
 from tom_pittgoogle.models import Alert, AttachedAlert
 from tom_pittgoogle.routes.stream_python import ConsumerStreamPython
 
-from .test_stream_ingester import Ingester, run_command
+from .test_stream_ingester import run_command
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -133,55 +133,96 @@ def rows(target) -> tuple:
     )
 
 
-@pytest.mark.timeout(400)
-def test_two_ingesters_at_once_leave_the_same_rows_as_one(topic_name, publish):
-    target = Target.objects.create(name="SN 2026two", type="SIDEREAL", ra=RA, dec=DEC)
-    packets, near, _, _ = ztf_night()
-    subscriptions = [f"{topic_name}-a", f"{topic_name}-b"]
-    for name in subscriptions:
-        _subscribe(name, topic_name)
-    publish(topic_name, packets)
-    ingesters = [Ingester("--subscription", name, "--max-results", str(len(packets)), "--timeout", "30",
-                          "--batch-size", "4") for name in subscriptions]
-    for ingester in ingesters:
-        code, out, err = ingester.finish(120, "each ingester should store the night and stop")
-        assert code == 0, err[-3000:]
-    together = rows(target)
-    assert together[1], "nothing was attached"
-    assert len(together[1]) == len(set(together[1]))
+@pytest.mark.timeout(300)
+def test_two_processes_settling_one_night_at_the_same_moment_leave_the_same_rows_as_one(tmp_path, signals):
+    """Two OS processes settle the same night of alerts of one Target, released at one moment by a barrier (an
+    advisory lock the test holds until both wait for it): one of them, inside its transaction, sees the other
+    wait for its locks (``pg_blocking_pids``), so their transactions overlapped; they leave one of each point,
+    alias and AttachedAlert and one signal per alert, the same rows as one process does (tests/concurrent_attach.py).
+    """
+    import json
+    import os
+    import random
+    import subprocess
+    import sys
 
-    # The same night through one ingester into a fresh Target: the same rows.
+    from django.db import connection
+
+    from .helpers import wait_until
+    from .processes import finish
+    from .test_stream_ingester import ROOT
+
+    target = Target.objects.create(name="SN 2026two", type="SIDEREAL", ra=RA, dec=DEC)
+    packets, near, _, near_records = ztf_night()
+    key = random.getrandbits(62)
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", PGDATABASE=connection.settings_dict["NAME"],
+               PYTHONUNBUFFERED="1")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+        try:
+            children = [subprocess.Popen([sys.executable, "-m", "tests.concurrent_attach", str(tmp_path), name, other,
+                                          str(key)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True)
+                        for name, other in (("a", "b"), ("b", "a"))]
+            # Both wait at the barrier before it opens: their backends queue for the advisory lock.
+            waiting: set[int] = set()
+
+            def both_wait_or_one_ended() -> bool:
+                pids = [int(p.read_text()) for p in tmp_path.glob("*.pid") if p.read_text().strip()]
+                cursor.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                               "AND pid = ANY(%s)", [pids])
+                waiting.update(row[0] for row in cursor.fetchall())
+                return len(waiting) == 2 or any(child.poll() is not None for child in children)
+
+            wait_until(both_wait_or_one_ended, timeout=120, interval=0.05)
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+    outcomes = [finish(child, 120, "each process should settle the night and exit") for child in children]
+    assert len(waiting) == 2, f"not both processes reached the barrier: {outcomes}"
+    for code, _, err in outcomes:
+        assert code == 0, err[-3000:]
+    reports = {name: json.loads((tmp_path / f"{name}.json").read_text()) for name in "ab"}
+
+    # The overlap: one process, inside its transaction, saw the other blocked by it; the other then found it done.
+    first = next((r for r in reports.values() if r["blocked_the_other"]), None)
+    assert first is not None, f"neither transaction waited for the other: {reports}"
+    second = reports["b" if first["name"] == "a" else "a"]
+    assert second["other_done_first"] and not second["blocked_the_other"]
+    assert second["released_at"] < first["committed_at"]  # the second had left the barrier before the first committed
+
+    # One of each: attachments, alias, points, and one signal per alert across both processes.
+    attached = sorted(AttachedAlert.objects.filter(target=target).values_list("source_id", flat=True))
+    assert attached == sorted(str(r["candid"]) for r in near_records)
+    assert sorted(first["signals"] + second["signals"]) == attached and not second["signals"]
+    together = rows(target)
+    assert together[2] == [near]
+    assert len(together[0]) == near_points(near_records) == len(set(together[0]))
+    assert Alert.objects.count() == len(packets)
+
+    # The same night settled by one process into a fresh Target: the same rows.
     AttachedAlert.objects.all().delete()
     Target.objects.filter(pk=target.pk).delete()
     Alert.objects.all().delete()
     alone = Target.objects.create(name="SN 2026one", type="SIDEREAL", ra=RA, dec=DEC)
-    _subscribe(f"{topic_name}-c", topic_name)
-    publish(topic_name, packets)
-    ingest(f"{topic_name}-c", len(packets))
-    alone_rows = rows(alone)
-    assert [len(part) for part in alone_rows] == [len(part) for part in together]
-    assert alone_rows == together
+    settle_night(packets)
+    assert rows(alone) == together
+    assert len(signals) == len(attached)  # this process's own signals: the single run's
 
 
-def _subscribe(name: str, topic: str) -> None:
-    from google.api_core.exceptions import AlreadyExists
+def settle_night(packets: list[bytes]) -> None:
+    from tom_pittgoogle.core.pubsub import unpack_message
+    from tom_pittgoogle.core.rejected import RawMessage
+    from tom_pittgoogle.core.settle import settle, sort_outcomes
+    from tom_pittgoogle.core.store import DjangoAlertStore
 
-    from tom_pittgoogle.core.pubsub import subscriber_client
-
-    from .conftest import PITTGOOGLE_PROJECT, USER_PROJECT
-
-    try:
-        subscriber_client().create_subscription(
-            name=f"projects/{USER_PROJECT}/subscriptions/{name}",
-            topic=f"projects/{PITTGOOGLE_PROJECT}/topics/{topic}",
-        )
-    except AlreadyExists:
-        pass
+    passed, rejected = sort_outcomes([(RawMessage(f"m{i}", p, {}), unpack_message(p)) for i, p in enumerate(packets)])
+    settle(DjangoAlertStore(), passed, rejected, subscription="night-alone")
 
 
 def test_two_attachers_in_flight_at_once_attach_each_alert_once():
     """Two transactions attach the same alerts of one Target, the second starting before the first commits (as
-    two ingesters on one stream do): one AttachedAlert, one alias and one set of points, one signal."""
+    two ingesters on one stream do): one AttachedAlert, one alias and one set of points, one signal. The first
+    commits only once it sees the second wait for its locks (``pg_blocking_pids``)."""
     import threading
 
     from django.db import connection, transaction
@@ -189,20 +230,40 @@ def test_two_attachers_in_flight_at_once_attach_each_alert_once():
     from tom_pittgoogle.core.alerts import lighten_alert
     from tom_pittgoogle.core.attach import attach_alerts
 
+    from .helpers import wait_until
+
     target = Target.objects.create(name="SN 2026race", type="SIDEREAL", ra=RA, dec=DEC)
     records = [r for r in ztf_night()[3]]
     alerts = [lighten_alert(r) for r in records]
     first_attached, second_done = threading.Event(), threading.Event()
-    errors, counts = [], {}
+    errors, counts, backends, seen = [], {}, {}, {}
+
+    def backend_pid() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return cursor.fetchone()[0]
 
     def first():
         try:
+            backends["first"] = backend_pid()
             with transaction.atomic():
                 counts["first"] = attach_alerts(alerts, route="first")
                 first_attached.set()
-                # Hold the transaction open while the second runs; it either waits for this commit (the lock) or
-                # finishes first; a bound, not a sleep: either way this commits within it.
-                second_done.wait(3)
+                # Hold the transaction open until the second waits for its locks (or ends: then the check fails).
+                with connection.cursor() as cursor:
+
+                    def second_waits_or_ended() -> bool:
+                        if second_done.is_set():
+                            return True
+                        if "second" not in backends:
+                            return False
+                        cursor.execute("SELECT %s = ANY(pg_blocking_pids(%s))",
+                                       [backends["first"], backends["second"]])
+                        if cursor.fetchone()[0]:
+                            seen["second blocked"] = True
+                        return bool(seen)
+
+                    wait_until(second_waits_or_ended, timeout=60, interval=0.01)
         except Exception as error:  # noqa: BLE001 - reported by the assertion below
             errors.append(error)
         finally:
@@ -211,6 +272,7 @@ def test_two_attachers_in_flight_at_once_attach_each_alert_once():
 
     def second():
         try:
+            backends["second"] = backend_pid()
             assert first_attached.wait(60), "the first attacher never attached"
             with transaction.atomic():
                 counts["second"] = attach_alerts(alerts, route="second")
@@ -227,6 +289,7 @@ def test_two_attachers_in_flight_at_once_attach_each_alert_once():
         thread.join(120)
         assert not thread.is_alive(), "an attacher hangs"
     assert not errors, errors
+    assert seen == {"second blocked": True}, "the second attacher did not wait for the first's transaction"
     assert counts == {"first": len(alerts), "second": 0}
     assert AttachedAlert.objects.filter(target=target).count() == len(alerts)
     assert list(TargetName.objects.filter(target=target).values_list("name", flat=True)) == [records[0]["objectId"]]

@@ -85,6 +85,36 @@ def test_rebuilding_the_index_finds_targets_saved_without_signals():
     assert [len(ids) for ids in match_alerts([ztf_alert(31.0, 0.0)])] == [1]
 
 
+def index_command() -> str:
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("pittgoogle_index_targets", stdout=out)
+    return " ".join(out.getvalue().split())
+
+
+def test_the_index_command_makes_bulk_created_targets_match_and_changes_nothing_the_second_time():
+    Target.objects.bulk_create([Target(name=f"bulk{i}", type="SIDEREAL", ra=40.0 + i, dec=-5.0) for i in range(3)]
+                               + [Target(name="no place", type="NON_SIDEREAL")])
+    saved = Target.objects.create(name="saved", type="SIDEREAL", ra=50.0, dec=-5.0)  # indexed by its signal
+    alerts = [ztf_alert(40.0 + i, -5.0 + 0.5 * ARCSEC) for i in range(3)]
+    assert match_alerts(alerts) == [[], [], []]  # bulk_create sends no post_save: not in the index
+
+    assert index_command() == "4 Targets with coordinates indexed: 3 added, 0 moved, 0 removed, 1 unchanged."
+    bulk = {t.name: t.pk for t in Target.objects.filter(name__startswith="bulk")}
+    assert match_alerts(alerts) == [[bulk["bulk0"]], [bulk["bulk1"]], [bulk["bulk2"]]]
+    assert index_command() == "4 Targets with coordinates indexed: 0 added, 0 moved, 0 removed, 4 unchanged."
+
+    # Coordinates changed and removed without signals (a queryset update): the index follows.
+    Target.objects.filter(name="bulk0").update(ra=60.0)
+    Target.objects.filter(name="bulk1").update(ra=None, dec=None)
+    assert index_command() == "3 Targets with coordinates indexed: 0 added, 1 moved, 1 removed, 2 unchanged."
+    assert match_alerts([*alerts[:2], ztf_alert(60.0, -5.0)]) == [[], [], [bulk["bulk0"]]]
+    assert TargetPosition.objects.get(target_id=saved.pk).ra == 50.0
+
+
 def test_separation_is_exact_at_small_angles():
     from astropy.coordinates import SkyCoord
 

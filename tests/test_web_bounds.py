@@ -358,6 +358,7 @@ COMMAND_ERRORS = [
     (["pittgoogle_stream", "--subscription", "never-created", "--end", "9999-12-31T23:59:59-14:00"], "end_time"),
     (["pittgoogle_stream", "--subscription", "never-created", "--timeout", "inf"], "timeout"),
     (["pittgoogle_stream", "--subscription", "never-created", "--cone", "nan", "0", "1"], "cone"),
+    (["pittgoogle_index_targets", "--batch-size", "0"], "batch-size"),
 ]
 
 

@@ -1,6 +1,23 @@
 from django.contrib import admin
 
-from tom_pittgoogle.models import Alert, GoogleConnection, IngesterHeartbeat, RejectedMessage
+from tom_pittgoogle.models import (
+    Alert,
+    AttachedAlert,
+    GoogleConnection,
+    IngesterHeartbeat,
+    RejectedMessage,
+    TargetPosition,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A list to look at: the rows are written by the ingesters and the Target index, never by hand."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Alert)
@@ -43,3 +60,23 @@ class GoogleConnectionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # only the user's own sign-in creates one
+
+
+@admin.register(AttachedAlert)
+class AttachedAlertAdmin(ReadOnlyAdmin):
+    """Which alerts reached which Target, from where (deleting one lets the alert be attached again)."""
+
+    list_display = ("target", "survey", "object_id", "source_id", "route", "attached_at")
+    list_filter = ("survey", "route", "attached_at")
+    search_fields = ("target__name", "object_id", "source_id", "route")
+    list_select_related = ("target",)
+    date_hierarchy = "attached_at"
+
+
+@admin.register(TargetPosition)
+class TargetPositionAdmin(ReadOnlyAdmin):
+    """The HEALPix index of the Targets' positions (``manage.py pittgoogle_index_targets`` rebuilds it)."""
+
+    list_display = ("target", "ra", "dec", "pixel")
+    search_fields = ("target__name", "=pixel")
+    list_select_related = ("target",)

@@ -29,3 +29,13 @@ class TomPittGoogleConfig(AppConfig):
     def data_services(self) -> list[dict[str, str]]:
         """TOM Toolkit 3's integration point: the DataService that ``tom_dataservices`` offers on its pages."""
         return [{"class": f"{self.name}.adapters.dataservices.PittGoogleDataService"}]
+
+    def target_detail_tabs(self) -> list[dict[str, str]]:
+        """TOM Toolkit's Target page: a "Pitt-Google" tab listing the alerts attached to the Target."""
+        return [{"label": "Pitt-Google", "partial": f"{self.name}/partials/target_alerts_tab.html",
+                 "context": f"{self.name}.templatetags.pittgoogle_targets.target_alerts_tab"}]
+
+    def target_detail_buttons(self) -> list[dict[str, str]]:
+        """TOM Toolkit's Target page: a button that fetches the Target's Pitt-Google history now."""
+        return [{"partial": f"{self.name}/partials/target_history_button.html",
+                 "context": f"{self.name}.templatetags.pittgoogle_targets.history_button"}]

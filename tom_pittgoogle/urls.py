@@ -12,6 +12,7 @@ urlpatterns = [
     path("status/", views.status, name="status"),
     path("plotly/<str:version>/plotly.min.js", views.plotly_js, name="plotly-js"),
     path("stored/page/<int:page>/", views.stored_page, name="stored-page"),
+    path("targets/<int:pk>/history/", views.target_history, name="target-history"),
 ]
 
 if apps.is_installed("tom_alerts"):

@@ -1,8 +1,9 @@
-"""The app's own pages besides the Google sign-in: the ingesters' status, and paging a paged route (stored);
-and plotly.js, served once for the status page's plots."""
+"""The app's own pages besides the Google sign-in: the ingesters' status, paging a paged route (stored), the
+Target page's *Fetch Pitt-Google history* button; and plotly.js, served once for the status page's plots."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -10,15 +11,18 @@ from pathlib import Path
 from urllib.parse import quote
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import etag, require_safe
+from django.views.decorators.http import etag, require_POST, require_safe
 
 from tom_pittgoogle.adapters.route_table import route_of
 from tom_pittgoogle.core.heartbeat import Status, backlog_history, ingester_status, late_seconds
 from tom_pittgoogle.core.latency import night, night_timeline
 from tom_pittgoogle.routes.stored_alerts import MAX_PAGE
+
+logger = logging.getLogger(__name__)
 
 #: How long a browser keeps plotly.js (a year): its URL names its version, so an upgrade is a new URL.
 PLOTLY_JS_MAX_AGE = 365 * 24 * 3600
@@ -112,3 +116,43 @@ def stored_page(request: HttpRequest, page: int) -> HttpResponse:
     parameters["page"] = min(max(1, page), MAX_PAGE)
     request.session["query_parameters"] = parameters
     return redirect("dataservices:run")
+
+
+@login_required
+@require_POST
+def target_history(request: HttpRequest, pk: int) -> HttpResponse:
+    """Fetch the Target's Pitt-Google history now, as TOM Toolkit's *Update Reduced Data* does with the
+    DataService (``query_reduced_data``, then ``to_reduced_datums``), and go back to the Target's Pitt-Google tab
+    with what came of it in a message. Only for a user who may change the Target; a failure (no credentials, the
+    cost guard, a Target Pitt-Google cannot search for) is a message on the page."""
+    from django.contrib import messages
+    from django.urls import reverse
+    from django.utils.html import format_html
+    from django.utils.safestring import mark_safe
+    from tom_dataservices.dataservices import QueryServiceError
+    from tom_targets.models import Target
+
+    from tom_pittgoogle.adapters.dataservices import PittGoogleDataService
+    from tom_pittgoogle.adapters.query_messages import UserFacingError, error_html
+    from tom_pittgoogle.core.acting import acting_for_request
+    from tom_pittgoogle.exceptions import PittGoogleError
+    from tom_pittgoogle.templatetags.pittgoogle_targets import TAB_ID, user_may
+
+    target = get_object_or_404(Target, pk=pk)
+    if not user_may(request.user, target, "change_target"):
+        raise PermissionDenied("You may not change this Target, so you may not fetch its history.")
+    service = PittGoogleDataService(user=request.user)
+    failed = None
+    with acting_for_request(request):  # as the app's middleware does: Google is called for this user
+        try:
+            service.to_reduced_datums(target, service.query_reduced_data(target))
+        except (QueryServiceError, PittGoogleError) as error:
+            cause = error if isinstance(error, UserFacingError) else None
+            failed = (mark_safe(error_html(cause.message, cause.link)) if cause is not None  # error_html escapes
+                      else str(error))
+        except Exception:  # a bug, or a service down in a way nobody foresaw: the log has it, the page says so
+            logger.exception("fetching the Pitt-Google history of Target %s failed", target.pk)
+            failed = "an unexpected error (the server's log has the details)"
+    if failed is not None:
+        messages.error(request, format_html("Could not fetch the Pitt-Google history of {}: {}", target.name, failed))
+    return redirect(reverse("tom_targets:detail", kwargs={"pk": target.pk}) + f"?tab={TAB_ID}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -104,21 +105,63 @@ def unindex_target(target) -> None:
     TargetPosition.objects.filter(target_id=target.pk).delete()
 
 
-def index_all_targets() -> int:
-    """(Re)build the index from every Target with coordinates; return how many are indexed."""
+@dataclass(frozen=True)
+class IndexReport:
+    """What :func:`reindex_targets` did: how many Targets are indexed now, and how many rows it changed."""
+
+    indexed: int
+    added: int
+    moved: int
+    removed: int
+
+    @property
+    def unchanged(self) -> int:
+        return self.indexed - self.added - self.moved
+
+    def line(self) -> str:
+        from tom_pittgoogle.core.words import count
+
+        return (f"{count(self.indexed, 'Target')} with coordinates indexed: {self.added} added, {self.moved} moved, "
+                f"{self.removed} removed, {self.unchanged} unchanged.")
+
+
+def reindex_targets(batch_size: int = 5000) -> IndexReport:
+    """Bring the index in line with every Target's coordinates (Targets saved without signals, raw SQL, a restore).
+
+    Idempotent: a second run changes nothing. One transaction: an ingester matching meanwhile sees the old index
+    or the new one, never a half-built one.
+    """
+    from django.db import transaction
     from tom_targets.models import Target
 
     from tom_pittgoogle.models import TargetPosition
 
-    rows = [(pk, ra, dec) for pk, ra, dec in Target.objects.values_list("pk", "ra", "dec")
-            if ra is not None and dec is not None and np.isfinite(ra) and np.isfinite(dec) and -90 <= dec <= 90]
-    TargetPosition.objects.all().delete()
-    if rows:
-        found = pixels([r[1] for r in rows], [r[2] for r in rows])
+    with transaction.atomic():
+        rows = [(pk, ra, dec) for pk, ra, dec in Target.objects.values_list("pk", "ra", "dec")
+                if ra is not None and dec is not None and np.isfinite(ra) and np.isfinite(dec) and -90 <= dec <= 90]
+        found = pixels([r[1] for r in rows], [r[2] for r in rows]) if rows else []
+        wanted = {pk: (int(pixel), float(ra), float(dec)) for (pk, ra, dec), pixel in zip(rows, found, strict=True)}
+        have = {pk: (pixel, ra, dec) for pk, pixel, ra, dec in
+                TargetPosition.objects.values_list("target_id", "pixel", "ra", "dec")}
+        gone = [pk for pk in have if pk not in wanted]
+        new = [pk for pk in wanted if pk not in have]
+        moved = [pk for pk in wanted if pk in have and have[pk] != wanted[pk]]
+        for start in range(0, len(gone), batch_size):
+            TargetPosition.objects.filter(target_id__in=gone[start:start + batch_size]).delete()
         TargetPosition.objects.bulk_create(
-            [TargetPosition(target_id=pk, pixel=int(pixel), ra=ra, dec=dec)
-             for (pk, ra, dec), pixel in zip(rows, found, strict=True)], batch_size=5000)
-    return len(rows)
+            [TargetPosition(target_id=pk, pixel=wanted[pk][0], ra=wanted[pk][1], dec=wanted[pk][2]) for pk in new],
+            batch_size=batch_size)
+        TargetPosition.objects.bulk_update(
+            [TargetPosition(target_id=pk, pixel=wanted[pk][0], ra=wanted[pk][1], dec=wanted[pk][2]) for pk in moved],
+            ["pixel", "ra", "dec"], batch_size=batch_size)
+    report = IndexReport(indexed=len(wanted), added=len(new), moved=len(moved), removed=len(gone))
+    logger.info("Target index: %s", report.line())
+    return report
+
+
+def index_all_targets() -> int:
+    """(Re)build the index from every Target with coordinates; return how many are indexed."""
+    return reindex_targets().indexed
 
 
 def object_names(alert: Mapping[str, Any]) -> set[str]:
