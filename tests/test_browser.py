@@ -308,7 +308,7 @@ def test_the_target_pages_pitt_google_tab_lists_its_alerts_and_its_button_fetche
     page.wait_for_load_state()
     assert page.url.endswith(f"/targets/{target.pk}/?tab=pitt-google")
     said = page.locator("#messages").first.inner_text()
-    assert "Pitt-Google:" in said and f"of {record['objectId']} found" in said, said
+    assert f"Pitt-Google, history of {record['objectId']}: ZTF: " in said and " in BigQuery" in said, said
     assert PhotometryReducedDatum.objects.filter(target=target, source_name="Pitt-Google").count() > 1
     page.locator("#messages").first.scroll_into_view_if_needed()
     shot("12-fetched-history", full_page=False)

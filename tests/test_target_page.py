@@ -218,12 +218,12 @@ def test_the_button_fetches_a_ztf_objects_history_from_bigquery(astronomer, ztf_
     said = [str(m) for m in response.context["messages"]]
     # What the DataService's path says (it may search more places than BigQuery's alerts of the object): what it
     # found of the Target, and the points it added.
-    assert len(said) == 1 and said[0].startswith("Pitt-Google:") and record["objectId"] in said[0], said
+    assert len(said) == 1 and said[0].startswith("Pitt-Google") and record["objectId"] in said[0], said
     assert f"{found} new light-curve point" in said[0], said
 
     again = [str(m) for m in astronomer.post(history_url(target), follow=True).context["messages"]]
     assert points.count() == found
-    assert len(again) == 1 and again[0].startswith("Pitt-Google:") and f"{found} new" not in again[0], again
+    assert len(again) == 1 and again[0].startswith("Pitt-Google") and "new light-curve point" not in again[0], again
 
 
 def test_the_button_is_refused_to_who_may_not_change_the_target(client, astronomer, django_user_model, ztf_table):
@@ -250,27 +250,39 @@ def test_the_button_checks_the_csrf_token(django_user_model, ztf_table):
     assert not PhotometryReducedDatum.objects.filter(target=target).exists()
 
 
-def test_a_failed_fetch_is_a_message_on_the_page(astronomer, ztf_table, settings):
+def test_a_missing_table_is_named_on_the_page_and_adds_nothing(astronomer, ztf_table, settings):
     record = ztf_table[1]
     target = private_target(record["objectId"], owner=astronomer.user)
     settings.PITTGOOGLE_BIGQUERY_TABLE = "ardent-cycling-243415.ztf.retired_table"
     response = astronomer.post(history_url(target), follow=True)
     assert response.status_code == 200
     said = [str(m) for m in response.context["messages"]]
-    assert len(said) == 1 and said[0].startswith(f"Could not fetch the Pitt-Google history of {record['objectId']}:")
-    assert "retired_table does not exist" in said[0]
+    assert len(said) == 1 and "ZTF BigQuery tables not searched" in said[0], said
+    assert "retired_table does not exist" in said[0], said
     assert "retired_table does not exist" in response.content.decode()  # shown on the Target's page
     assert not PhotometryReducedDatum.objects.filter(target=target).exists()
 
 
+def test_a_target_pitt_google_cannot_search_for_is_a_failure_on_the_page(astronomer):
+    """No coordinates and no survey object id among its names: nothing tells which alerts are its."""
+    target = Target.objects.create(name="my-favourite-comet", type="NON_SIDEREAL", scheme="MPC_COMET",
+                                   permissions=Target.Permissions.PRIVATE)
+    target.give_user_access(astronomer.user)
+    response = astronomer.post(history_url(target), follow=True)
+    assert response.status_code == 200
+    said = [html.unescape(str(m)) for m in response.context["messages"]]
+    assert len(said) == 1 and said[0].startswith("Could not fetch the Pitt-Google history of my-favourite-comet:"), said
+    assert not PhotometryReducedDatum.objects.filter(target=target).exists()
 
-def test_without_google_credentials_the_button_says_so(astronomer, no_site_credentials):
+
+def test_without_google_credentials_the_button_reads_the_stored_alerts_and_says_why(astronomer,
+                                                                                   no_site_credentials):
     target = private_target("ZTF18abfkwnk", owner=astronomer.user)
     response = astronomer.post(history_url(target), follow=True)
     assert response.status_code == 200
     said = [html.unescape(str(m)) for m in response.context["messages"]]
-    assert len(said) == 1 and said[0].startswith("Could not fetch the Pitt-Google history of ZTF18abfkwnk:"), said
-    assert "No Google credentials" in said[0], said
+    assert len(said) == 1 and "BigQuery not searched: No Google credentials" in said[0], said
+    assert "Only the alerts stored in this TOM were read." in said[0], said
     connect = reverse("tom_pittgoogle:oauth-connection")
     assert f'<a href="http://testserver{connect}">' in response.content.decode()  # where to connect, as a link
     assert not PhotometryReducedDatum.objects.filter(target=target).exists()

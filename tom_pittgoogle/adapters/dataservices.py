@@ -51,7 +51,7 @@ from tom_pittgoogle.adapters.query_fields import (
     with_selection_fields,
     with_stored_route_fields,
 )
-from tom_pittgoogle.adapters.query_messages import UserFacingError, report_failure
+from tom_pittgoogle.adapters.query_messages import UserFacingError, error_html, report_failure
 from tom_pittgoogle.adapters.query_subscriptions import subscription_and_survey
 from tom_pittgoogle.core import targets
 from tom_pittgoogle.core.acting import current_actor, refuse_anonymous
@@ -347,7 +347,7 @@ class PittGoogleDataService(DataService):
         stored = super().to_reduced_datums(target, data_results, **kwargs)
         if updating is not None and updating[0] == target.pk and updating[1] is not None:
             new = PhotometryReducedDatum.objects.filter(target=target).count() - updating[2]
-            _tell_user(update_message(updating[1], new))
+            _tell_user(update_message(updating[1], new), link=updating[1].link)
         return stored
 
     def get_additional_context_data(self) -> dict:
@@ -380,12 +380,14 @@ def update_message(history: target_history.TargetHistory, new_points: int) -> st
                      *notes])
 
 
-def _tell_user(message: str) -> None:
-    """Show ``message`` on the next page of the request being served (a command's run logs it instead)."""
+def _tell_user(message: str, link: str | None = None) -> None:
+    """Show ``message`` on the next page of the request being served (a command's run logs it instead); the
+    ``link`` it quotes, if any, is a link there."""
     from django.contrib import messages
+    from django.utils.safestring import mark_safe
 
     actor = current_actor()
     request = getattr(actor, "request", None)
     logger.info("%s", message)
     if request is not None:
-        messages.info(request, message)
+        messages.info(request, mark_safe(error_html(message, link)))  # error_html escapes the message

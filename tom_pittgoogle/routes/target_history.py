@@ -69,6 +69,8 @@ class TargetHistory:
     #: Light-curve points and aliases the Target gained.
     new_points: int = 0
     new_aliases: list[str] = field(default_factory=list)
+    #: A URL a note quotes (where a TOM user connects a Google account), for a page to show as a link.
+    link: str | None = None
 
 
 def survey_object_ids(names: list[str]) -> dict[str, list[str]]:
@@ -236,6 +238,7 @@ def _search_bigquery(parameters: Mapping[str, Any], history: TargetHistory) -> d
             planned[survey] = _plan(survey, searches)
         except PittGoogleError as error:
             _note(history, survey, _not_searched(survey, error))
+            history.link = history.link or getattr(error, "link", None)
     estimates = {(survey, index): estimate for survey, plan in planned.items()
                  for index, estimate in enumerate(plan.estimates)}
     running, refused = cost.fit_budget(estimates, max_bytes)
@@ -268,6 +271,7 @@ def _search_bigquery(parameters: Mapping[str, Any], history: TargetHistory) -> d
             alerts = plan.consumer.query_alerts(plan.searches[index])
         except PittGoogleError as error:
             _note(history, survey, _not_searched(survey, error))
+            history.link = history.link or getattr(error, "link", None)
             continue
         for alert in alerts:  # one survey's searches may find an alert twice (by cone and by name)
             found.setdefault(survey, {})[rows.alert_key(alert)] = (
