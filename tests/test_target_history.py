@@ -296,6 +296,26 @@ def test_a_dataservice_bigquery_search_attaches_its_alerts_to_the_target_they_be
     assert list(TargetName.objects.filter(target=target).values_list("name", flat=True)) == [ZTF_NEAR]
 
 
+def test_a_target_created_from_a_search_has_its_alerts_attached_so_its_history_adds_them_once(
+        astronomer, tables, signals, django_capture_on_commit_callbacks):
+    """*Create Targets* attaches the row's alert (an AttachedAlert, one signal), as every route attaches: the
+    Target's history fetched later does not count it as new or signal it again."""
+    results = test_dataservice.run_query(astronomer, objectId=ZTF_NEAR, max_results=10).context["results"]
+    newest = max(results, key=lambda row: row["jd"])
+    with django_capture_on_commit_callbacks(execute=True):
+        test_dataservice.create_targets(astronomer, [newest["id"]])
+    target = Target.objects.get(name=ZTF_NEAR)
+    attached = AttachedAlert.objects.filter(target=target)
+    assert set(attached.values_list("survey", "source_id")) == {("ztf", newest["source_id"])}
+    assert signals == [(target.pk, "ztf", newest["source_id"], "")]
+
+    page = update_reduced_data(astronomer, target, django_capture_on_commit_callbacks)
+    assert set(attached.values_list("survey", "source_id")) == source_ids(tables["ztf"]["near"])
+    assert sorted(source for _, _, source, _ in signals) == sorted(source for _, source in source_ids(
+        tables["ztf"]["near"]))  # each alert signalled once: the created-from one is not signalled again
+    assert "ZTF: 2 alerts found (2 in BigQuery, 0 stored in this TOM), 1 new" in page, page[-3000:]
+
+
 def test_the_database_python_brokers_results_are_attached_too(astronomer, tables):
     target = tns_target(astronomer.user)
     alerts = list(BrokerDatabasePython().fetch_alerts(

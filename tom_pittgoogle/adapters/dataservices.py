@@ -56,6 +56,7 @@ from tom_pittgoogle.adapters.query_subscriptions import subscription_and_survey
 from tom_pittgoogle.core import targets
 from tom_pittgoogle.core.acting import current_actor, refuse_anonymous
 from tom_pittgoogle.core.alerts import lighten_alert
+from tom_pittgoogle.core.attach import attach_found
 from tom_pittgoogle.core.words import count
 from tom_pittgoogle.exceptions import PittGoogleError
 from tom_pittgoogle.routes import target_history
@@ -324,6 +325,9 @@ class PittGoogleDataService(DataService):
             return []
         new = sum(targets.save_photometry(target, alert) for alert in data)
         logger.info("stored %d new photometry points for %s from %d alerts", new, target, len(data))
+        # The alerts a Target was created from are attached to it as any route attaches (an AttachedAlert, the
+        # signal once): its history, fetched later, does not count them as new.
+        attach_found({"": data}, only_target=target)
         return list(PhotometryReducedDatum.objects.filter(target=target, source_name=targets.SOURCE_NAME))
 
     def query_reduced_data(self, target, **kwargs: Any) -> dict:
