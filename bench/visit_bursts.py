@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,19 +49,52 @@ LSST_PROJECT = "pitt-alert-broker"
 TEMPLATES = 200
 
 
+#: Placeholder id serialized into each template where its alertId and diaSourceId go, then patched per packet:
+#: every id from here to the largest Avro long has a 10-byte zig-zag varint, so a patch never moves a byte.
+_PLACEHOLDER_ID = 5_000_000_000_000_000_000
+
+
+def _avro_long(value: int) -> bytes:
+    """``value`` as Avro writes a long: zig-zag, then a little-endian base-128 varint."""
+    value = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while value & ~0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
 def lsst_packets(count: int, seed: int) -> list[bytes]:
-    """``count`` distinct LSST alerts of the newest schema, with a season's history (real-size, not minimal)."""
+    """``count`` distinct LSST alerts of the newest schema, with a season's history (real-size, not minimal).
+
+    ``TEMPLATES`` alerts are built and serialized once; each packet is a template's bytes with its own id patched
+    into the alert id and the diaSource id (same length, see ``_PLACEHOLDER_ID``): a packet costs a copy.
+    """
     from tom_pittgoogle.demo.sample_lsst import lsst_schema_versions, make_lsst_alert, serialize_wire_format
 
     major, minor = lsst_schema_versions()[-1]
-    templates = [make_lsst_alert(major, minor, index=index, seed=seed, n_previous=30, n_forced=30)
-                 for index in range(min(count, TEMPLATES))]
+    placeholder = _avro_long(_PLACEHOLDER_ID)
+    templates = []  # (bytes, offsets of the placeholder)
+    for index in range(min(count, TEMPLATES)):
+        record = make_lsst_alert(major, minor, index=index, seed=seed, n_previous=30, n_forced=30)
+        record["diaSource"] = dict(record["diaSource"], diaSourceId=_PLACEHOLDER_ID)
+        for key in ("alertId", "diaSourceId"):  # 7.x has alertId, older majors a top-level diaSourceId
+            if key in record:
+                record[key] = _PLACEHOLDER_ID
+        packet = serialize_wire_format(record, major, minor)
+        offsets = [match.start() for match in re.finditer(re.escape(placeholder), packet)]
+        if len(offsets) != 2:
+            raise RuntimeError(f"the placeholder id appears {len(offsets)} times in a template, not twice")
+        templates.append((packet, offsets))
     packets = []
     for index in range(count):
-        record = dict(templates[index % len(templates)])
-        record["diaSource"] = dict(record["diaSource"], diaSourceId=5_000_000_000_000_000_000 + seed * 10_000_000
-                                   + index)
-        packets.append(serialize_wire_format(record, major, minor))
+        packet, offsets = templates[index % len(templates)]
+        patched = bytearray(packet)
+        source_id = _avro_long(_PLACEHOLDER_ID + 1 + seed * 10_000_000 + index)
+        for offset in offsets:
+            patched[offset:offset + len(source_id)] = source_id
+        packets.append(bytes(patched))
     return packets
 
 
