@@ -15,7 +15,8 @@ the time from the burst's first publication to the last alert stored, the TOM le
 commit, from the stored ``broker_to_tom``) p50/p95/p99, the consumers' CPU per alert (from /proc, all their
 threads, over the burst) and their resident memory after the burst and at its peak; then the ratios of CPU per
 alert to the bare client's. The alerts stored are counted against those published (nothing lost or duplicated).
-No test asserts a time.
+With ``PITTGOOGLE_BENCH_PYSPY=/path/to/py-spy`` each consumer runs under py-spy (``$TMPDIR/pyspy-visit-*.txt``, for
+a profile; the CPU figures are then not the consumers'). No test asserts a time.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -130,6 +132,17 @@ def _memory_mib(pid: int) -> tuple[float, float]:
     return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
 
 
+def _profiled(command: list[str], name: str) -> list[str]:
+    """``command`` under py-spy when ``PITTGOOGLE_BENCH_PYSPY`` names its executable: collapsed stacks of every
+    thread's non-idle samples in ``$TMPDIR/pyspy-visit-<name>.txt`` (the CPU figures are then py-spy's own)."""
+    profiler = os.environ.get("PITTGOOGLE_BENCH_PYSPY")
+    if not profiler:
+        return command
+    output = Path(tempfile.gettempdir()) / f"pyspy-visit-{name}.txt"
+    return [profiler, "record", "--format", "raw", "--threads", "--nonblocking", "--rate", "250", "--output",
+            str(output), "--", *command]
+
+
 class Consumers:
     """The consumer processes of one configuration, on one subscription."""
 
@@ -139,8 +152,9 @@ class Consumers:
         else:
             command = [sys.executable, "-m", "django", "pittgoogle_stream", "--subscription", subscription,
                        "--survey", "lsst", "--progress-interval", "30"]
-        self.processes = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                           stderr=subprocess.PIPE, text=True) for _ in range(count)]
+        self.processes = [subprocess.Popen(_profiled(command, f"{kind}{count}-{index}"), cwd=ROOT, env=env,
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          for index in range(count)]
         if kind == "bare":
             for process in self.processes:
                 assert process.stdout.readline().strip() == "ready"
@@ -150,16 +164,26 @@ class Consumers:
             if process.poll() is not None:
                 raise RuntimeError(f"a consumer ended at once: {process.stderr.read()[-2000:]}")
 
+    def _pids(self) -> list[int]:
+        """The consumers' own process ids (under py-spy, its child's)."""
+        if not os.environ.get("PITTGOOGLE_BENCH_PYSPY"):
+            return [process.pid for process in self.processes]
+        pids = []
+        for process in self.processes:
+            children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+            pids.append(int(children[0]) if children else process.pid)
+        return pids
+
     def cpu(self) -> float:
-        return sum(_process_cpu_seconds(process.pid) for process in self.processes)
+        return sum(_process_cpu_seconds(pid) for pid in self._pids())
 
     def memory(self) -> tuple[float, float]:
-        memories = [_memory_mib(process.pid) for process in self.processes]
+        memories = [_memory_mib(pid) for pid in self._pids()]
         return sum(m[0] for m in memories), max(m[1] for m in memories)
 
     def stop(self) -> list[str]:
-        for process in self.processes:
-            process.send_signal(signal.SIGTERM)
+        for pid in self._pids():  # py-spy writes its profile once its child has ended
+            os.kill(pid, signal.SIGTERM)
         return [process.communicate(timeout=300)[0] for process in self.processes]
 
 
