@@ -15,3 +15,5 @@ DATABASES = {
     }
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+if os.environ.get("PITTGOOGLE_BENCH_LEASE_SECONDS"):  # to compare leases (the product's default otherwise)
+    PITTGOOGLE_STREAM_LEASE_SECONDS = int(os.environ["PITTGOOGLE_BENCH_LEASE_SECONDS"])

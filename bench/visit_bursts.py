@@ -9,22 +9,27 @@ as bench/stream_ingest.py) and, for each consumer in turn, on a fresh subscripti
   bare      the bare google-cloud-pubsub streaming pull, acknowledge-only callback (the same-run baseline)
   1 ingester / 2 ingesters   ``manage.py pittgoogle_stream`` processes on that one subscription, into PostgreSQL
 
-it publishes ``--bursts`` bursts of ``--burst`` real-size LSST alerts (tom_pittgoogle/demo/sample_lsst.py), all
-at once, ``--gap`` seconds apart, then a steady ``--rate`` alerts/s for ``--steady`` seconds. Per burst it prints
+(the ingesters with a lease of ``--lease`` seconds, ``PITTGOOGLE_STREAM_LEASE_SECONDS``, 60 by default here: see
+docs/guide/performance.md) it publishes ``--bursts`` bursts of ``--burst`` real-size LSST alerts
+(tom_pittgoogle/demo/sample_lsst.py), all at once, ``--gap`` seconds apart, then a steady ``--rate`` alerts/s for
+``--steady`` seconds. Per burst it prints
 the time from the burst's first publication to the last alert stored, the TOM leg (Pub/Sub publication to
 commit, from the stored ``broker_to_tom``) p50/p95/p99, the consumers' CPU per alert (from /proc, all their
 threads, over the burst) and their resident memory after the burst and at its peak; then the ratios of CPU per
 alert to the bare client's. The alerts stored are counted against those published (nothing lost or duplicated).
-No test asserts a time.
+With ``PITTGOOGLE_BENCH_PYSPY=/path/to/py-spy`` each consumer runs under py-spy (``$TMPDIR/pyspy-visit-*.txt``, for
+a profile; the CPU figures are then not the consumers'). No test asserts a time.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -48,19 +53,52 @@ LSST_PROJECT = "pitt-alert-broker"
 TEMPLATES = 200
 
 
+#: Placeholder id serialized into each template where its alertId and diaSourceId go, then patched per packet:
+#: every id from here to the largest Avro long has a 10-byte zig-zag varint, so a patch never moves a byte.
+_PLACEHOLDER_ID = 5_000_000_000_000_000_000
+
+
+def _avro_long(value: int) -> bytes:
+    """``value`` as Avro writes a long: zig-zag, then a little-endian base-128 varint."""
+    value = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while value & ~0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
 def lsst_packets(count: int, seed: int) -> list[bytes]:
-    """``count`` distinct LSST alerts of the newest schema, with a season's history (real-size, not minimal)."""
+    """``count`` distinct LSST alerts of the newest schema, with a season's history (real-size, not minimal).
+
+    ``TEMPLATES`` alerts are built and serialized once; each packet is a template's bytes with its own id patched
+    into the alert id and the diaSource id (same length, see ``_PLACEHOLDER_ID``): a packet costs a copy.
+    """
     from tom_pittgoogle.demo.sample_lsst import lsst_schema_versions, make_lsst_alert, serialize_wire_format
 
     major, minor = lsst_schema_versions()[-1]
-    templates = [make_lsst_alert(major, minor, index=index, seed=seed, n_previous=30, n_forced=30)
-                 for index in range(min(count, TEMPLATES))]
+    placeholder = _avro_long(_PLACEHOLDER_ID)
+    templates = []  # (bytes, offsets of the placeholder)
+    for index in range(min(count, TEMPLATES)):
+        record = make_lsst_alert(major, minor, index=index, seed=seed, n_previous=30, n_forced=30)
+        record["diaSource"] = dict(record["diaSource"], diaSourceId=_PLACEHOLDER_ID)
+        for key in ("alertId", "diaSourceId"):  # 7.x has alertId, older majors a top-level diaSourceId
+            if key in record:
+                record[key] = _PLACEHOLDER_ID
+        packet = serialize_wire_format(record, major, minor)
+        offsets = [match.start() for match in re.finditer(re.escape(placeholder), packet)]
+        if len(offsets) != 2:
+            raise RuntimeError(f"the placeholder id appears {len(offsets)} times in a template, not twice")
+        templates.append((packet, offsets))
     packets = []
     for index in range(count):
-        record = dict(templates[index % len(templates)])
-        record["diaSource"] = dict(record["diaSource"], diaSourceId=5_000_000_000_000_000_000 + seed * 10_000_000
-                                   + index)
-        packets.append(serialize_wire_format(record, major, minor))
+        packet, offsets = templates[index % len(templates)]
+        patched = bytearray(packet)
+        source_id = _avro_long(_PLACEHOLDER_ID + 1 + seed * 10_000_000 + index)
+        for offset in offsets:
+            patched[offset:offset + len(source_id)] = source_id
+        packets.append(bytes(patched))
     return packets
 
 
@@ -96,6 +134,17 @@ def _memory_mib(pid: int) -> tuple[float, float]:
     return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
 
 
+def _profiled(command: list[str], name: str) -> list[str]:
+    """``command`` under py-spy when ``PITTGOOGLE_BENCH_PYSPY`` names its executable: collapsed stacks of every
+    thread's non-idle samples in ``$TMPDIR/pyspy-visit-<name>.txt`` (the CPU figures are then py-spy's own)."""
+    profiler = os.environ.get("PITTGOOGLE_BENCH_PYSPY")
+    if not profiler:
+        return command
+    output = Path(tempfile.gettempdir()) / f"pyspy-visit-{name}.txt"
+    return [profiler, "record", "--format", "raw", "--threads", "--nonblocking", "--rate", "250", "--output",
+            str(output), "--", *command]
+
+
 class Consumers:
     """The consumer processes of one configuration, on one subscription."""
 
@@ -105,8 +154,9 @@ class Consumers:
         else:
             command = [sys.executable, "-m", "django", "pittgoogle_stream", "--subscription", subscription,
                        "--survey", "lsst", "--progress-interval", "30"]
-        self.processes = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                           stderr=subprocess.PIPE, text=True) for _ in range(count)]
+        self.processes = [subprocess.Popen(_profiled(command, f"{kind}{count}-{index}"), cwd=ROOT, env=env,
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          for index in range(count)]
         if kind == "bare":
             for process in self.processes:
                 assert process.stdout.readline().strip() == "ready"
@@ -116,16 +166,26 @@ class Consumers:
             if process.poll() is not None:
                 raise RuntimeError(f"a consumer ended at once: {process.stderr.read()[-2000:]}")
 
+    def _pids(self) -> list[int]:
+        """The consumers' own process ids (under py-spy, its child's)."""
+        if not os.environ.get("PITTGOOGLE_BENCH_PYSPY"):
+            return [process.pid for process in self.processes]
+        pids = []
+        for process in self.processes:
+            children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+            pids.append(int(children[0]) if children else process.pid)
+        return pids
+
     def cpu(self) -> float:
-        return sum(_process_cpu_seconds(process.pid) for process in self.processes)
+        return sum(_process_cpu_seconds(pid) for pid in self._pids())
 
     def memory(self) -> tuple[float, float]:
-        memories = [_memory_mib(process.pid) for process in self.processes]
+        memories = [_memory_mib(pid) for pid in self._pids()]
         return sum(m[0] for m in memories), max(m[1] for m in memories)
 
     def stop(self) -> list[str]:
-        for process in self.processes:
-            process.send_signal(signal.SIGTERM)
+        for pid in self._pids():  # py-spy writes its profile once its child has ended
+            os.kill(pid, signal.SIGTERM)
         return [process.communicate(timeout=300)[0] for process in self.processes]
 
 
@@ -174,6 +234,9 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=300, help="steady alerts per second (default 300)")
     parser.add_argument("--steady", type=float, default=60.0, help="seconds of the steady rate (default 60)")
     parser.add_argument("--configs", default="bare,1,2", help="consumers to run: bare, 1 and/or 2 ingesters")
+    parser.add_argument("--lease", type=int, default=60,
+                        help="the ingesters' PITTGOOGLE_STREAM_LEASE_SECONDS (default 60, as recommended for a Rubin "
+                             "visit; the product's default of 10 has bursts of 10,000 delivered again and again)")
     parser.add_argument("--bare", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
@@ -183,7 +246,7 @@ def main() -> None:
     database = os.environ.setdefault("PITTGOOGLE_BENCH_DB", "pittgoogle_bench")
     _ensure_database(database)
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings", GOOGLE_CLOUD_PROJECT=USER_PROJECT,
-               PYTHONPATH=str(ROOT))
+               PYTHONPATH=str(ROOT), PITTGOOGLE_BENCH_LEASE_SECONDS=str(args.lease))
     subprocess.run([sys.executable, "-m", "django", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     _setup_django()
     from datetime import UTC, datetime
@@ -197,7 +260,8 @@ def main() -> None:
     steady = lsst_packets(int(args.rate * args.steady), seed=9)
     size = sum(map(len, bursts[0])) / args.burst / 1024
     print(f"{args.bursts} bursts of {args.burst} LSST alerts ({size:.1f} KB each), {args.gap:g} s apart, then "
-          f"{args.rate}/s for {args.steady:g} s; packets built in {time.perf_counter() - start:.0f} s")
+          f"{args.rate}/s for {args.steady:g} s; the ingesters' lease {args.lease} s; packets built in "
+          f"{time.perf_counter() - start:.0f} s")
 
     results: dict[str, dict] = {}
     with full_jit_emulator() as emulator:
@@ -260,6 +324,9 @@ def main() -> None:
                 total = Alert.objects.count()
                 print(f"{label:<12} total: {total} rows for {published} published "
                       f"({'nothing lost or duplicated' if total == published else 'MISMATCH'})")
+                for output in outputs:  # each ingester's summary: redeliveries show as duplicates
+                    done = [line for line in output.splitlines() if line.startswith("done in")]
+                    print(f"{'':<12} {done[-1] if done else output.strip().splitlines()[-1:]}")
             else:
                 print(f"{label:<12} total: {' '.join(o.strip().splitlines()[-1] for o in outputs)} "
                       f"for {published} published")

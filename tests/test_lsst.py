@@ -177,6 +177,32 @@ def test_lsst_points_are_every_source_forced_measurement_and_limit_of_the_packet
     assert faint and all(p["limit"] == pytest.approx(-2.5 * math.log10(5 * p["flux_err"]) + 31.4) for p in faint)
 
 
+def test_lsst_times_are_astropys_tai_to_utc_julian_dates_to_the_last_bit():
+    """The light curve's times are ERFA's TAI -> UTC as astropy's ``Time(...).utc.jd`` computes them (without
+    building a Time per alert): equal floats over three centuries and across every leap second."""
+    import random
+    import warnings
+
+    from astropy.time import Time
+
+    from tom_pittgoogle.core.alerts.photometry import mjd_tai_to_jd_utc
+
+    rng = random.Random(21)
+    mjds = [rng.uniform(15020.0, 124593.0) for _ in range(20000)] + [rng.uniform(60000, 62000) for _ in range(5000)]
+    leap_days = [41317, 41499, 41683, 42048, 42413, 42778, 43144, 43509, 43874, 44239, 44786, 45151, 45516, 46247,
+                 47161, 47892, 48257, 48804, 49169, 49534, 50083, 50630, 51179, 53736, 54832, 56109, 57204, 57754]
+    mjds += [day + second / 86400.0 for day in leap_days for second in range(-40, 41)]
+    mjds += [61000.0, 61000.5, 61001.5, 15020.0, 124593.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ERFA's "dubious year" past its leap-second table: both warn alike
+        expected = Time(mjds, format="mjd", scale="tai").utc.jd.tolist()
+        assert mjd_tai_to_jd_utc(mjds) == expected
+        assert [mjd_tai_to_jd_utc([mjd])[0] for mjd in mjds[::97]] == expected[::97]
+        known = {mjds[0]: expected[0]}
+        assert mjd_tai_to_jd_utc(mjds[:50], known) == expected[:50]
+    assert all(math.isnan(jd) for jd in mjd_tai_to_jd_utc([1e300, -1.0, 15019.0]))
+
+
 # --- the three routes -------------------------------------------------------------------------------
 
 

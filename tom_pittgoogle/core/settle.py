@@ -60,7 +60,9 @@ def settle(
     last latency leg (:func:`~tom_pittgoogle.core.latency.stamp_committed`); a caller with its own transaction passes
     ``stamp_commit=False`` and stamps them itself after it commits, with :func:`stored_keys`.
     """
-    with guard_database(), transaction.atomic():
+    # No savepoint inside a caller's transaction: nothing here catches a database error to go on (a refused row is
+    # handled in the store's own savepoint), so one would only cost two round trips per batch.
+    with guard_database(), transaction.atomic(savepoint=False):
         if rejected:
             store.record_rejected(list(rejected), subscription=subscription)
         saved = SavedBatch()

@@ -67,8 +67,8 @@ class Survey:
     scores: Mapping[str, str] = field(default_factory=dict)
     #: The survey's band codes -> band names.
     band_names: Mapping[Any, str] = field(default_factory=dict)
-    #: record -> photometry points (see :mod:`.photometry`).
-    photometry: Callable[[Mapping], list[dict]] | None = None
+    #: (record, its common fields) -> photometry points (see :mod:`.photometry`).
+    photometry: Callable[[Mapping, Mapping], list[dict]] | None = None
     #: The telescope / instrument names written on photometry.
     telescope: str = ""
     instrument: str = ""
@@ -379,7 +379,7 @@ def _lighten(record: Mapping, survey: Survey | None, attributes: Mapping[str, An
     if survey.name == "ztf":  # the original's flattened ids are the validated ones
         alert.update(objectId=alert["object_id"], candid=int(alert["source_id"]))
     _add_message_metadata(alert, core, attrs, warnings)
-    points = survey.photometry(core) if survey.photometry else []
+    points = survey.photometry(core, common) if survey.photometry else []
     alert["photometry"] = _clean_points(points, survey.name, warnings)
     validate.warn(f"{survey.name}:{alert['object_id']}:{alert['source_id']}", warnings)
     return alert
@@ -481,16 +481,23 @@ def _clean_points(points: list[dict], survey: str, warnings: list[str]) -> list[
     """Photometry points within the survey's bands and sane times and magnitudes; others dropped (counted)."""
     kept, dropped = [], 0
     bands, high = validate.SURVEY_BANDS[survey], validate.max_jd()
+    low_jd = validate.MIN_JD
+    (low_mag, top_mag), (low_err, top_err) = validate.MAG_RANGE, validate.MAG_ERR_RANGE
     for point in points[:MAX_PHOTOMETRY_POINTS]:
         jd = point.get("jd")
-        if not (isinstance(jd, float) and validate.MIN_JD <= jd <= high) or point.get("band") not in bands:
+        if not (isinstance(jd, float) and low_jd <= jd <= high) or point.get("band") not in bands:
             dropped += 1
             continue
-        for key, (low, top) in (("mag", validate.MAG_RANGE), ("limit", validate.MAG_RANGE),
-                                ("mag_err", validate.MAG_ERR_RANGE)):
-            value = point.get(key)
-            if value is not None and not (isinstance(value, float) and low <= value <= top):
-                point[key] = None
+        # Each of mag, limit, mag_err: a float within its range, else None.
+        value = point.get("mag")
+        if value is not None and not (isinstance(value, float) and low_mag <= value <= top_mag):
+            point["mag"] = None
+        value = point.get("limit")
+        if value is not None and not (isinstance(value, float) and low_mag <= value <= top_mag):
+            point["limit"] = None
+        value = point.get("mag_err")
+        if value is not None and not (isinstance(value, float) and low_err <= value <= top_err):
+            point["mag_err"] = None
         kept.append(point)
     dropped += max(0, len(points) - MAX_PHOTOMETRY_POINTS)
     if dropped:
