@@ -50,8 +50,10 @@ DEFAULTS: dict[str, Any] = {
     # How long a REST pull waits for messages to arrive before it stops with what it has (seconds).
     "PITTGOOGLE_REST_MAX_WAIT": 10.0,
     # Lease of a message pulled by the streaming route (renewed while it is processed); messages held by a
-    # listener that stopped or died return to the subscription after at most this long.
-    "PITTGOOGLE_STREAM_LEASE_SECONDS": 10,
+    # listener that stopped or died return to the subscription after at most this long. 60 s: a Rubin visit's
+    # 10,000 alerts wait tens of seconds in the client, and a shorter lease renewed a little late on a busy host
+    # has Pub/Sub deliver them again and again (docs/guide/performance.md).
+    "PITTGOOGLE_STREAM_LEASE_SECONDS": 60,
     # Timeout of one HTTP request to Pub/Sub or of one BigQuery call, retries included (seconds).
     "PITTGOOGLE_REQUEST_TIMEOUT": 30.0,
     # The same while a web request is served: a page must answer within seconds, a command may wait longer.
