@@ -21,7 +21,7 @@ from tom_pittgoogle.demo.sample_lsst import make_lsst_alert, serialize_wire_form
 from tom_pittgoogle.models import Alert, AttachedAlert
 from tom_pittgoogle.routes.stream_python import ConsumerStreamPython
 
-from .test_stream_ingester import run_command
+from .test_stream_ingester import Ingester, run_command
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -207,6 +207,54 @@ def test_two_processes_settling_one_night_at_the_same_moment_leave_the_same_rows
     settle_night(packets)
     assert rows(alone) == together
     assert len(signals) == len(attached)  # this process's own signals: the single run's
+
+
+def test_two_ingesters_at_once_leave_the_same_rows_as_one(topic_name, publish):
+    """The whole route twice: two ``pittgoogle_stream`` processes, each on its own subscription of the night's
+    topic (so each receives every alert), store and attach at the same time; the Target ends with the rows one
+    ingester gives. (That their transactions overlap is proven by the settle test above.)"""
+    target = Target.objects.create(name="SN 2026two", type="SIDEREAL", ra=RA, dec=DEC)
+    packets, near, _, _ = ztf_night()
+    subscriptions = [f"{topic_name}-a", f"{topic_name}-b"]
+    for name in subscriptions:
+        _subscribe(name, topic_name)
+    publish(topic_name, packets)
+    ingesters = [Ingester("--subscription", name, "--max-results", str(len(packets)), "--timeout", "30",
+                          "--batch-size", "4") for name in subscriptions]
+    for ingester in ingesters:
+        code, out, err = ingester.finish(120, "each ingester should store the night and stop")
+        assert code == 0, err[-3000:]
+    together = rows(target)
+    assert together[1], "nothing was attached"
+    assert len(together[1]) == len(set(together[1]))
+
+    # The same night through one ingester into a fresh Target: the same rows.
+    AttachedAlert.objects.all().delete()
+    Target.objects.filter(pk=target.pk).delete()
+    Alert.objects.all().delete()
+    alone = Target.objects.create(name="SN 2026one", type="SIDEREAL", ra=RA, dec=DEC)
+    _subscribe(f"{topic_name}-c", topic_name)
+    publish(topic_name, packets)
+    ingest(f"{topic_name}-c", len(packets))
+    alone_rows = rows(alone)
+    assert [len(part) for part in alone_rows] == [len(part) for part in together]
+    assert alone_rows == together
+
+
+def _subscribe(name: str, topic: str) -> None:
+    from google.api_core.exceptions import AlreadyExists
+
+    from tom_pittgoogle.core.pubsub import subscriber_client
+
+    from .conftest import PITTGOOGLE_PROJECT, USER_PROJECT
+
+    try:
+        subscriber_client().create_subscription(
+            name=f"projects/{USER_PROJECT}/subscriptions/{name}",
+            topic=f"projects/{PITTGOOGLE_PROJECT}/topics/{topic}",
+        )
+    except AlreadyExists:
+        pass
 
 
 def settle_night(packets: list[bytes]) -> None:
