@@ -60,9 +60,9 @@ def settle(
     last latency leg (:func:`~tom_pittgoogle.core.latency.stamp_committed`); a caller with its own transaction passes
     ``stamp_commit=False`` and stamps them itself after it commits, with :func:`stored_keys`.
     """
-    # No savepoint inside a caller's transaction: nothing here catches a database error to go on (a refused row is
-    # handled in the store's own savepoint), so one would only cost two round trips per batch.
-    with guard_database(), transaction.atomic(savepoint=False):
+    # A savepoint inside a caller's transaction (a web request's, a test's): a batch that fails here is undone alone,
+    # and the caller's transaction goes on (without one, Django marks it for rollback and its next query fails).
+    with guard_database(), transaction.atomic():
         if rejected:
             store.record_rejected(list(rejected), subscription=subscription)
         saved = SavedBatch()

@@ -165,9 +165,7 @@ class DjangoAlertStore:
                 )
             except Exception as error:  # noqa: BLE001 - a record that is not an alert's shape
                 saved.rejected[index] = _reason("could not be stored", error)
-        # No savepoint of its own inside a caller's transaction: a refused row is handled in a savepoint below, and
-        # only a database that is down leaves this block by an error (which the caller's transaction cannot survive).
-        with guard_database(), transaction.atomic(savepoint=False):
+        with guard_database(), transaction.atomic():
             keys = {index: (str(row.survey), str(row.source_id)) for index, row in rows.items()}
             copied = _copy_insert(rows, keys) if rows and self.use_copy else None
             if copied is not None:
