@@ -44,6 +44,15 @@ def packets() -> list[bytes]:
     return [packet for _, packet in SAMPLE_PACKETS]
 
 
+@pytest.fixture
+def astronomer(client, django_user_model):
+    """A client logged in as a TOM user with no Google account of their own (``client.user``)."""
+    user = django_user_model.objects.create_user("astronomer", password="not-used")
+    client.force_login(user)
+    client.user = user
+    return client
+
+
 @pytest.fixture(autouse=True)
 def _settings_project(settings):
     settings.GOOGLE_CLOUD_PROJECT = USER_PROJECT

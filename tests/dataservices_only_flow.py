@@ -14,8 +14,7 @@ from django.core.management import call_command
 from django.urls import NoReverseMatch, reverse
 
 # The DataService's page tests, run here as they are in the TOM with tom_alerts.
-from tests.test_dataservice import (  # noqa: F401  (pytest collects the imported tests and fixture)
-    astronomer,
+from tests.test_dataservice import (  # noqa: F401  (pytest collects the imported tests)
     test_bigquery_history_to_targets_with_aliases_extras_and_light_curve,
     test_pittgoogle_is_offered_on_the_data_services_pages,
     test_pubsub_pull_with_the_classtar_filter_stores_and_shows_what_passes,

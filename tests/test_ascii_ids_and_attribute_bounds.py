@@ -16,7 +16,7 @@ from tom_pittgoogle.exceptions import ConfigurationError, DecodeError
 from tom_pittgoogle.models import Alert, RejectedMessage
 
 from .conftest import SAMPLE_PACKETS
-from .test_dataservice import astronomer, form_fields  # noqa: F401 - a fixture
+from .test_dataservice import form_fields
 
 pytestmark = pytest.mark.django_db
 

@@ -28,14 +28,6 @@ SERVICE = PittGoogleDataService.name
 LSST_PROJECT = "pitt-alert-broker"
 
 
-@pytest.fixture
-def astronomer(client, django_user_model):
-    user = django_user_model.objects.create_user("astronomer", password="not-used")
-    client.force_login(user)
-    client.user = user
-    return client
-
-
 def form_fields(**fields) -> dict:
     """A post of the query form: its defaults, overridden by ``fields``."""
     return {"data_service": SERVICE, "survey": "ztf", "route": "bigquery", "objectId": "", "candid": "",

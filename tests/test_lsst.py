@@ -288,12 +288,6 @@ def test_forms_offer_the_filter_of_the_chosen_survey():
 # --- Targets and light curves -----------------------------------------------------------------------
 
 
-@pytest.fixture
-def astronomer(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("astronomer", password="not-used"))
-    return client
-
-
 @pytest.mark.django_db
 def test_lsst_alerts_from_the_pages_become_targets_with_extras_aliases_and_a_light_curve(
     astronomer, lsst_topic, publish_lsst

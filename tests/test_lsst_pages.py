@@ -22,12 +22,6 @@ from .test_tom_pages import create_query, run_query
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def astronomer(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("astronomer", password="not-used"))
-    return client
-
-
 def dia_object_id(record: dict) -> str:
     return str(record["diaObject"]["diaObjectId"])
 

@@ -26,12 +26,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def astronomer(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("astronomer", password="not-used"))
-    return client
-
-
-@pytest.fixture
 def rest_proxy(pubsub_emulator, topic_name, publish, monkeypatch):
     """Pub/Sub's REST API behind the proxy (``topic_name`` and ``publish`` go to the emulator directly)."""
     proxy = RefusingHTTPProxy(f"http://{pubsub_emulator.host}")

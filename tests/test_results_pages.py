@@ -20,12 +20,6 @@ from .test_tom_pages import STREAM_FILTER, create_query, run_query
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def astronomer(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("astronomer", password="not-used"))
-    return client
-
-
 def submit_create_targets(client, page, alert_ids):
     """Submit the results page's *Create Targets* form as a browser does: its action, its hidden fields."""
     content = page.content.decode()

@@ -45,12 +45,6 @@ def test_the_empty_result_of_every_route_is_explained_by_the_route(name, rf):
 
 
 @pytest.fixture
-def astronomer(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("astronomer", password="not-used"))
-    return client
-
-
-@pytest.fixture
 def new_route(monkeypatch, packets):
     """A route added to the table, and nothing else: what each part of it was asked."""
     calls: dict = {"clean": [], "run": [], "results": [lighten_alert(decode_alert(packets[0]))]}

@@ -61,12 +61,6 @@ WRONG = [
 ]
 
 
-@pytest.fixture
-def astronomer(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("astronomer", password="not-used"))
-    return client
-
-
 @pytest.mark.parametrize(("broker", "valid", "field", "value"), WRONG,
                          ids=[f"{b.name.split()[-1]}-{f}-{v!r}"[:60] for b, _, f, v in WRONG])
 def test_a_saved_broker_query_with_a_wrong_parameter_is_refused_naming_the_field(astronomer, broker, valid, field,

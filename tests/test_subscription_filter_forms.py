@@ -23,14 +23,6 @@ from .test_tom_pages import create_query, run_query
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def astronomer(client, django_user_model):
-    user = django_user_model.objects.create_user("astronomer", password="not-used")
-    client.force_login(user)
-    client.user = user
-    return client
-
-
 LIKELY = 'attributes.pg_variable = "likely"'
 
 

@@ -37,8 +37,6 @@ from tom_pittgoogle.routes.database_python import ConsumerDatabasePython, clear_
 from . import test_dataservice
 
 pytestmark = pytest.mark.django_db
-#: A logged-in user's client (the DataService tests' fixture).
-astronomer = test_dataservice.astronomer
 
 SERVICE = PittGoogleDataService.name
 # The emulator keeps datasets by name whatever their project: this module's have names of their own.

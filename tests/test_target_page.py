@@ -24,11 +24,9 @@ from tom_pittgoogle.demo.sample_lsst import make_lsst_alert
 from tom_pittgoogle.models import Alert, AttachedAlert
 from tom_pittgoogle.templatetags.pittgoogle_targets import ALERTS_PER_PAGE, PAGE_PARAMETER, TAB_ID
 
-from . import test_dataservice
 from .test_target_attach import ARCSEC, DEC, LSST_VERSION, RA, ztf_night
 
 pytestmark = pytest.mark.django_db
-astronomer = test_dataservice.astronomer  # the fixture: a client logged in as a user with no Google account
 
 ZTF_SUBSCRIPTION = "projects/my-tom/subscriptions/ztf-supernnova"
 LSST_SUBSCRIPTION = "projects/my-tom/subscriptions/lsst-supernnova"

@@ -19,12 +19,6 @@ from tom_pittgoogle.routes.stream_rest import ConsumerStreamRest
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def astronomer(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("astronomer", password="not-used"))
-    return client
-
-
 def create_query(client, broker_name: str, **fields) -> BrokerQuery:
     page = client.get(reverse("alerts:create") + f"?broker={broker_name}")
     assert page.status_code == 200
